@@ -1,0 +1,227 @@
+/* mblk/backend.h - the interface for writing a device or a decorator.
+ *
+ * Users of devices need only <mblk.h>. This header is for code that
+ * implements one: a backend (ram, file, nbd) that stores data, or a
+ * decorator (safe, mirror, fault) that holds other devices, its children,
+ * and changes what passes through.
+ *
+ * The model, in one picture:
+ *
+ *   mblk_write(top, ...)            user request, from top's pool
+ *        |  core: checks, counts it in flight, calls top's ops->write
+ *        v
+ *   decorator ops->write(dev, req)  may allocate child requests on its
+ *        |                          children (mblk_req_alloc), submit them
+ *        v                          (mblk_req_submit) and finish req when
+ *   backend ops->write(dev, req)    they are done; a backend does the I/O
+ *        |                          and calls mblk_req_done(req, status)
+ *        v
+ *   core: stops counting it, calls the parent's done function or the
+ *         user's callback, and returns req to its pool
+ *
+ * Every device has its own request pool. A request is the fixed header
+ * below followed by ops->req_ctx_size bytes of per-device context
+ * (mblk_req_ctx), so a layer never allocates per I/O: the pool grows to
+ * the high-water mark of requests in flight and is reused from then on.
+ *
+ * The core guarantees to every op: the device is connected; the request
+ * is inside the device (start and end, no overflow); buffers are a whole
+ * number of sectors, not NULL, and their total equals count sectors;
+ * writes, discards, zeroes and resizes target a read-write device; the op
+ * is one the capabilities allow. Backends may assert these.
+ *
+ * A device must call mblk_req_done exactly once per request it is given,
+ * from the loop's thread. It may do so at once, inside its op: the core
+ * then defers the callback to the loop, so a callback never runs inside
+ * the submitting call.
+ */
+#ifndef MBLK_BACKEND_H
+#define MBLK_BACKEND_H
+
+#include <stdarg.h>
+#include "../mblk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum mblk_op {
+	MBLK_OP_READ,
+	MBLK_OP_WRITE,
+	MBLK_OP_FLUSH,
+	MBLK_OP_DISCARD,
+	MBLK_OP_WRITE_ZEROES,
+	MBLK_OP_RESIZE,
+	MBLK_OP_SEEK_MAPPED,
+	MBLK_OP_SEEK_UNMAPPED,
+	MBLK_OP_DISCONNECT,
+};
+
+/* The longest error sentence a request carries, NUL included. */
+#define MBLK_MSG_MAX 320
+
+typedef struct mblk_req mblk_req;
+/* Called when a child request finishes; see mblk_req_submit. */
+typedef void (*mblk_done_fn)(mblk_req *req);
+
+/* A request as a device sees it. The fields above the line are the
+ * request's meaning: a device reads them and writes only status, result
+ * and msg (through mblk_req_done / mblk_req_fail). */
+struct mblk_req {
+	mblk_dev *dev;           /* the device the request was submitted to */
+	enum mblk_op op;
+	unsigned flags;          /* MBLK_WRITE_FUA, MBLK_ZEROES_NO_HOLE */
+	uint64_t sector;         /* start; RESIZE: the new size; SEEK: from */
+	uint64_t count;          /* sectors: READ/WRITE (sum of iov),
+	                            DISCARD, WRITE_ZEROES */
+	const struct iovec *iov; /* READ/WRITE buffers (borrowed) */
+	int iovcnt;
+	int status;              /* 0 or -errno, set at completion */
+	uint64_t result;         /* SEEK: the answer */
+	void *done_data;         /* for the done function's use */
+	/* ---- private to the core ---- */
+	mblk_done_fn done;
+	void *cb;                /* user callback (mblk_cb or mblk_seek_cb) */
+	void *cb_data;
+	mblk_req *link;          /* pool free list / deferred queue */
+	char msg[MBLK_MSG_MAX];  /* the sentence when status < 0 */
+};
+
+/* The device's own part of the request: ops->req_ctx_size bytes, aligned
+ * for any type, uninitialised when the op receives it. */
+static inline void *mblk_req_ctx(mblk_req *req)
+{
+	return (void *)(req + 1);
+}
+
+/* What a device does. Every member may be NULL: on a device with
+ * children, a NULL member passes the request to child 0 unchanged; on a
+ * device without, it fails with -ENOTSUP (the seeks answer "all data").
+ * Each op receives a request the core has checked (see above) and must
+ * complete it exactly once with mblk_req_done or mblk_req_fail. */
+struct mblk_dev_ops {
+	const char *kind;    /* "ram", "file", "safe", ...: for messages */
+	size_t req_ctx_size; /* bytes of context per request */
+	/* Fill req->iov from sector; may fail with -EIO etc. */
+	void (*read)(mblk_dev *dev, mblk_req *req);
+	/* Store req->iov at sector; honour MBLK_WRITE_FUA if the device
+	 * has MBLK_CAP_FUA (otherwise the core emulates it with a flush). */
+	void (*write)(mblk_dev *dev, mblk_req *req);
+	void (*flush)(mblk_dev *dev, mblk_req *req);
+	void (*discard)(mblk_dev *dev, mblk_req *req);
+	void (*write_zeroes)(mblk_dev *dev, mblk_req *req);
+	/* Change the size to req->sector; on success the core records the
+	 * new size in the device's info. */
+	void (*resize)(mblk_dev *dev, mblk_req *req);
+	/* req->op is MBLK_OP_SEEK_MAPPED or _UNMAPPED; answer in
+	 * req->result, never past the device size. */
+	void (*seek)(mblk_dev *dev, mblk_req *req);
+	/* Called once, when no request is in flight: release what serves
+	 * I/O (fds, rings, handles) and complete req. Never fails. NULL:
+	 * disconnect the children, or nothing for a backend. */
+	void (*disconnect)(mblk_dev *dev, mblk_req *req);
+	/* Optional: refresh *info (already holding the cached values). */
+	void (*get_info)(mblk_dev *dev, struct mblk_info *info);
+	/* Optional: see mblk_get_uri. NULL on a decorator: child 0's. */
+	int (*get_uri)(mblk_dev *dev, char *buf, size_t len);
+	/* Optional: see mblk_get_allocated. NULL on a decorator: child 0's. */
+	int (*get_allocated)(mblk_dev *dev, uint64_t *bytes);
+	/* Free the private state; the device is disconnected and idle. The
+	 * core closes the children afterwards. */
+	void (*destroy)(mblk_dev *dev);
+};
+
+/* Device flags for mblk_dev_create. */
+#define MBLK_DEV_CHECKS_ITSELF 1u /* the ops validate requests themselves
+                                     (safe): skip the core's entry checks
+                                     on requests users submit */
+
+#define MBLK_DEV_MAX_CHILDREN 4
+
+/* Creates a device. info is copied (min_io and pref_io default to the
+ * sector size, buf_align to 1 when 0). children (up to 4) become owned by
+ * the new device: they are closed when it is. priv is returned by
+ * mblk_dev_priv. name is copied and used in every sentence. On failure
+ * returns -errno with mblk_last_error set; the children are not touched. */
+MBLK_API int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops,
+			     void *priv, const char *name,
+			     const struct mblk_info *info,
+			     mblk_dev *const *children, int nchildren,
+			     unsigned flags, mblk_dev **devp);
+
+MBLK_API void *mblk_dev_priv(const mblk_dev *dev);
+MBLK_API mblk_dev *mblk_dev_child(const mblk_dev *dev, int i);
+MBLK_API const struct mblk_dev_ops *mblk_dev_ops(const mblk_dev *dev);
+/* The cached geometry, for the device itself to read or update. */
+MBLK_API struct mblk_info *mblk_dev_info(mblk_dev *dev);
+MBLK_API bool mblk_dev_is_disconnected(const mblk_dev *dev);
+/* Requests submitted to dev and not yet completed. */
+MBLK_API uint64_t mblk_dev_inflight(const mblk_dev *dev);
+
+/* Takes a request from dev's pool with its meaning fields cleared, to be
+ * filled in and passed to mblk_req_submit. NULL if out of memory. */
+MBLK_API mblk_req *mblk_req_alloc(mblk_dev *dev);
+/* Returns a completed request to its pool. */
+MBLK_API void mblk_req_free(mblk_req *req);
+
+/* Submits a request made by mblk_req_alloc to its device. done(req) is
+ * called exactly once, from the loop and never inside this call, with
+ * req->status, req->result and req->msg filled in; done must eventually
+ * call mblk_req_free(req). The core checks the request as it checks a
+ * user's (an invalid one completes with -EINVAL and a sentence). */
+MBLK_API void mblk_req_submit(mblk_req *req, mblk_done_fn done,
+			      void *done_data);
+
+/* Completes req with status (0 or -errno). A failure without a sentence
+ * gets one built from the device name, the operation and strerror. */
+MBLK_API void mblk_req_done(mblk_req *req, int status);
+
+/* Completes req with status < 0 and the sentence
+ * "<device>: <operation and range>: <cause>", the cause from fmt. */
+MBLK_API void mblk_req_fail(mblk_req *req, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+MBLK_API void mblk_req_vfail(mblk_req *req, int status, const char *fmt,
+			     va_list ap);
+
+/* Passes req unchanged to the device `to` (a child) as a new request and
+ * completes req with its outcome: what a NULL op does on a decorator. */
+MBLK_API void mblk_req_forward(mblk_req *req, mblk_dev *to);
+
+/* Completes parent with child's status, result and sentence (the child's
+ * sentence already names the inner device). Does not free child. */
+MBLK_API void mblk_req_done_from(mblk_req *parent, const mblk_req *child);
+
+/* Writes "write of sectors 8-15 (8 sectors)" and the like for req. */
+MBLK_API int mblk_req_describe(const mblk_req *req, char *buf, size_t len);
+
+/* Sets this thread's last-error sentence (printf-style) and returns err,
+ * for control-path functions: return mblk_set_error(-ENOENT, "..."). */
+MBLK_API int mblk_set_error(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The name of an operation: "read", "write", "write_zeroes", ... */
+MBLK_API const char *mblk_op_name(enum mblk_op op);
+
+/* Checks a read or write request against geometry the way `safe` does:
+ * buffers not NULL and a whole number of sectors, iovcnt within
+ * [0, IOV_MAX], start and end inside the device without overflow, and, if
+ * check_align, buffer addresses and lengths aligned to info->buf_align.
+ * Returns 0, or -EINVAL with the sentence in msg (len bytes). total_sectors
+ * receives the request's length. dev_name names the device in msg. */
+MBLK_API int mblk_check_rw(const char *dev_name, const struct mblk_info *info,
+			   enum mblk_op op, uint64_t sector,
+			   const struct iovec *iov, int iovcnt,
+			   bool check_align, uint64_t *total_sectors,
+			   char *msg, size_t len);
+
+/* Checks a range request (discard, write_zeroes) the same way. */
+MBLK_API int mblk_check_range(const char *dev_name,
+			      const struct mblk_info *info, enum mblk_op op,
+			      uint64_t sector, uint64_t count, char *msg,
+			      size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MBLK_BACKEND_H */

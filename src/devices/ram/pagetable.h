@@ -1,0 +1,51 @@
+/* pagetable.h - a sparse map from page index to page, for the ramdisk.
+ *
+ * A radix tree of 64-way nodes whose height grows with the largest index
+ * stored (height h covers 64^h pages; 9 levels cover 2^54 pages, more
+ * than the 2^63 bytes a device may hold at 4 KiB pages). Each node keeps
+ * two bitmaps: `present` (the child exists) and `full` (the child's whole
+ * subtree is present), so both "next present page" and "next absent page"
+ * are found with one find-first-set per level: O(height), not O(distance)
+ * as upstream's sector-by-sector scan.
+ *
+ * Memory: a node is 528 bytes and covers 64 pages; a tree holding n
+ * pages scattered at random costs at most about n * 528 * height/... in
+ * the worst case, and ~n * 8.3 bytes when the pages are contiguous.
+ * Empty nodes are freed at once, so the tree shrinks with the data.
+ *
+ * Not thread-safe: the ramdisk serialises access with its lock.
+ */
+#ifndef MBLK_RAM_PAGETABLE_H
+#define MBLK_RAM_PAGETABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pt_node;
+
+struct pagetable {
+	struct pt_node *root;
+	unsigned height; /* 0: empty */
+	uint64_t npages;
+	uint64_t nnodes;
+};
+
+#define PT_NONE UINT64_MAX
+
+void pt_init(struct pagetable *pt);
+/* Frees every node and, through free_page, every page. */
+void pt_destroy(struct pagetable *pt, void (*free_page)(void *));
+
+/* The page stored at key, or NULL. */
+void *pt_lookup(const struct pagetable *pt, uint64_t key);
+/* Stores page at key (which must be absent). Returns 0 or -ENOMEM. */
+int pt_insert(struct pagetable *pt, uint64_t key, void *page);
+/* Removes and returns the page at key, or NULL if absent. */
+void *pt_remove(struct pagetable *pt, uint64_t key);
+/* The smallest present key >= key, or PT_NONE. */
+uint64_t pt_next_present(const struct pagetable *pt, uint64_t key);
+/* The smallest absent key >= key (never PT_NONE in practice). */
+uint64_t pt_next_absent(const struct pagetable *pt, uint64_t key);
+
+#endif
