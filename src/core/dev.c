@@ -166,6 +166,9 @@ int mblk_req_describe(const mblk_req *req, char *buf, size_t len)
 	return snprintf(buf, len, "%s", op);
 }
 
+/* Sentences are cut to MBLK_MSG_MAX; gcc cannot see that this is meant. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-truncation"
 void mblk_req_vfail(mblk_req *req, int status, const char *fmt, va_list ap)
 {
 	char what[96], cause[MBLK_MSG_MAX];
@@ -177,6 +180,7 @@ void mblk_req_vfail(mblk_req *req, int status, const char *fmt, va_list ap)
 	(void)n;
 	mblk_req_done(req, status < 0 ? status : -EIO);
 }
+#pragma GCC diagnostic pop
 
 void mblk_req_fail(mblk_req *req, int status, const char *fmt, ...)
 {
