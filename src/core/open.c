@@ -19,6 +19,8 @@ struct scheme {
 
 static const struct scheme schemes[] = {
 	{ "ram", mblk__open_ram_uri },
+	{ "fault", mblk__open_fault_uri },
+	{ "mirror", mblk__open_mirror_uri },
 };
 
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
