@@ -494,7 +494,6 @@ int mblk__open_ram_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 	bool have_size = mblk__uri_get(u, "size") != NULL;
 	bool have_ss = mblk__uri_get(u, "sector-size") != NULL;
 	int r;
-	(void)flags;
 
 	if ((r = mblk__uri_get_size(u, "size", &size)) < 0 ||
 	    (r = mblk__uri_get_size(u, "sector-size", &ss)) < 0 ||
@@ -535,8 +534,14 @@ int mblk__open_ram_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 					name, (unsigned long long)have_bytes,
 					(unsigned long long)have_sector,
 					u->text);
-			return mblk_ram_connect(loop, name, devp);
+			r = mblk_ram_connect(loop, name, devp);
+			if (r == 0 && (flags & MBLK_OPEN_RDONLY))
+				mblk_dev_info(*devp)->read_write = false;
+			return r;
 		}
 	}
-	return mblk_ram_create(loop, name, size / ss, (uint32_t)ss, devp);
+	r = mblk_ram_create(loop, name, size / ss, (uint32_t)ss, devp);
+	if (r == 0 && (flags & MBLK_OPEN_RDONLY))
+		mblk_dev_info(*devp)->read_write = false;
+	return r;
 }
