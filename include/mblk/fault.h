@@ -34,13 +34,15 @@ extern "C" {
 /* One rule. A request matches when its operation is in ops and it
  * touches a sector in [from, to) (to = 0: up to the end; a flush touches
  * every sector). Each rule numbers the requests it matches 1, 2, 3, ...
- * A matching request is delayed by delay_us first (rounded up to the
- * loop's millisecond timer), then failed with -error if error > 0 and
- * its number n passes every trigger that is set:
+ * and fires on match n when n passes every trigger that is set:
  *   every > 0: n is a multiple of every;
  *   after > 0: n > after (the first `after` matches pass);
- *   at > 0:    n == at (exactly one failure).
- * With no trigger set, every match fails. A zeroed rule does nothing. */
+ *   at > 0:    n == at (it fires once).
+ * With no trigger set it fires on every match. Firing delays the request
+ * by delay_us (rounded up to the loop's millisecond timer; the longest of
+ * the rules that fire), then fails it with -error if error > 0 (the
+ * first firing rule with an error wins), without passing it on. A zeroed
+ * rule does nothing. */
 struct mblk_fault_rule {
 	unsigned ops;      /* MBLK_FAULT_* bits */
 	uint64_t from, to; /* sector range of the fault device */

@@ -79,10 +79,8 @@ static bool fault_matches(const struct mblk_fault_rule *r, const mblk_req *req)
 	return req->sector < to && end > r->from;
 }
 
-static bool fault_triggers(const struct mblk_fault_rule *r, uint64_t n)
+static bool fault_fires(const struct mblk_fault_rule *r, uint64_t n)
 {
-	if (r->error <= 0)
-		return false;
 	if (r->every > 0 && n % r->every != 0)
 		return false;
 	if (r->after > 0 && n <= r->after)
@@ -164,9 +162,11 @@ static void fault_io(mblk_dev *dev, mblk_req *req)
 			continue;
 		matched = true;
 		uint64_t n = ++f->counts[i];
+		if (!fault_fires(r, n))
+			continue;
 		if (r->delay_us > delay_us)
 			delay_us = r->delay_us;
-		if (c->error == 0 && fault_triggers(r, n)) {
+		if (c->error == 0 && r->error > 0) {
 			c->error = r->error;
 			c->rule = i + 1;
 			c->n = n;

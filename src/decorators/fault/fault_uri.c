@@ -2,13 +2,14 @@
  *
  *   fault:?inner=<percent-encoded URI>[&fail=OPS][&errno=E][&every=N]
  *         [&after=N][&at=N][&from=S][&to=S][&delay=OPS][&delay-us=U]
+ *         [&delay-every=N]
  *
  * The inner device is a whole URI given as the value of `inner`, so its
  * own query cannot be confused with ours; it must have its '&' and '%'
  * percent-encoded (%26, %25). OPS is a comma-separated list of read,
  * write, flush, discard, write_zeroes, any. This makes at most two rules:
  * a failing one (fail/errno/every/after/at) and a delaying one
- * (delay/delay-us), both limited to [from, to). docs/decorators/fault.md.
+ * (delay/delay-us/delay-every), both limited to [from, to). docs/decorators/fault.md.
  */
 #include <errno.h>
 #include <string.h>
@@ -81,8 +82,9 @@ int mblk__open_fault_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 	    (r = mblk__uri_get_uint(u, "from", &from)) < 0 ||
 	    (r = mblk__uri_get_uint(u, "to", &to)) < 0 ||
 	    (r = mblk__uri_get_uint(u, "delay-us", &delay.delay_us)) < 0 ||
+	    (r = mblk__uri_get_uint(u, "delay-every", &delay.every)) < 0 ||
 	    (r = mblk__uri_finish(u, "inner, fail, errno, every, after, at, "
-				     "from, to, delay, delay-us")) < 0)
+				     "from, to, delay, delay-us, delay-every")) < 0)
 		return r;
 	if (u->path[0] != '\0' || inner == NULL || *inner == '\0')
 		return mblk_set_error(-EINVAL,
