@@ -23,8 +23,7 @@ static const struct scheme schemes[] = {
 
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
 
-int mblk_open(uv_loop_t *loop, const char *uri, unsigned flags,
-	      mblk_dev **devp)
+int mblk_open(uv_loop_t *loop, const char *uri, unsigned flags, mblk_dev **devp)
 {
 	const char *names[NSCHEMES + 2];
 	size_t n = 0;

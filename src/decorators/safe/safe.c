@@ -78,7 +78,8 @@ static int unsafe_op(mblk_dev *dev, enum mblk_op op, uint64_t sector,
 	mblk_dev *inner = mblk_dev_child(dev, 0);
 	return op == MBLK_OP_READ
 		       ? mblk_read(inner, sector, iov, iovcnt, cb, data)
-		       : mblk_write(inner, sector, iov, iovcnt, flags, cb, data);
+		       : mblk_write(inner, sector, iov, iovcnt, flags, cb,
+				    data);
 }
 
 int mblk_safe_unsafe_read(mblk_dev *dev, uint64_t sector,
