@@ -83,8 +83,8 @@ static void test_minmax(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_add),   cmocka_unit_test(test_mul),
-		cmocka_unit_test(test_pow2),  cmocka_unit_test(test_align),
+		cmocka_unit_test(test_add),    cmocka_unit_test(test_mul),
+		cmocka_unit_test(test_pow2),   cmocka_unit_test(test_align),
 		cmocka_unit_test(test_minmax),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,13 +155,11 @@ static void test_check_range_sentences(void **state)
 {
 	char msg[MBLK_MSG_MAX];
 	(void)state;
-	assert_int_equal(mblk_check_range("disk7", &info_1000,
-					  MBLK_OP_DISCARD, 0, 1000, msg,
-					  sizeof(msg)),
+	assert_int_equal(mblk_check_range("disk7", &info_1000, MBLK_OP_DISCARD,
+					  0, 1000, msg, sizeof(msg)),
 			 0);
-	assert_int_equal(mblk_check_range("disk7", &info_1000,
-					  MBLK_OP_DISCARD, 900, 200, msg,
-					  sizeof(msg)),
+	assert_int_equal(mblk_check_range("disk7", &info_1000, MBLK_OP_DISCARD,
+					  900, 200, msg, sizeof(msg)),
 			 -EINVAL);
 	expect_has(msg, "disk7", "discard", "900-1099", "200 sectors",
 		   "100 sectors past the end", NULL);

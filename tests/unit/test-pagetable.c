@@ -125,7 +125,7 @@ static uint64_t model_nodes(const struct model *m)
 		unsigned shift = 6 * l;
 		for (size_t i = 0; i < m->n; i++) {
 			uint64_t p = shift >= 64 ? 0 : m->keys[i] >> shift;
-			uint64_t q = i == 0	      ? ~p
+			uint64_t q = i == 0        ? ~p
 				     : shift >= 64 ? 0
 						   : m->keys[i - 1] >> shift;
 			if (i == 0 || p != q)
@@ -140,8 +140,7 @@ static uint64_t model_nodes(const struct model *m)
 
 static uint64_t seed;
 
-static void fail_at(const char *what, uint64_t key, uint64_t got,
-		    uint64_t want)
+static void fail_at(const char *what, uint64_t key, uint64_t got, uint64_t want)
 {
 	if (seed != 0)
 		print_error("seed %" PRIu64 ": ", seed);

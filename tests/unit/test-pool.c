@@ -63,8 +63,7 @@ static int setup(void **state)
 		.read_write = true,
 	};
 	assert_int_equal(mblk_dev_create(&f->loop, &holder_ops, &f->h,
-					 "holder0", &info, NULL, 0, 0,
-					 &f->dev),
+					 "holder0", &info, NULL, 0, 0, &f->dev),
 			 0);
 	f->iov.iov_base = f->buf;
 	f->iov.iov_len = sizeof(f->buf);

@@ -76,8 +76,8 @@ static void test_fractions(void **state)
 static void test_fraction_not_whole(void **state)
 {
 	(void)state;
-	expect_error("1.3", -EINVAL);     /* 1.3 bytes */
-	expect_error("0.1K", -EINVAL);    /* 102.4 bytes */
+	expect_error("1.3", -EINVAL);  /* 1.3 bytes */
+	expect_error("0.1K", -EINVAL); /* 102.4 bytes */
 	expect_error("1.0000001K", -EINVAL);
 	expect_error("0.000000000001E", -EINVAL); /* 2^60 / 10^12 */
 	/* more than 12 fractional digits is refused as nonsense */
@@ -98,10 +98,10 @@ static void test_overflow(void **state)
 static void test_junk(void **state)
 {
 	(void)state;
-	const char *junk[] = { "",	 " 1",	 "1 ",	 "+1",	 "-1",
-			       "1KK",	 "1Kx",	 "1X",	 "K",	 ".",
-			       ".K",	 "1..2", "1,5K", "0x10", "1e3",
-			       "1iB",	 "1KiBx", "1 K", "\t1" };
+	const char *junk[] = { "",    " 1",    "1 ",   "+1",   "-1",
+			       "1KK", "1Kx",   "1X",   "K",    ".",
+			       ".K",  "1..2",  "1,5K", "0x10", "1e3",
+			       "1iB", "1KiBx", "1 K",  "\t1" };
 	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
 		expect_error(junk[i], -EINVAL);
 	expect_error(NULL, -EINVAL);

@@ -91,8 +91,8 @@ static void test_bare_paths(void **state)
 {
 	struct mblk__uri u;
 	(void)state;
-	const char *paths[] = { "/var/lib/a.img", "./a:b", "a.img", "../x",
-				"/dev/sda", "1:2", "/tmp/q?x=1" };
+	const char *paths[] = { "/var/lib/a.img", "./a:b", "a.img",     "../x",
+				"/dev/sda",       "1:2",   "/tmp/q?x=1" };
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		assert_int_equal(mblk__uri_parse(paths[i], known, &u), 0);
 		assert_string_equal(u.scheme, "file");
@@ -177,8 +177,8 @@ static void test_finish_unknown_key(void **state)
 {
 	struct mblk__uri u;
 	(void)state;
-	assert_int_equal(mblk__uri_parse("ram:a?size=1M&sectr-size=4096",
-					 known, &u),
+	assert_int_equal(mblk__uri_parse("ram:a?size=1M&sectr-size=4096", known,
+					 &u),
 			 0);
 	uint64_t size = 0;
 	assert_int_equal(mblk__uri_get_size(&u, "size", &size), 0);
