@@ -103,7 +103,7 @@ run_meson_tests() {
 	local phase=$1 dir=$2
 	shift 2
 	local base=phase-$phase
-	rm -f "$dir/meson-logs/$base.json"
+	rm -f "$dir/meson-logs/$base".json "$dir/meson-logs/$base"-*.json
 	local rc=0
 	meson test -C "$dir" --no-rebuild --print-errorlogs --logbase "$base" \
 		"$@" >"$dir/meson-logs/$base.console" 2>&1 || rc=$?
@@ -111,7 +111,11 @@ run_meson_tests() {
 		# Show the end of the console log: the failing tests' output.
 		tail -n 60 "$dir/meson-logs/$base.console" | sed 's/^/    | /'
 	fi
-	count_log "$phase" "$dir/meson-logs/$base.json" $rc
+	# With --wrap, meson appends the wrapper's name to the log's name.
+	local log
+	log=$(ls "$dir/meson-logs/$base".json "$dir/meson-logs/$base"-*.json \
+		2>/dev/null | head -n 1 || true)
+	count_log "$phase" "${log:-/nonexistent}" $rc
 }
 
 # setup_build DIR [meson options...]: configure (or reconfigure) and build.

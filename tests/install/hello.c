@@ -5,6 +5,9 @@
  * static archive, and runs it: it must write, read back and compare a
  * few sectors on a private ramdisk, and exit 0.
  */
+/* uv.h, which mblk.h includes, needs POSIX types (pthread_rwlock_t) that
+ * strict -std=c11 hides: a POSIX program says it is one. */
+#define _POSIX_C_SOURCE 200809L
 #include <mblk.h>
 #include <stdio.h>
 #include <string.h>
