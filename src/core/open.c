@@ -56,6 +56,10 @@ int mblk_open(uv_loop_t *loop, const char *uri, unsigned flags, mblk_dev **devp)
 	mblk__uri_free(&u);
 	if (r < 0)
 		return r;
+	/* Read-only for every scheme, whether or not its opener looks at
+	 * the flag: the core then refuses write-like requests (-EROFS). */
+	if (flags & MBLK_OPEN_RDONLY)
+		mblk_dev_info(dev)->read_write = false;
 	if (!(flags & MBLK_OPEN_NO_SAFE)) {
 		mblk_dev *safe;
 		r = mblk_safe_wrap(dev, &safe);
