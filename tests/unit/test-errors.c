@@ -223,6 +223,28 @@ static void test_sentence_reaches_callback(void **state)
 	expect_has(mblk_last_error(), "ram:errtest", "already exists",
 		   "65536 bytes", NULL);
 
+	/* A read-only handle (MBLK_OPEN_RDONLY) refuses writes with a
+	 * sentence, while another handle to the same ramdisk may write. */
+	mblk_dev *ro;
+	assert_int_equal(mblk_open(&loop, "ram:errtest", MBLK_OPEN_RDONLY,
+				   &ro),
+			 0);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mblk_write(ro, 0, &iov, 1, 0, record_cb, &o), 0);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(o.status, -EROFS);
+	expect_has(o.error, "ram:errtest", "write", "read-only", NULL);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mblk_discard(ro, 0, 8, record_cb, &o), 0);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(o.status, -EROFS);
+	expect_has(o.error, "ram:errtest", "discard", "read-only", NULL);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(mblk_write(dev, 0, &iov, 1, 0, record_cb, &o), 0);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(o.status, 0);
+	mblk_close(ro, NULL, NULL);
+
 	mblk_close(dev, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(mblk_ram_destroy("errtest"), 0);
