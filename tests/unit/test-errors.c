@@ -226,8 +226,7 @@ static void test_sentence_reaches_callback(void **state)
 	/* A read-only handle (MBLK_OPEN_RDONLY) refuses writes with a
 	 * sentence, while another handle to the same ramdisk may write. */
 	mblk_dev *ro;
-	assert_int_equal(mblk_open(&loop, "ram:errtest", MBLK_OPEN_RDONLY,
-				   &ro),
+	assert_int_equal(mblk_open(&loop, "ram:errtest", MBLK_OPEN_RDONLY, &ro),
 			 0);
 	memset(&o, 0, sizeof(o));
 	assert_int_equal(mblk_write(ro, 0, &iov, 1, 0, record_cb, &o), 0);
