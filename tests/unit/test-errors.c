@@ -232,7 +232,8 @@ static void test_sentence_reaches_callback(void **state)
 	assert_int_equal(mblk_write(ro, 0, &iov, 1, 0, record_cb, &o), 0);
 	uv_run(&loop, UV_RUN_NOWAIT);
 	assert_int_equal(o.status, -EROFS);
-	expect_has(o.error, "ram:errtest", "write", "read-only", NULL);
+	expect_has(o.error, "ram:errtest", "write of sectors 0-7 (8 sectors)",
+		   "read-only", NULL);
 	memset(&o, 0, sizeof(o));
 	assert_int_equal(mblk_discard(ro, 0, 8, record_cb, &o), 0);
 	uv_run(&loop, UV_RUN_NOWAIT);
