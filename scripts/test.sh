@@ -12,7 +12,8 @@
 #   5. valgrind  the unit suite of build-test under valgrind --leak-check
 #   6. install   meson install --destdir into a temporary directory, then a
 #                small program is compiled and linked against the installed
-#                mblk.pc, once shared and once static, and run
+#                mblk.pc, once shared and once static, and run; so are the
+#                C examples in README.md
 #   7. format    clang-format --dry-run --Werror on src/ include/ tests/
 #   8. headers   every C/C++ source opens with a comment saying what it is
 #                (STYLE.md §17); the header compile tests are in `unit`
@@ -207,6 +208,28 @@ install_check() {
 		"$ROOT/tests/install/hello.c" $cflags $libs &&
 		LD_LIBRARY_PATH=$libdir "$dest/hello-$kind"
 }
+# readme_examples DEST: every ```c block of README.md, built against the
+# staged install and run.
+readme_examples() {
+	local dest=$1 pcdir n=0 f
+	pcdir=$(dirname "$(find "$dest" -name mblk.pc | head -n 1)")
+	python3 - "$ROOT/README.md" "$dest/readme-example" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+for i, block in enumerate(re.findall(r"```c\n(.*?)```", text, re.S)):
+    open("%s-%d.c" % (sys.argv[2], i), "w").write(block)
+PY
+	for f in "$dest"/readme-example-*.c; do
+		[ -e "$f" ] || continue
+		n=$((n + 1))
+		# shellcheck disable=SC2046 # word splitting of flags is intended
+		cc -std=c11 -Wall -Wextra -Werror -o "${f%.c}" "$f" \
+			$(PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$dest \
+				pkg-config --cflags --libs mblk) &&
+			LD_LIBRARY_PATH=$(dirname "$pcdir") "${f%.c}" || return 1
+	done
+	echo "$n examples"
+}
 if [ $build_ok = 1 ]; then
 	DEST=$(mktemp -d /tmp/mblk-install.XXXXXX)
 	if DESTDIR=$DEST meson install -C "$BUILD" --no-rebuild \
@@ -218,6 +241,11 @@ if [ $build_ok = 1 ]; then
 			[ $rc -eq 0 ] || sed 's/^/    | /' "$DEST/$kind.log"
 			note_check "link against installed mblk.pc ($kind)" $rc
 		done
+		# The README's C examples must build and run as printed.
+		rc=0
+		readme_examples "$DEST" >"$DEST/readme.log" 2>&1 || rc=$?
+		[ $rc -eq 0 ] || sed 's/^/    | /' "$DEST/readme.log"
+		note_check "README.md C examples build and run" $rc
 	else
 		tail -n 20 "$BUILD/meson-logs/install.log" | sed 's/^/    | /'
 		note_check "meson install" 1
