@@ -200,6 +200,7 @@ static void test_sentence_reaches_callback(void **state)
 	struct outcome o = { 0 };
 	(void)state;
 
+	memset(buf, 0x11, sizeof(buf));
 	assert_int_equal(uv_loop_init(&loop), 0);
 	assert_int_equal(mblk_open(&loop, "ram:errtest?size=64K", 0, &dev), 0);
 	assert_int_equal(mblk_read(dev, 126, &iov, 1, record_cb, &o), 0);
