@@ -272,7 +272,7 @@ if clang-format --dry-run --Werror "${SOURCES[@]}" >"$fmt_log" 2>&1; then
 else
 	grep -E '^[^ ].*: (error|warning):' "$fmt_log" | cut -d: -f1 | sort -u |
 		sed 's/^/    | not formatted: /'
-	echo "    | fix with: clang-format -i FILE (see .clang-format)"
+	echo "    | fix with: bash scripts/format.sh (or clang-format -i FILE)"
 	note_check "clang-format (${#SOURCES[@]} files)" 1
 fi
 rm -f "$fmt_log"
