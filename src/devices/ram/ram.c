@@ -49,8 +49,8 @@ struct store {
 	uint32_t sector_size;
 	unsigned page_shift; /* log2 of the page size */
 	struct pagetable pt;
-	struct arena pages;    /* where the data pages live */
-	struct store *next;    /* registry list */
+	struct arena pages; /* where the data pages live */
+	struct store *next; /* registry list */
 };
 
 /* The registry; the mutex also protects every store's refs/registered. */
