@@ -14,7 +14,8 @@
  * Before a read test (read, randread, randrw) the range is laid out like
  * fio does: sequential large writes of non-zero data, because reading
  * never-written sectors of a sparse device measures nothing. --no-prefill
- * skips it.
+ * skips it; --prefill does it for a write test too, to measure
+ * overwrites rather than first allocations.
  *
  * The report gives IOPS, MB/s (10^6 bytes), latency percentiles, the CPU
  * time of the process (getrusage) and its peak RSS, so that the memory
@@ -51,6 +52,8 @@ static const char bench_help[] =
 	"  -m, --rwmixread PCT  randrw: percentage of reads (default 50)\n"
 	"  -S, --seed S         random seed (default 1)\n"
 	"  -n, --no-prefill     do not write the range before a read test\n"
+	"  -P, --prefill        write the range first for a write test too\n"
+	"                       (measures overwrites, not first allocation)\n"
 	"  -j, --json           print one JSON object\n"
 	"  -h, --help           show this help\n"
 	"\n"
@@ -176,6 +179,13 @@ static void bench_cb(void *data, int status, const char *error)
 }
 
 /* Prefill: sequential writes of chunk bytes of pattern, 4 in flight. */
+struct prefill;
+
+struct prefill_slot {
+	struct prefill *p;
+	struct iovec iov;
+};
+
 struct prefill {
 	mblk_dev *dev;
 	uint64_t next, end, chunk; /* bytes */
@@ -183,20 +193,21 @@ struct prefill {
 	int inflight;
 	int error;
 	char msg[512];
-	struct iovec iov[4];
+	struct prefill_slot slot[4];
 };
 
 static void prefill_cb(void *data, int status, const char *error);
 
-static void prefill_next(struct prefill *p, struct iovec *iov)
+static void prefill_next(struct prefill_slot *s)
 {
+	struct prefill *p = s->p;
 	if (p->error != 0 || p->next >= p->end)
 		return;
 	uint64_t len = p->end - p->next < p->chunk ? p->end - p->next
 						   : p->chunk;
-	iov->iov_len = len;
-	int r = mblk_write(p->dev, p->next / p->ss, iov, 1, 0, prefill_cb,
-			   iov);
+	s->iov.iov_len = len;
+	int r = mblk_write(p->dev, p->next / p->ss, &s->iov, 1, 0, prefill_cb,
+			   s);
 	if (r < 0) {
 		p->error = r;
 		snprintf(p->msg, sizeof(p->msg), "cannot submit: %s",
@@ -207,17 +218,16 @@ static void prefill_next(struct prefill *p, struct iovec *iov)
 	p->inflight++;
 }
 
-static struct prefill *prefill_current;
-
 static void prefill_cb(void *data, int status, const char *error)
 {
-	struct prefill *p = prefill_current;
+	struct prefill_slot *s = data;
+	struct prefill *p = s->p;
 	p->inflight--;
 	if (status < 0 && p->error == 0) {
 		p->error = status;
 		snprintf(p->msg, sizeof(p->msg), "%s", error);
 	}
-	prefill_next(p, data);
+	prefill_next(s);
 }
 
 static int bench_prefill(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
@@ -225,14 +235,13 @@ static int bench_prefill(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
 			 char *msg, size_t msglen)
 {
 	struct prefill p = { .dev = dev, .end = end, .chunk = chunk, .ss = ss };
-	prefill_current = &p;
 	for (int i = 0; i < 4; i++) {
-		p.iov[i].iov_base = (char *)pattern;
-		prefill_next(&p, &p.iov[i]);
+		p.slot[i].p = &p;
+		p.slot[i].iov.iov_base = pattern;
+		prefill_next(&p.slot[i]);
 	}
 	while (p.inflight > 0)
 		uv_run(loop, UV_RUN_ONCE);
-	prefill_current = NULL;
 	if (p.error != 0)
 		snprintf(msg, msglen, "%s", p.msg);
 	return p.error;
@@ -293,6 +302,7 @@ int cmd_bench(int argc, char **argv)
 		{ "rwmixread", required_argument, NULL, 'm' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "no-prefill", no_argument, NULL, 'n' },
+		{ "prefill", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -301,8 +311,9 @@ int cmd_bench(int argc, char **argv)
 	uint64_t bs = 4096, qd = 32, size = 0, mix = 50, seed = 1;
 	double secs = 5;
 	bool json = false, prefill = true, have_size = false;
+	bool force_prefill = false;
 	int c;
-	while ((c = getopt_long(argc, argv, ":w:b:q:t:s:m:S:njh", opts,
+	while ((c = getopt_long(argc, argv, ":w:b:q:t:s:m:S:nPjh", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'w':
@@ -356,6 +367,7 @@ int cmd_bench(int argc, char **argv)
 				return CLI_USAGE;
 			break;
 		case 'n': prefill = false; break;
+		case 'P': force_prefill = true; break;
 		case 'j': json = true; break;
 		case 'h': fputs(bench_help, stdout); return CLI_OK;
 		default: return cli_bad_option("bench", c, argv);
@@ -370,6 +382,11 @@ int cmd_bench(int argc, char **argv)
 	const char *uri = argv[optind];
 	bool reads = rw == RW_READ || rw == RW_RANDREAD || rw == RW_RANDRW;
 	bool writes = rw != RW_READ && rw != RW_RANDREAD;
+	if (force_prefill && !prefill)
+		return cli_usage("bench", "--prefill and --no-prefill "
+					  "contradict each other");
+	/* From here on, prefill says whether this run lays data out. */
+	prefill = force_prefill || (reads && prefill);
 
 	uv_loop_t loop;
 	uv_loop_init(&loop);
@@ -381,7 +398,7 @@ int cmd_bench(int argc, char **argv)
 		cli_fail("bench", "no memory for %" PRIu64 " request slots", qd);
 		goto out;
 	}
-	if (cli_open("bench", &loop, uri, (writes || (reads && prefill))
+	if (cli_open("bench", &loop, uri, (writes || prefill)
 						   ? 0 : MBLK_OPEN_RDONLY,
 		     &b->dev) < 0)
 		goto out;
@@ -411,7 +428,7 @@ int cmd_bench(int argc, char **argv)
 			 bs, inf.max_io, name);
 		goto out;
 	}
-	if ((writes || (reads && prefill)) && !inf.read_write) {
+	if ((writes || prefill) && !inf.read_write) {
 		cli_fail("bench", "'%s' is read-only; use a read test with "
 				  "--no-prefill",
 			 name);
@@ -425,7 +442,7 @@ int cmd_bench(int argc, char **argv)
 		goto out;
 	}
 	uint64_t range = b->nblocks * bs;
-	if (reads && prefill && !have_size && range > BENCH_PREFILL_LIMIT) {
+	if (prefill && !have_size && range > BENCH_PREFILL_LIMIT) {
 		char h[32];
 		cli_fail("bench", "a read test first writes the range it reads, "
 				  "and '%s' is %s; limit the range with --size "
@@ -446,7 +463,7 @@ int cmd_bench(int argc, char **argv)
 	for (size_t i = 0; i < slot_bytes * (size_t)qd; i++)
 		bufs[i] = (char)(0xa5 ^ (i * 31 >> 3));
 
-	if (reads && prefill) {
+	if (prefill) {
 		uint64_t chunk = 1u << 20;
 		if (chunk < bs)
 			chunk = bs;
@@ -517,7 +534,7 @@ int cmd_bench(int argc, char **argv)
 		       ",\"range\":%" PRIu64 ",\"prefill\":%s,\"seconds\":%.3f"
 		       ",\"ops\":%" PRIu64 ",\"iops\":%.0f,\"mb_per_s\":%.1f,",
 		       bench_rw_names[rw], bs, qd, range,
-		       reads && prefill ? "true" : "false", el, ops,
+		       prefill ? "true" : "false", el, ops,
 		       (double)ops / el, (double)bytes / el / 1e6);
 		if (b->rd.ops || reads) {
 			bench_print_stats("read", &b->rd, el, true);
@@ -541,7 +558,7 @@ int cmd_bench(int argc, char **argv)
 		printf("%s: %s, bs %" PRIu64 ", qd %" PRIu64 ", %.2f s over %s%s\n",
 		       name, bench_rw_names[rw], bs, qd, el,
 		       mblk__human_size(range, h, sizeof(h)),
-		       reads && prefill ? " (prefilled)" : "");
+		       prefill ? " (prefilled)" : "");
 		if (b->rd.ops || reads)
 			bench_print_stats("read", &b->rd, el, false);
 		if (b->wr.ops || writes)
