@@ -2,7 +2,7 @@
 # ram_bench.sh - the ram device against plain memcpy, side by side.
 #
 # Usage: bench/ram_bench.sh [-r REPS] [-t SECONDS] [-c CPU] [-o OUT.md]
-#        environment: MBLK=path/to/mblk (default build/src/cli/mblk)
+#        environment: MBLK=path/to/mblk (default build/mblk)
 #
 # One run measures, interleaved for REPS rounds so that the machine's
 # noise hits both sides alike, each pinned to CPU with taskset:
@@ -34,7 +34,7 @@ done
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
-mblk=${MBLK:-$top/build/src/cli/mblk}
+mblk=${MBLK:-$top/build/mblk}
 if [ ! -x "$mblk" ]; then
 	echo "ram_bench.sh: no mblk binary at $mblk; build first (meson setup build && ninja -C build) or set MBLK." >&2
 	exit 1
