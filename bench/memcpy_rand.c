@@ -62,8 +62,9 @@ int main(int argc, char **argv)
 	}
 	int rand4k = strcmp(argv[1], "rand4k") == 0;
 	if (!rand4k && strcmp(argv[1], "seq1m") != 0) {
-		fprintf(stderr, "memcpy_rand: mode must be rand4k or seq1m, "
-				"not '%s'.\n",
+		fprintf(stderr,
+			"memcpy_rand: mode must be rand4k or seq1m, "
+			"not '%s'.\n",
 			argv[1]);
 		return 2;
 	}
@@ -86,9 +87,11 @@ int main(int argc, char **argv)
 			uint64_t a, b;
 			if (rand4k) {
 				a = (uint64_t)(((unsigned __int128)next_rand() *
-						n) >> 64);
+						n) >>
+					       64);
 				b = (uint64_t)(((unsigned __int128)next_rand() *
-						n) >> 64);
+						n) >>
+					       64);
 			} else {
 				a = b = seq;
 				seq = seq + 1 == n ? 0 : seq + 1;

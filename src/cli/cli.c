@@ -52,8 +52,9 @@ int cli_parse_size(const char *sub, const char *opt, const char *s,
 		return -1;
 	}
 	if (r < 0) {
-		cli_usage(sub, "%s wants a size such as 4096, 4K, 1M or 2G, "
-			       "not '%s'",
+		cli_usage(sub,
+			  "%s wants a size such as 4096, 4K, 1M or 2G, "
+			  "not '%s'",
 			  opt, s);
 		return -1;
 	}
@@ -68,8 +69,9 @@ int cli_parse_uint(const char *sub, const char *opt, const char *s,
 	unsigned long long v = strtoull(s, &end, 10);
 	if (!isdigit((unsigned char)*s) || *end != '\0' || errno != 0 ||
 	    v < min || v > max) {
-		cli_usage(sub, "%s wants a whole number from %llu to %llu, "
-			       "not '%s'",
+		cli_usage(sub,
+			  "%s wants a whole number from %llu to %llu, "
+			  "not '%s'",
 			  opt, (unsigned long long)min, (unsigned long long)max,
 			  s);
 		return -1;
@@ -114,8 +116,8 @@ const char *cli_cap_name(uint32_t bit)
 	return NULL;
 }
 
-int cli_open(const char *sub, uv_loop_t *loop, const char *uri,
-	     unsigned flags, mblk_dev **devp)
+int cli_open(const char *sub, uv_loop_t *loop, const char *uri, unsigned flags,
+	     mblk_dev **devp)
 {
 	int r = mblk_open(loop, uri, flags, devp);
 	if (r < 0) {

@@ -58,8 +58,8 @@ const char *cli_cap_name(uint32_t bit);
 
 /* Opens uri with mblk_open. On failure prints "mblk SUB: cannot open
  * URI: <cause>" and returns the -errno. */
-int cli_open(const char *sub, uv_loop_t *loop, const char *uri,
-	     unsigned flags, mblk_dev **devp);
+int cli_open(const char *sub, uv_loop_t *loop, const char *uri, unsigned flags,
+	     mblk_dev **devp);
 
 /* Closes dev (NULL is fine) and runs loop until it is gone. */
 void cli_close(uv_loop_t *loop, mblk_dev *dev);

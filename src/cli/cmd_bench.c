@@ -42,7 +42,7 @@
 static const char bench_help[] =
 	"Usage: mblk bench URI --rw MODE --bs SIZE --qd N --time SECONDS\n"
 	"                  [--size SIZE] [--rwmixread PCT] [--seed S]\n"
-	"                  [--no-prefill] [--json]\n"
+	"                  [--no-prefill | --prefill] [--json]\n"
 	"\n"
 	"Runs an in-process load on the device (no network, no other\n"
 	"process) and prints IOPS, MB/s, latency percentiles, CPU time and\n"
@@ -100,11 +100,11 @@ struct bench_stats {
 struct bench {
 	mblk_dev *dev;
 	enum bench_rw rw;
-	uint64_t bs_sectors;   /* request size in sectors */
-	uint64_t nblocks;      /* requests that fit in the range */
-	uint64_t seq_next;     /* next block for read / write */
+	uint64_t bs_sectors; /* request size in sectors */
+	uint64_t nblocks;    /* requests that fit in the range */
+	uint64_t seq_next;   /* next block for read / write */
 	uint64_t rng;
-	unsigned mixread;      /* percent */
+	unsigned mixread; /* percent */
 	uint64_t deadline_ns;
 	bool stopping;
 	int inflight;
@@ -140,11 +140,13 @@ static int bench_submit(struct bench *b, struct bench_slot *s)
 		break;
 	default:
 		block = (uint64_t)(((unsigned __int128)bench_rand(b) *
-				    b->nblocks) >> 64);
-		is_read = b->rw == RW_RANDREAD ||
-			  (b->rw == RW_RANDRW &&
-			   (unsigned)(((unsigned __int128)bench_rand(b) * 100) >>
-				      64) < b->mixread);
+				    b->nblocks) >>
+				   64);
+		is_read =
+			b->rw == RW_RANDREAD ||
+			(b->rw == RW_RANDRW &&
+			 (unsigned)(((unsigned __int128)bench_rand(b) * 100) >>
+				    64) < b->mixread);
 		break;
 	}
 	s->is_read = is_read;
@@ -246,8 +248,8 @@ static void prefill_cb(void *data, int status, const char *error)
 }
 
 static int bench_prefill(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
-			 uint64_t end, uint64_t chunk, void *pattern,
-			 char *msg, size_t msglen)
+			 uint64_t end, uint64_t chunk, void *pattern, char *msg,
+			 size_t msglen)
 {
 	struct prefill p = { .dev = dev, .end = end, .chunk = chunk, .ss = ss };
 	for (int i = 0; i < 4; i++) {
@@ -275,9 +277,9 @@ static void bench_print_lat(const struct bench_stats *st, bool json)
 	}
 	if (json)
 		printf("\"max\":%" PRIu64 ",\"mean\":%.0f", st->lat.max,
-		       st->lat.count ? (double)st->lat.sum /
-					       (double)st->lat.count
-				     : 0.0);
+		       st->lat.count
+			       ? (double)st->lat.sum / (double)st->lat.count
+			       : 0.0);
 	else
 		printf(" max %.1f", (double)st->lat.max / 1000.0);
 }
@@ -336,18 +338,20 @@ int cmd_bench(int argc, char **argv)
 				if (strcmp(optarg, bench_rw_names[i]) == 0)
 					rw = i;
 			if (rw < 0)
-				return cli_usage("bench", "--rw takes read, "
-							  "write, randread, "
-							  "randwrite or randrw, "
-							  "not '%s'",
+				return cli_usage("bench",
+						 "--rw takes read, "
+						 "write, randread, "
+						 "randwrite or randrw, "
+						 "not '%s'",
 						 optarg);
 			break;
 		case 'b':
 			if (cli_parse_size("bench", "--bs", optarg, &bs) < 0)
 				return CLI_USAGE;
 			if (bs == 0 || bs > (1u << 30))
-				return cli_usage("bench", "--bs must be from 1 "
-							  "byte to 1G, not %s",
+				return cli_usage("bench",
+						 "--bs must be from 1 "
+						 "byte to 1G, not %s",
 						 optarg);
 			break;
 		case 'q':
@@ -360,14 +364,16 @@ int cmd_bench(int argc, char **argv)
 			secs = strtod(optarg, &end);
 			if (end == optarg || *end != '\0' || !(secs > 0) ||
 			    secs > 1e6)
-				return cli_usage("bench", "--time wants seconds "
-							  "above 0, such as 5 "
-							  "or 0.5, not '%s'",
+				return cli_usage("bench",
+						 "--time wants seconds "
+						 "above 0, such as 5 "
+						 "or 0.5, not '%s'",
 						 optarg);
 			break;
 		}
 		case 's':
-			if (cli_parse_size("bench", "--size", optarg, &size) < 0)
+			if (cli_parse_size("bench", "--size", optarg, &size) <
+			    0)
 				return CLI_USAGE;
 			have_size = true;
 			break;
@@ -389,8 +395,9 @@ int cmd_bench(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 1)
-		return cli_usage("bench", "expected one device URI, got %d "
-					  "arguments",
+		return cli_usage("bench",
+				 "expected one device URI, got %d "
+				 "arguments",
 				 argc - optind);
 	if (rw < 0)
 		return cli_usage("bench", "--rw is required");
@@ -410,12 +417,12 @@ int cmd_bench(int argc, char **argv)
 	char *bufs = NULL, *pattern = NULL;
 	int rc = CLI_FAIL;
 	if (b == NULL || slots == NULL) {
-		cli_fail("bench", "no memory for %" PRIu64 " request slots", qd);
+		cli_fail("bench", "no memory for %" PRIu64 " request slots",
+			 qd);
 		goto out;
 	}
-	if (cli_open("bench", &loop, uri, (writes || prefill)
-						   ? 0 : MBLK_OPEN_RDONLY,
-		     &b->dev) < 0)
+	if (cli_open("bench", &loop, uri,
+		     (writes || prefill) ? 0 : MBLK_OPEN_RDONLY, &b->dev) < 0)
 		goto out;
 	struct mblk_info inf;
 	mblk_get_info(b->dev, &inf);
@@ -424,44 +431,50 @@ int cmd_bench(int argc, char **argv)
 	if (!have_size)
 		size = devbytes;
 	if (size > devbytes) {
-		cli_fail("bench", "--size %" PRIu64 " is larger than '%s' (%" PRIu64
-				  " bytes)",
+		cli_fail("bench",
+			 "--size %" PRIu64 " is larger than '%s' (%" PRIu64
+			 " bytes)",
 			 size, name, devbytes);
 		goto out;
 	}
-	if (bs % inf.sector_size != 0 || (inf.buf_align > 1 &&
-					  bs % inf.buf_align != 0)) {
-		cli_fail("bench", "--bs %" PRIu64 " is not a multiple of the "
-				  "sector size (%" PRIu32 ") and buffer alignment "
-				  "(%" PRIu32 ") of '%s'",
+	if (bs % inf.sector_size != 0 ||
+	    (inf.buf_align > 1 && bs % inf.buf_align != 0)) {
+		cli_fail("bench",
+			 "--bs %" PRIu64 " is not a multiple of the "
+			 "sector size (%" PRIu32 ") and buffer alignment "
+			 "(%" PRIu32 ") of '%s'",
 			 bs, inf.sector_size, inf.buf_align, name);
 		goto out;
 	}
 	if (inf.max_io && bs > inf.max_io) {
-		cli_fail("bench", "--bs %" PRIu64 " is larger than the %" PRIu32
-				  " bytes '%s' accepts in one request",
+		cli_fail("bench",
+			 "--bs %" PRIu64 " is larger than the %" PRIu32
+			 " bytes '%s' accepts in one request",
 			 bs, inf.max_io, name);
 		goto out;
 	}
 	if ((writes || prefill) && !inf.read_write) {
-		cli_fail("bench", "'%s' is read-only; use a read test with "
-				  "--no-prefill",
+		cli_fail("bench",
+			 "'%s' is read-only; use a read test with "
+			 "--no-prefill",
 			 name);
 		goto out;
 	}
 	b->nblocks = size / bs;
 	if (b->nblocks == 0) {
-		cli_fail("bench", "the range of %" PRIu64 " bytes holds no "
-				  "request of %" PRIu64 " bytes",
+		cli_fail("bench",
+			 "the range of %" PRIu64 " bytes holds no "
+			 "request of %" PRIu64 " bytes",
 			 size, bs);
 		goto out;
 	}
 	uint64_t range = b->nblocks * bs;
 	if (prefill && !have_size && range > BENCH_PREFILL_LIMIT) {
 		char h[32];
-		cli_fail("bench", "a read test first writes the range it reads, "
-				  "and '%s' is %s; limit the range with --size "
-				  "or skip that with --no-prefill",
+		cli_fail("bench",
+			 "a read test first writes the range it reads, "
+			 "and '%s' is %s; limit the range with --size "
+			 "or skip that with --no-prefill",
 			 name, mblk__human_size(range, h, sizeof(h)));
 		goto out;
 	}
@@ -469,8 +482,9 @@ int cmd_bench(int argc, char **argv)
 	size_t align = inf.buf_align > 4096 ? inf.buf_align : 4096;
 	size_t slot_bytes = ((size_t)bs + align - 1) / align * align;
 	if (posix_memalign((void **)&bufs, align, slot_bytes * (size_t)qd)) {
-		cli_fail("bench", "no memory for %" PRIu64 " buffers of %" PRIu64
-				  " bytes",
+		cli_fail("bench",
+			 "no memory for %" PRIu64 " buffers of %" PRIu64
+			 " bytes",
 			 qd, bs);
 		goto out;
 	}
@@ -536,9 +550,8 @@ int cmd_bench(int argc, char **argv)
 	}
 
 	double el = (double)(t1 - t0) / 1e9;
-	uint64_t timed_slots = qd < 8 ? qd
-				      : (qd + BENCH_TIME_STRIDE - 1) /
-						BENCH_TIME_STRIDE;
+	uint64_t timed_slots =
+		qd < 8 ? qd : (qd + BENCH_TIME_STRIDE - 1) / BENCH_TIME_STRIDE;
 	double user = bench_tv(ru1.ru_utime) - bench_tv(ru0.ru_utime);
 	double sys = bench_tv(ru1.ru_stime) - bench_tv(ru0.ru_stime);
 	uint64_t ops = b->rd.ops + b->wr.ops;
@@ -551,8 +564,8 @@ int cmd_bench(int argc, char **argv)
 		cli_json_string(stdout, name);
 		printf(",\"rw\":\"%s\",\"bs\":%" PRIu64 ",\"qd\":%" PRIu64
 		       ",\"range\":%" PRIu64 ",\"prefill\":%s,\"seconds\":%.3f"
-		       ",\"timed_slots\":%" PRIu64
-		       ",\"ops\":%" PRIu64 ",\"iops\":%.0f,\"mb_per_s\":%.1f,",
+		       ",\"timed_slots\":%" PRIu64 ",\"ops\":%" PRIu64
+		       ",\"iops\":%.0f,\"mb_per_s\":%.1f,",
 		       bench_rw_names[rw], bs, qd, range,
 		       prefill ? "true" : "false", el, timed_slots, ops,
 		       (double)ops / el, (double)bytes / el / 1e6);
@@ -575,7 +588,8 @@ int cmd_bench(int argc, char **argv)
 		printf("}\n");
 	} else {
 		char h[32];
-		printf("%s: %s, bs %" PRIu64 ", qd %" PRIu64 ", %.2f s over %s%s\n",
+		printf("%s: %s, bs %" PRIu64 ", qd %" PRIu64
+		       ", %.2f s over %s%s\n",
 		       name, bench_rw_names[rw], bs, qd, el,
 		       mblk__human_size(range, h, sizeof(h)),
 		       prefill ? " (prefilled)" : "");

@@ -69,8 +69,8 @@ struct copy;
 struct slot {
 	struct copy *c;
 	enum slot_state state;
-	uint64_t off, len;       /* current request, bytes */
-	uint64_t zfill_end;      /* SLOT_ZFILL: end of the range to fill */
+	uint64_t off, len;  /* current request, bytes */
+	uint64_t zfill_end; /* SLOT_ZFILL: end of the range to fill */
 	struct iovec iov;
 	void *buf;
 };
@@ -79,11 +79,11 @@ struct copy {
 	mblk_dev *src, *dst;
 	uint32_t ss_src, ss_dst;
 	uint64_t size, granule, chunk;
-	bool dst_created;        /* holes can be skipped */
-	bool zero_by_writes;     /* DST cannot write_zeroes */
-	void *zeros;             /* chunk bytes of zeros, for zero writes */
+	bool dst_created;    /* holes can be skipped */
+	bool zero_by_writes; /* DST cannot write_zeroes */
+	void *zeros;         /* chunk bytes of zeros, for zero writes */
 
-	uint64_t pos, ext_end;   /* cursor and end of the current extent */
+	uint64_t pos, ext_end; /* cursor and end of the current extent */
 	bool ext_data;
 	bool seeking;
 
@@ -92,8 +92,8 @@ struct copy {
 
 	uint64_t done_bytes;
 	struct progress *prog;
-	int error;               /* first error, 0 if none */
-	char msg[512];           /* its sentence */
+	int error;     /* first error, 0 if none */
+	char msg[512]; /* its sentence */
 	bool finished;
 };
 
@@ -104,7 +104,8 @@ static void copy_error(struct copy *c, int status, const char *msg)
 	if (c->error != 0)
 		return;
 	c->error = status;
-	snprintf(c->msg, sizeof(c->msg), "%s", msg ? msg : mblk_strerror(status));
+	snprintf(c->msg, sizeof(c->msg), "%s",
+		 msg ? msg : mblk_strerror(status));
 }
 
 static void copy_slot_free(struct slot *s)
@@ -251,8 +252,8 @@ static void copy_mapped_cb(void *data, int status, uint64_t sector,
 		copy_pump(c);
 		return;
 	}
-	int r = mblk_seek_unmapped(c->src, c->pos / c->ss_src,
-				   copy_unmapped_cb, c);
+	int r = mblk_seek_unmapped(c->src, c->pos / c->ss_src, copy_unmapped_cb,
+				   c);
 	if (r < 0) {
 		c->seeking = false;
 		copy_error(c, r, NULL);
@@ -323,8 +324,7 @@ static void copy_pump(struct copy *c)
 			c->busy--;
 		}
 	}
-	if (c->busy == 0 && !c->seeking &&
-	    (c->error != 0 || c->pos >= c->size))
+	if (c->busy == 0 && !c->seeking && (c->error != 0 || c->pos >= c->size))
 		c->finished = true;
 }
 
@@ -344,8 +344,8 @@ static int copy_create_file(const char *path, uint64_t size)
 		int e = errno;
 		close(fd);
 		unlink(path);
-		cli_fail("copy", "cannot set the size of '%s' to %" PRIu64
-				 " bytes: %s",
+		cli_fail("copy",
+			 "cannot set the size of '%s' to %" PRIu64 " bytes: %s",
 			 path, size, strerror(e));
 		return -1;
 	}
@@ -378,9 +378,10 @@ int cmd_copy(int argc, char **argv)
 		switch (c) {
 		case 'p':
 			if (progress_parse_mode(optarg, &pmode) < 0)
-				return cli_usage("copy", "--progress takes bar, "
-							 "json or none, not "
-							 "'%s'",
+				return cli_usage("copy",
+						 "--progress takes bar, "
+						 "json or none, not "
+						 "'%s'",
 						 optarg);
 			break;
 		case 'b':
@@ -388,8 +389,9 @@ int cmd_copy(int argc, char **argv)
 					   &buffer) < 0)
 				return CLI_USAGE;
 			if (buffer < 4096 || buffer > (1ull << 40))
-				return cli_usage("copy", "--buffer must be from "
-							 "4K to 1T, not %s",
+				return cli_usage("copy",
+						 "--buffer must be from "
+						 "4K to 1T, not %s",
 						 optarg);
 			break;
 		case 'r':
@@ -402,8 +404,9 @@ int cmd_copy(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 2)
-		return cli_usage("copy", "expected SRC and DST, got %d "
-					 "arguments",
+		return cli_usage("copy",
+				 "expected SRC and DST, got %d "
+				 "arguments",
 				 argc - optind);
 	const char *src_uri = argv[optind], *dst_uri = argv[optind + 1];
 
@@ -438,16 +441,17 @@ int cmd_copy(int argc, char **argv)
 		goto out;
 	}
 	if (dsize != cp.size) {
-		cli_fail("copy", "cannot copy '%s' (%" PRIu64 " bytes) onto '%s' "
-				 "(%" PRIu64 " bytes): the sizes differ",
-			 mblk_dev_name(cp.src), cp.size,
-			 mblk_dev_name(cp.dst), dsize);
+		cli_fail("copy",
+			 "cannot copy '%s' (%" PRIu64 " bytes) onto '%s' "
+			 "(%" PRIu64 " bytes): the sizes differ",
+			 mblk_dev_name(cp.src), cp.size, mblk_dev_name(cp.dst),
+			 dsize);
 		goto out;
 	}
 	cp.ss_src = si.sector_size;
 	cp.ss_dst = di.sector_size;
 	cp.granule = si.sector_size > di.sector_size ? si.sector_size
-						       : di.sector_size;
+						     : di.sector_size;
 	cp.dst_created = created;
 	cp.zero_by_writes = !(di.caps & MBLK_CAP_WRITE_ZEROES);
 
@@ -467,8 +471,8 @@ int cmd_copy(int argc, char **argv)
 	if (chunk == 0)
 		chunk = cp.granule;
 	cp.chunk = chunk;
-	cp.nslots = (int)(buffer / chunk < requests ? buffer / chunk
-						    : requests);
+	cp.nslots =
+		(int)(buffer / chunk < requests ? buffer / chunk : requests);
 	if (cp.nslots < 1)
 		cp.nslots = 1;
 
@@ -479,7 +483,8 @@ int cmd_copy(int argc, char **argv)
 	cp.slots = calloc((size_t)cp.nslots, sizeof(*cp.slots));
 	if (cp.slots == NULL ||
 	    posix_memalign(&cp.zeros, align, (size_t)chunk) != 0) {
-		cli_fail("copy", "no memory for %d buffers of %" PRIu64 " bytes",
+		cli_fail("copy",
+			 "no memory for %d buffers of %" PRIu64 " bytes",
 			 cp.nslots, chunk);
 		goto out;
 	}
@@ -487,8 +492,9 @@ int cmd_copy(int argc, char **argv)
 	for (int i = 0; i < cp.nslots; i++) {
 		cp.slots[i].c = &cp;
 		if (posix_memalign(&cp.slots[i].buf, align, (size_t)chunk)) {
-			cli_fail("copy", "no memory for %d buffers of %" PRIu64
-					 " bytes",
+			cli_fail("copy",
+				 "no memory for %d buffers of %" PRIu64
+				 " bytes",
 				 cp.nslots, chunk);
 			goto out;
 		}

@@ -63,8 +63,9 @@ int cmd_info(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 1)
-		return cli_usage("info", "expected one device URI, got %d "
-					 "arguments",
+		return cli_usage("info",
+				 "expected one device URI, got %d "
+				 "arguments",
 				 argc - optind);
 	const char *uri = argv[optind];
 
@@ -131,7 +132,8 @@ int cmd_info(int argc, char **argv)
 		printf("min io:        %" PRIu32 " bytes\n", inf.min_io);
 		printf("preferred io:  %" PRIu32 " bytes\n", inf.pref_io);
 		if (inf.max_io)
-			printf("max io:        %" PRIu32 " bytes\n", inf.max_io);
+			printf("max io:        %" PRIu32 " bytes\n",
+			       inf.max_io);
 		else
 			printf("max io:        no limit\n");
 		printf("capabilities:  ");

@@ -59,8 +59,7 @@ static void map_emit(struct map_out *o)
 	o->have = false;
 }
 
-static void map_add(struct map_out *o, uint64_t start, uint64_t len,
-		    bool data)
+static void map_add(struct map_out *o, uint64_t start, uint64_t len, bool data)
 {
 	if (o->have && o->data == data && o->start + o->len == start) {
 		o->len += len;
@@ -90,8 +89,9 @@ int cmd_map(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 1)
-		return cli_usage("map", "expected one device URI, got %d "
-					"arguments",
+		return cli_usage("map",
+				 "expected one device URI, got %d "
+				 "arguments",
 				 argc - optind);
 	const char *uri = argv[optind];
 

@@ -37,7 +37,8 @@ static inline uint64_t hist_value(unsigned i)
 		return i;
 	unsigned e = i / HIST_SUB + HIST_SUB_BITS - 1;
 	uint64_t width = 1ull << (e - HIST_SUB_BITS);
-	uint64_t low = (uint64_t)(HIST_SUB + i % HIST_SUB) << (e - HIST_SUB_BITS);
+	uint64_t low = (uint64_t)(HIST_SUB + i % HIST_SUB)
+		       << (e - HIST_SUB_BITS);
 	return low + width / 2;
 }
 

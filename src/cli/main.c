@@ -67,12 +67,14 @@ int main(int argc, char **argv)
 		}
 	}
 	if (sub[0] == '-')
-		fprintf(stderr, "mblk: unknown option '%s' before the command; "
-				"see 'mblk --help'.\n",
+		fprintf(stderr,
+			"mblk: unknown option '%s' before the command; "
+			"see 'mblk --help'.\n",
 			sub);
 	else
-		fprintf(stderr, "mblk: unknown command '%s'; see "
-				"'mblk --help'.\n",
+		fprintf(stderr,
+			"mblk: unknown command '%s'; see "
+			"'mblk --help'.\n",
 			sub);
 	return CLI_USAGE;
 }

@@ -31,8 +31,8 @@ static int fails;
 
 static int run_copy(const char *a, const char *b, const char *buffer)
 {
-	char *argv[] = { "copy", (char *)a, (char *)b, "--buffer",
-			 (char *)buffer, "--requests", "5", NULL };
+	char *argv[] = { "copy",         (char *)a,    (char *)b, "--buffer",
+			 (char *)buffer, "--requests", "5",       NULL };
 	optind = 0;
 	return cmd_copy(7, argv);
 }
@@ -53,19 +53,24 @@ int main(void)
 	/* dst: junk everywhere. src: data at a few odd places. */
 	memset(got, 0xee, SIZE);
 	struct iovec iov = { got, SIZE };
-	CHECK(mblk_write_sync(dst, 0, &iov, 1, 0) == 0, "%s", mblk_last_error());
+	CHECK(mblk_write_sync(dst, 0, &iov, 1, 0) == 0, "%s",
+	      mblk_last_error());
 	static const struct {
 		unsigned off, len;
 	} ext[] = {
-		{ 0, 4096 }, { 8192, 512 }, { 65536, 300000 / SS * SS },
-		{ (4u << 20) - 4096, 8192 }, { SIZE - 4096, 4096 },
+		{ 0, 4096 },
+		{ 8192, 512 },
+		{ 65536, 300000 / SS * SS },
+		{ (4u << 20) - 4096, 8192 },
+		{ SIZE - 4096, 4096 },
 	};
 	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
 		for (unsigned j = 0; j < ext[i].len; j++)
-			want[ext[i].off + j] = (unsigned char)(i * 37 + j * 7 + 1);
+			want[ext[i].off + j] =
+				(unsigned char)(i * 37 + j * 7 + 1);
 		struct iovec w = { want + ext[i].off, ext[i].len };
-		CHECK(mblk_write_sync(src, ext[i].off / SS, &w, 1, 0) == 0, "%s",
-		      mblk_last_error());
+		CHECK(mblk_write_sync(src, ext[i].off / SS, &w, 1, 0) == 0,
+		      "%s", mblk_last_error());
 	}
 
 	int rc = run_copy("ram:src", "ram:dst", "64K");
