@@ -90,6 +90,21 @@ int main(void)
 	CHECK(mblk_read_sync(dst, 0, &iov, 1) == 0, "%s", mblk_last_error());
 	CHECK(memcmp(got, want, SIZE) == 0, "second copy differs");
 
+	/* Onto 4096-byte sectors: extents are rounded to whole 4 KiB. */
+	mblk_dev *dst4k;
+	CHECK(mblk_ram_create(&loop, "dst4k", SIZE / 4096, 4096, &dst4k) == 0,
+	      "%s", mblk_last_error());
+	memset(got, 0xee, SIZE);
+	CHECK(mblk_write_sync(dst4k, 0, &iov, 1, 0) == 0, "%s",
+	      mblk_last_error());
+	rc = run_copy("ram:src", "ram:dst4k", "64K");
+	CHECK(rc == 0, "copy onto 4096-byte sectors exited %d", rc);
+	CHECK(mblk_read_sync(dst4k, 0, &iov, 1) == 0, "%s", mblk_last_error());
+	CHECK(memcmp(got, want, SIZE) == 0, "copy onto 4096-byte sectors "
+					    "differs");
+	mblk_close(dst4k, NULL, NULL);
+	mblk_ram_destroy("dst4k");
+
 	mblk_close(src, NULL, NULL);
 	mblk_close(dst, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
