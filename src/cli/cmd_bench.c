@@ -20,7 +20,9 @@
  *
  * Before a read test (read, randread, randrw) the range is laid out like
  * fio does: sequential large writes of non-zero data, because reading
- * never-written sectors of a sparse device measures nothing. --no-prefill
+ * never-written sectors of a sparse device measures nothing. Only holes
+ * are filled (found with the seeks), so the data of an existing image
+ * survives a read test. --no-prefill
  * skips it; --prefill does it for a write test too, to measure
  * overwrites rather than first allocations.
  *
@@ -46,8 +48,8 @@ static const char bench_help[] =
 	"\n"
 	"Runs an in-process load on the device (no network, no other\n"
 	"process) and prints IOPS, MB/s, latency percentiles, CPU time and\n"
-	"peak memory. Read tests first write non-zero data over the range\n"
-	"they touch, as fio does.\n"
+	"peak memory. Read tests first write non-zero data into the holes of\n"
+	"the range they touch, as fio does; data already there is kept.\n"
 	"\n"
 	"Options:\n"
 	"  -w, --rw MODE        randread, randwrite, read, write or randrw\n"
@@ -58,8 +60,8 @@ static const char bench_help[] =
 	"                       (default: the whole device)\n"
 	"  -m, --rwmixread PCT  randrw: percentage of reads (default 50)\n"
 	"  -S, --seed S         random seed (default 1)\n"
-	"  -n, --no-prefill     do not write the range before a read test\n"
-	"  -P, --prefill        write the range first for a write test too\n"
+	"  -n, --no-prefill     do not fill the holes before a read test\n"
+	"  -P, --prefill        fill the holes first for a write test too\n"
 	"                       (measures overwrites, not first allocation)\n"
 	"  -j, --json           print one JSON object\n"
 	"  -h, --help           show this help\n"
@@ -247,11 +249,16 @@ static void prefill_cb(void *data, int status, const char *error)
 	prefill_next(s);
 }
 
-static int bench_prefill(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
-			 uint64_t end, uint64_t chunk, void *pattern, char *msg,
-			 size_t msglen)
+/* Writes pattern over the bytes [start, end), chunk at a time. */
+static int prefill_range(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
+			 uint64_t start, uint64_t end, uint64_t chunk,
+			 void *pattern, char *msg, size_t msglen)
 {
-	struct prefill p = { .dev = dev, .end = end, .chunk = chunk, .ss = ss };
+	struct prefill p = { .dev = dev,
+			     .next = start,
+			     .end = end,
+			     .chunk = chunk,
+			     .ss = ss };
 	for (int i = 0; i < 4; i++) {
 		p.slot[i].p = &p;
 		p.slot[i].iov.iov_base = pattern;
@@ -262,6 +269,43 @@ static int bench_prefill(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
 	if (p.error != 0)
 		snprintf(msg, msglen, "%s", p.msg);
 	return p.error;
+}
+
+/* Fills the holes of [0, end) with pattern and adds the bytes written to
+ * *filled. Data already there is kept: a read test on a disk image must
+ * not destroy it. A device that cannot tell holes reports none, so
+ * nothing is written to it. */
+static int bench_prefill(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
+			 uint64_t end, uint64_t chunk, void *pattern,
+			 uint64_t *filled, char *msg, size_t msglen)
+{
+	uint64_t pos = 0, last = end / ss; /* sectors */
+	while (pos < last) {
+		uint64_t next;
+		int r = mblk_seek_mapped_sync(dev, pos, &next);
+		if (r == 0 && next <= pos) {
+			/* Data at pos: skip to where it ends. */
+			r = mblk_seek_unmapped_sync(dev, pos, &next);
+			if (r == 0 && next > pos) {
+				pos = next;
+				continue;
+			}
+			next = pos + 1; /* both seeks claim pos: it is zeros */
+		}
+		if (r < 0) {
+			snprintf(msg, msglen, "%s", mblk_last_error());
+			return r;
+		}
+		if (next > last)
+			next = last;
+		r = prefill_range(loop, dev, ss, pos * ss, next * ss, chunk,
+				  pattern, msg, msglen);
+		if (r < 0)
+			return r;
+		*filled += (next - pos) * ss;
+		pos = next;
+	}
+	return 0;
 }
 
 static void bench_print_lat(const struct bench_stats *st, bool json)
@@ -329,6 +373,7 @@ int cmd_bench(int argc, char **argv)
 	double secs = 5;
 	bool json = false, prefill = true, have_size = false;
 	bool force_prefill = false;
+	uint64_t filled = 0; /* bytes the prefill wrote */
 	int c;
 	while ((c = getopt_long(argc, argv, ":w:b:q:t:s:m:S:nPjh", opts,
 				NULL)) != -1) {
@@ -505,7 +550,8 @@ int cmd_bench(int argc, char **argv)
 		for (size_t i = 0; i < chunk; i++)
 			pattern[i] = (char)(0x5a ^ (i * 7 >> 2) ^ 1);
 		int r = bench_prefill(&loop, b->dev, inf.sector_size, range,
-				      chunk, pattern, b->msg, sizeof(b->msg));
+				      chunk, pattern, &filled, b->msg,
+				      sizeof(b->msg));
 		if (r < 0) {
 			cli_fail("bench", "prefill failed: %s", b->msg);
 			goto out;
@@ -564,10 +610,10 @@ int cmd_bench(int argc, char **argv)
 		cli_json_string(stdout, name);
 		printf(",\"rw\":\"%s\",\"bs\":%" PRIu64 ",\"qd\":%" PRIu64
 		       ",\"range\":%" PRIu64 ",\"prefill\":%s,\"seconds\":%.3f"
-		       ",\"timed_slots\":%" PRIu64 ",\"ops\":%" PRIu64
-		       ",\"iops\":%.0f,\"mb_per_s\":%.1f,",
+		       ",\"prefill_bytes\":%" PRIu64 ",\"timed_slots\":%" PRIu64
+		       ",\"ops\":%" PRIu64 ",\"iops\":%.0f,\"mb_per_s\":%.1f,",
 		       bench_rw_names[rw], bs, qd, range,
-		       prefill ? "true" : "false", el, timed_slots, ops,
+		       prefill ? "true" : "false", el, filled, timed_slots, ops,
 		       (double)ops / el, (double)bytes / el / 1e6);
 		if (b->rd.ops || reads) {
 			bench_print_stats("read", &b->rd, el, true);
@@ -587,12 +633,14 @@ int cmd_bench(int argc, char **argv)
 			printf("null");
 		printf("}\n");
 	} else {
-		char h[32];
-		printf("%s: %s, bs %" PRIu64 ", qd %" PRIu64
-		       ", %.2f s over %s%s\n",
+		char h[32], f[32];
+		printf("%s: %s, bs %" PRIu64 ", qd %" PRIu64 ", %.2f s over %s",
 		       name, bench_rw_names[rw], bs, qd, el,
-		       mblk__human_size(range, h, sizeof(h)),
-		       prefill ? " (prefilled)" : "");
+		       mblk__human_size(range, h, sizeof(h)));
+		if (prefill)
+			printf(" (holes filled first: %s)",
+			       mblk__human_size(filled, f, sizeof(f)));
+		printf("\n");
 		if (b->rd.ops || reads)
 			bench_print_stats("read", &b->rd, el, false);
 		if (b->wr.ops || writes)

@@ -26,4 +26,18 @@ expect_rc 0 "$MBLK" bench 'ram:x?size=1T' --rw write --bs 1M --size 32M \
 # Human output has the lines the docs describe.
 expect_rc 0 "$MBLK" bench 'ram:?size=4M' --rw randread --time 0.1 &&
 	{ printf '%s\n' "$OUT" | grep -q '^read .*IOPS.*p99.9' || fail "human: $OUT"; }
+# With the file device: a read test fills holes only, keeping the data.
+f=$(mktemp /tmp/mblk-bench.XXXXXX)
+trap 'rm -f "$f" "$f.head"' EXIT
+dd if=/dev/urandom of="$f" bs=1M count=1 2>/dev/null
+truncate -s 4M "$f"
+head -c 1M "$f" >"$f.head"
+if "$MBLK" info "$f" >/dev/null 2>&1; then
+	expect_rc 0 "$MBLK" bench "$f" --rw randread --qd 4 --time 0.1 --json &&
+		check file_prefill "$(json_get 'j["prefill_bytes"]')" 3145728
+	head -c 1M "$f" | cmp -s - "$f.head" ||
+		fail "a read test changed the data already in $f"
+	expect_rc 0 "$MBLK" map "$f" --json &&
+		check file_all_data "$(json_get '[e["data"] for e in j]')" "[True]"
+fi
 finish
