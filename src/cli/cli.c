@@ -2,6 +2,7 @@
  * option values, JSON strings, opening and closing devices. */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,6 @@ int cli_usage(const char *sub, const char *fmt, ...)
 
 int cli_bad_option(const char *sub, int c, char **argv)
 {
-	extern int optind, optopt;
 	if (c == ':')
 		return cli_usage(sub, "option '%s' needs a value",
 				 argv[optind - 1]);
