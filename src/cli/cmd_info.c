@@ -1,5 +1,4 @@
 /* cmd_info.c - `mblk info URI [--json]`: what a device is and can do. */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -72,17 +71,22 @@ int cmd_info(int argc, char **argv)
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	/* Open read-write when allowed, so that "read-only" reports the
-	 * device and not the way it was opened; info never writes. */
+	 * device and not the way it was opened; info never writes. When
+	 * that fails (permissions, a read-only medium, a writer holding a
+	 * lock) a read-only open may still work; if it does not either,
+	 * the first failure is the one to explain. */
 	mblk_dev *dev;
 	int r = mblk_open(&loop, uri, 0, &dev);
-	if (r == -EACCES || r == -EROFS || r == -EPERM)
-		r = mblk_open(&loop, uri, MBLK_OPEN_RDONLY, &dev);
 	if (r < 0) {
-		const char *why = mblk_last_error();
-		cli_fail("info", "cannot open '%s': %s", uri,
-			 why[0] ? why : mblk_strerror(r));
-		uv_loop_close(&loop);
-		return CLI_FAIL;
+		char why[1024];
+		snprintf(why, sizeof(why), "%s",
+			 mblk_last_error()[0] ? mblk_last_error()
+					      : mblk_strerror(r));
+		if (mblk_open(&loop, uri, MBLK_OPEN_RDONLY, &dev) < 0) {
+			cli_fail("info", "cannot open '%s': %s", uri, why);
+			uv_loop_close(&loop);
+			return CLI_FAIL;
+		}
 	}
 	struct mblk_info inf;
 	mblk_get_info(dev, &inf);
