@@ -57,6 +57,10 @@ int mblk_open(uv_loop_t *loop, const char *uri, unsigned flags,
 	mblk__uri_free(&u);
 	if (r < 0)
 		return r;
+	/* Read-only holds for every device, whether or not its opener
+	 * knows the flag: the core refuses write-like requests by info. */
+	if (flags & MBLK_OPEN_RDONLY)
+		dev->info.read_write = false;
 	if (!(flags & MBLK_OPEN_NO_SAFE)) {
 		mblk_dev *safe;
 		r = mblk_safe_wrap(dev, &safe);
