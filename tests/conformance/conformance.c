@@ -1399,9 +1399,9 @@ static void check_seek_hole(void)
 		return;
 	}
 	/* A 1 MiB run aligned to 1 MiB, or smaller on a small device,
-	 * but at least a 64 KiB device page. */
+	 * but at least 16 KiB (four file system blocks). */
 	uint64_t run = (UINT64_C(1) << 20) / ss;
-	uint64_t minrun = 65536 / ss ? 65536 / ss : 1;
+	uint64_t minrun = 16384 / ss ? 16384 / ss : 1;
 	while (run > minrun && 3 * run > size)
 		run /= 2;
 	if (!need(3 * run))
