@@ -129,7 +129,7 @@ static void run_check(const char *name, void (*fn)(void))
 	cur_check = name;
 	cur_failed = cur_skipped = false;
 	cur_msg[0] = '\0';
-	alarm(60);
+	alarm(20);
 	fn();
 	alarm(0);
 	if (cur_failed) {
@@ -1691,10 +1691,11 @@ static void check_stress(void)
 	pat_fill_range(st->buf, ss, st->slots, TAG, 123, st->base);
 	stress_submit();
 	while (st->next < STRESS_N || st->inflight > 0)
-		if (uv_run(&loop, UV_RUN_ONCE) == 0 && st->inflight > 0) {
+		if (uv_run(&loop, UV_RUN_ONCE) == 0 &&
+		    (st->next < STRESS_N || st->inflight > 0)) {
 			fail("the loop has nothing left to run with %d "
-			     "requests in flight",
-			     st->inflight);
+			     "requests in flight and %d not yet submitted",
+			     st->inflight, STRESS_N - st->next);
 			goto out;
 		}
 	for (int i = 0; i < 5; i++)
