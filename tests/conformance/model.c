@@ -61,6 +61,7 @@
 
 #include <mblk.h>
 #include "pattern.h"
+#include "shim.h"
 
 /* ------------------------------------------------------------------ */
 /* Options and state                                                   */
@@ -71,6 +72,7 @@ static uint64_t opt_max_len = 256 * 1024;
 static bool opt_no_resize;
 static unsigned open_flags;
 static const char *uri;
+static const char *shim_spec; /* --shim: see shim.h */
 
 static uv_loop_t loop;
 static mblk_dev *dev;
@@ -174,10 +176,11 @@ static int log_add(const struct req *r)
 static void usage_line(FILE *f)
 {
 	fprintf(f, "reproduce: model --ops %" PRIu64 " --seed %" PRIu64
-		   " --qd %d --max-len %" PRIu64 "%s%s '%s'\n",
+		   " --qd %d --max-len %" PRIu64 "%s%s%s%s '%s'\n",
 		opt_ops, opt_seed, opt_qd, opt_max_len,
 		open_flags & MBLK_OPEN_NO_SAFE ? " --no-safe" : "",
-		opt_no_resize ? " --no-resize" : "", uri);
+		opt_no_resize ? " --no-resize" : "",
+		shim_spec ? " --shim " : "", shim_spec ? shim_spec : "", uri);
 }
 
 /* Prints the failure, the log and how to reproduce it; exits 1. */
@@ -769,7 +772,8 @@ static int usage(FILE *f, int rc)
 {
 	fprintf(f,
 		"usage: model [--ops N] [--seed S] [--qd Q] [--max-len BYTES]\n"
-		"             [--verify-every N] [--no-safe] [--no-resize] URI\n"
+		"             [--verify-every N] [--no-safe] [--no-resize]\n"
+		"             [--shim SPEC] URI\n"
 		"Random requests against URI and an in-memory model; any\n"
 		"difference prints the request log and exits 1.\n");
 	return rc;
@@ -803,6 +807,8 @@ int main(int argc, char **argv)
 			open_flags |= MBLK_OPEN_NO_SAFE;
 		else if (strcmp(argv[i], "--no-resize") == 0)
 			opt_no_resize = true;
+		else if (strcmp(argv[i], "--shim") == 0 && i + 1 < argc)
+			shim_spec = argv[++i];
 		else if (strcmp(argv[i], "--help") == 0)
 			return usage(stdout, 0);
 		else if (argv[i][0] == '-' && argv[i][1] != '\0')
@@ -819,7 +825,7 @@ int main(int argc, char **argv)
 		opt_verify_every = opt_ops > 20000 ? 20000 : opt_ops + 1;
 
 	uv_loop_init(&loop);
-	int r = mblk_open(&loop, uri, open_flags, &dev);
+	int r = shim_open(&loop, uri, open_flags, shim_spec, &dev);
 	if (r == -ENOTSUP) {
 		printf("# SKIP %s: %s\n", uri, mblk_last_error());
 		uv_loop_close(&loop);
