@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pagetable.h"
 
@@ -25,6 +26,7 @@ struct pt_node {
 
 void pt_init(struct pagetable *pt)
 {
+	arena_init(&pt->nodes, sizeof(struct pt_node), 0);
 	pt->root = NULL;
 	pt->height = 0;
 	pt->npages = 0;
@@ -43,14 +45,20 @@ static void destroy_node(struct pt_node *n, unsigned level,
 		else
 			destroy_node(n->slot[i], level - 1, free_page);
 	}
-	free(n);
 }
 
 void pt_destroy(struct pagetable *pt, void (*free_page)(void *))
 {
-	if (pt->root)
+	if (pt->root && free_page)
 		destroy_node(pt->root, pt->height, free_page);
+	arena_destroy(&pt->nodes); /* every node at once */
 	pt_init(pt);
+}
+
+static void free_node(struct pagetable *pt, struct pt_node *n)
+{
+	arena_free(&pt->nodes, n);
+	pt->nnodes--;
 }
 
 /* Number of keys the tree can hold at height h (0 if it covers all). */
@@ -86,19 +94,25 @@ void *pt_lookup(const struct pagetable *pt, uint64_t key)
 
 static struct pt_node *new_node(struct pagetable *pt)
 {
-	struct pt_node *n = calloc(1, sizeof(*n));
-	if (n)
+	struct pt_node *n = arena_alloc(&pt->nodes);
+	if (n) {
+		memset(n, 0, sizeof(*n));
 		pt->nnodes++;
+	}
 	return n;
 }
 
 int pt_insert(struct pagetable *pt, uint64_t key, void *page)
 {
 	if (pt->root == NULL) {
+		/* Start at the height the key needs: growing from height 1
+		 * would leave a chain of empty nodes in slot 0. */
 		pt->root = new_node(pt);
 		if (pt->root == NULL)
 			return -ENOMEM;
 		pt->height = 1;
+		while (!fits(pt, key))
+			pt->height++;
 	}
 	while (!fits(pt, key)) {
 		struct pt_node *r = new_node(pt);
@@ -165,15 +179,13 @@ void *pt_remove(struct pagetable *pt, uint64_t key)
 		struct pt_node *p = path[l];
 		p->full &= ~(1ull << j);
 		if (path[l - 1]->present == 0) {
-			free(path[l - 1]);
-			pt->nnodes--;
+			free_node(pt, path[l - 1]);
 			p->slot[j] = NULL;
 			p->present &= ~(1ull << j);
 		}
 	}
 	if (pt->root->present == 0) {
-		free(pt->root);
-		pt->nnodes--;
+		free_node(pt, pt->root);
 		pt->root = NULL;
 		pt->height = 0;
 		return page;
@@ -182,8 +194,7 @@ void *pt_remove(struct pagetable *pt, uint64_t key)
 	while (pt->height > 1 && pt->root->present == 1) {
 		struct pt_node *r = pt->root;
 		pt->root = r->slot[0];
-		free(r);
-		pt->nnodes--;
+		free_node(pt, r);
 		pt->height--;
 	}
 	return page;
@@ -199,6 +210,10 @@ static uint64_t find(const struct pt_node *n, unsigned l, uint64_t key,
 	unsigned start = idx(key, l);
 	uint64_t bits = want_present ? n->present : ~n->full;
 	bits &= ~0ull << start;
+	/* At the top of a height-11 tree only 16 slots map to 64-bit keys;
+	 * the others would wrap around to key 0. */
+	if (shift + PT_BITS > 64)
+		bits &= (1ull << (1u << (64 - shift))) - 1;
 	while (bits) {
 		unsigned i = (unsigned)__builtin_ctzll(bits);
 		bits &= bits - 1;
@@ -230,7 +245,9 @@ uint64_t pt_next_absent(const struct pagetable *pt, uint64_t key)
 	if (pt->root == NULL || !fits(pt, key))
 		return key;
 	uint64_t r = find(pt->root, pt->height, key, false);
-	if (r == PT_NONE) /* everything the tree covers is present */
-		r = capacity(pt->height);
+	if (r == PT_NONE) /* everything the tree covers is present: the
+			     first key past it, or PT_NONE if it covers
+			     every key (capacity 0) */
+		r = capacity(pt->height) != 0 ? capacity(pt->height) : PT_NONE;
 	return r;
 }
