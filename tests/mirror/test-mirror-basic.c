@@ -83,9 +83,11 @@ static void idle_copy(uint32_t pss, uint32_t sss, uint64_t bytes,
 	uint64_t h = 0;
 	if (mi.size_sectors >= 8)
 		CHECK_EQ(mblk_seek_unmapped_sync(x.m, 0, &h), 0);
-	CHECK(h == 0, "seek_unmapped(0) = %llu (p %u s %u)", (unsigned long long)h, pss, sss);
+	CHECK(h == 0, "seek_unmapped(0) = %llu (p %u s %u)",
+	      (unsigned long long)h, pss, sss);
 	CHECK_EQ(mblk_seek_mapped_sync(x.m, 0, &h), 0);
-	CHECK(mi.size_sectors < 8 || h <= sec && h >= mi.size_sectors / 3 - 1,
+	CHECK(mi.size_sectors < 8 ||
+		      (h <= sec && h >= mi.size_sectors / 3 - 1),
 	      "seek_mapped(0) = %llu", (unsigned long long)h);
 	free(w);
 	free(r);
