@@ -263,6 +263,29 @@ static void close_early(void)
 	CHECK_EQ(x.ev.failed, 0);
 }
 
+/* The rate limit: 4 MiB of data at 4 MiB/s takes most of a second
+ * (the bucket starts full with max(one operation, rate / 10)). */
+static void rate_limited(void)
+{
+	struct pair x;
+	uint64_t seed = 5;
+	mblk_dev *p = ram(&loop, 4 << 20, 512);
+	fill_pattern(p, &seed, 100);
+	struct mblk_mirror_opts o = { .buffer_bytes = 256 << 10,
+				      .rate = 4 << 20 };
+	uint64_t t0 = uv_hrtime();
+	open_pair(&x, p, ram(&loop, 4 << 20, 512), &o);
+	run_until(&loop, &x.ev.done, 20000, "the rate-limited copy");
+	double secs = (double)(uv_hrtime() - t0) / 1e9;
+	CHECK(x.ev.complete == 1, "%s", x.ev.msg);
+	CHECK(secs > 0.6 && secs < 5, "4 MiB at 4 MiB/s took %.3f s", secs);
+	struct mblk_mirror_progress pr;
+	CHECK_EQ(mblk_mirror_get_progress(x.m, &pr), 0);
+	CHECK(pr.rate < 8.0 * (1 << 20), "rate %.0f", pr.rate);
+	CHECK(same_contents(x.p, x.s), "rate-limited copy");
+	close_dev(&loop, x.m);
+}
+
 int main(void)
 {
 	uv_loop_init(&loop);
@@ -282,6 +305,7 @@ int main(void)
 	primary_fails();
 	by_uri();
 	close_early();
+	rate_limited();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);
 	printf("mirror-basic: ok\n");
