@@ -14,7 +14,7 @@
  * By URI (mblk_open):
  *   mirror:?primary=<URI>&secondary=<URI>[&buffer=16M][&chunk=64K]
  *          [&rate=BYTES/s][&on-error=stop|retry][&retries=N]
- *          [&secondary-zero=1]
+ *          [&secondary-zero=1][&in-sync=1]
  * (inner URIs with their '&' and '%' percent-encoded as %26 and %25).
  */
 #ifndef MBLK_MIRROR_H
@@ -48,6 +48,11 @@ struct mblk_mirror_opts {
 	                           holes of the primary need no writing. Also
 	                           detected when the secondary reports no
 	                           data at all (seek_mapped). */
+	bool secondary_in_sync; /* trust that the secondary already equals
+	                           the primary (a copy made while neither
+	                           changed): nothing is copied, and writes go
+	                           to both from the start. Wrong data stays
+	                           wrong: use it only when you know. */
 };
 
 /* Events passed to the progress callback. */

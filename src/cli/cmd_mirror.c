@@ -57,6 +57,10 @@ static const char mirror_help[] =
 	"                             flight through the mirror (SRC is then\n"
 	"                             written to!)\n"
 	"  -B, --load-bs SIZE         size of those writes (default 4K)\n"
+	"  -T, --load-time SECONDS    keep the load going this long after the\n"
+	"                             sync, and report the write rates while\n"
+	"                             copying and in sync (JSON with\n"
+	"                             --progress=json)\n"
 	"  -h, --help                 show this help\n"
 	"\n"
 	"Examples:\n"
@@ -83,6 +87,10 @@ struct mirror_run {
 	char *load_buf;
 	int load_failed;
 	char load_msg[400];
+	bool load_stop;
+	double load_time;           /* seconds of load after the sync */
+	uint64_t t_start, t_sync, t_end;
+	uint64_t writes_at_sync;
 	char fail_msg[512];
 	int fail_status;
 };
@@ -109,6 +117,8 @@ static void mirror_event_cb(void *data, enum mblk_mirror_event ev, int value,
 	case MBLK_MIRROR_COMPLETE:
 		r->shown = UINT64_MAX;
 		r->done = r->ok = true;
+		r->t_sync = uv_hrtime();
+		r->writes_at_sync = r->load_writes;
 		break;
 	case MBLK_MIRROR_ACTIVE:
 		r->active = true;
@@ -161,7 +171,7 @@ static void load_slot_done(void *data, int status, const char *error)
 	} else {
 		r->load_writes++;
 	}
-	if (!r->done && r->load_failed == 0)
+	if (!r->load_stop && r->load_failed == 0)
 		load_submit(r, s->i);
 }
 
@@ -218,15 +228,17 @@ int cmd_mirror(int argc, char **argv)
 		{ "retries", required_argument, NULL, 'n' },
 		{ "write-load", required_argument, NULL, 'w' },
 		{ "load-bs", required_argument, NULL, 'B' },
+		{ "load-time", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	enum progress_mode pmode = PROGRESS_NONE;
 	struct mblk_mirror_opts mo = { 0 };
 	uint64_t retries = 3, qd = 0, bs = 4096;
+	double load_time = 0;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":pr:b:c:e:n:w:B:h", opts,
+	while ((c = getopt_long(argc, argv, ":pr:b:c:e:n:w:B:T:h", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -291,6 +303,15 @@ int cmd_mirror(int argc, char **argv)
 							   "not %s",
 						 optarg);
 			break;
+		case 'T': {
+			char *end;
+			load_time = strtod(optarg, &end);
+			if (*end != '\0' || load_time < 0 || load_time > 1e6)
+				return cli_usage("mirror", "--load-time takes "
+							   "seconds, not '%s'",
+						 optarg);
+			break;
+		}
 		case 'h': fputs(mirror_help, stdout); return CLI_OK;
 		default: return cli_bad_option("mirror", c, argv);
 		}
@@ -345,6 +366,7 @@ int cmd_mirror(int argc, char **argv)
 			goto out;
 		}
 		r->load_qd = (int)qd;
+		r->load_time = load_time;
 		r->load_bs = bs;
 		r->load_rng = 0x9E3779B97F4A7C15ull;
 		if (posix_memalign((void **)&r->load_buf, 4096,
@@ -360,6 +382,7 @@ int cmd_mirror(int argc, char **argv)
 		}
 	}
 
+	r->t_start = uv_hrtime();
 	r->prog = progress_new(pmode, "mirror", bytes);
 	uv_timer_init(&r->loop, &r->tick);
 	r->tick.data = r;
@@ -367,13 +390,34 @@ int cmd_mirror(int argc, char **argv)
 	while (!r->done)
 		uv_run(&r->loop, UV_RUN_ONCE);
 	uv_timer_stop(&r->tick);
-	while (r->load_inflight > 0)
-		uv_run(&r->loop, UV_RUN_ONCE);
 	if (r->ok)
 		progress_update(r->prog, bytes);
 	progress_finish(r->prog, r->ok && r->load_failed == 0);
+	/* The load in sync, for --load-time seconds. */
+	while (r->ok && r->load_inflight > 0 && r->load_failed == 0 &&
+	       (double)(uv_hrtime() - r->t_sync) / 1e9 < r->load_time)
+		uv_run(&r->loop, UV_RUN_ONCE);
+	r->t_end = uv_hrtime();
+	r->load_stop = true;
+	uint64_t writes_end = r->load_writes;
+	while (r->load_inflight > 0)
+		uv_run(&r->loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&r->tick, NULL);
 
+	if (qd > 0 && r->ok && pmode == PROGRESS_JSON) {
+		double tc = (double)(r->t_sync - r->t_start) / 1e9;
+		double ts = (double)(r->t_end - r->t_sync) / 1e9;
+		uint64_t ws = writes_end - r->writes_at_sync;
+		printf("{\"load\":{\"qd\":%d,\"bs\":%" PRIu64
+		       ",\"copy_seconds\":%.3f,\"copy_writes\":%" PRIu64
+		       ",\"copy_iops\":%.0f,\"sync_seconds\":%.3f,"
+		       "\"sync_writes\":%" PRIu64 ",\"sync_iops\":%.0f,"
+		       "\"active\":%s}}\n",
+		       r->load_qd, r->load_bs, tc, r->writes_at_sync,
+		       tc > 0 ? (double)r->writes_at_sync / tc : 0, ts, ws,
+		       ts > 0 ? (double)ws / ts : 0,
+		       r->active ? "true" : "false");
+	}
 	if (!r->ok) {
 		cli_fail("mirror", "%s", r->fail_msg);
 	} else if (r->load_failed) {

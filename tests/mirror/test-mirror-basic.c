@@ -286,6 +286,29 @@ static void rate_limited(void)
 	close_dev(&loop, x.m);
 }
 
+/* secondary_in_sync: nothing copied, writes go to both at once. */
+static void in_sync(void)
+{
+	struct pair x;
+	uint64_t s1 = 21, s2 = 21;
+	mblk_dev *p = ram(&loop, 1 << 20, 512), *s = ram(&loop, 1 << 20, 512);
+	fill_pattern(p, &s1, 50);
+	fill_pattern(s, &s2, 50);
+	struct mblk_mirror_opts o = { .secondary_in_sync = true };
+	open_pair(&x, p, s, &o);
+	char b[4096];
+	memset(b, 9, sizeof(b));
+	struct iovec iov = { b, sizeof(b) };
+	CHECK_EQ(mblk_write_sync(x.m, 40, &iov, 1, 0), 0);
+	run_until(&loop, &x.ev.done, 5000, "in-sync start");
+	CHECK_EQ(x.ev.complete, 1);
+	struct mblk_mirror_progress pr;
+	CHECK_EQ(mblk_mirror_get_progress(x.m, &pr), 0);
+	CHECK_EQ(pr.bytes_read, 0);
+	CHECK(same_contents(p, s), "in-sync mirror");
+	close_dev(&loop, x.m);
+}
+
 int main(void)
 {
 	uv_loop_init(&loop);
@@ -306,6 +329,7 @@ int main(void)
 	by_uri();
 	close_early();
 	rate_limited();
+	in_sync();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);
 	printf("mirror-basic: ok\n");

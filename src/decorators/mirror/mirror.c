@@ -869,9 +869,13 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	m->cb = cb;
 	m->cb_data = data;
 	m->state = MBLK_MIRROR_COPYING;
-	m->mode = MBLK_MIRROR_BACKGROUND;
+	/* Already in sync: writes go to both from the first one on; the
+	 * first kick finds nothing dirty, flushes and reports Complete. */
+	m->mode = opts->secondary_in_sync ? MBLK_MIRROR_ACTIVE_MODE
+					  : MBLK_MIRROR_BACKGROUND;
 
-	if (mblk__bitmap_init(&m->dirty, m->nchunks, true) < 0) {
+	if (mblk__bitmap_init(&m->dirty, m->nchunks,
+			      !opts->secondary_in_sync) < 0) {
 		unsigned long long n = m->nchunks;
 		free(m);
 		return mblk_set_error(-ENOMEM,
@@ -879,7 +883,7 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 				      "chunks",
 				      n);
 	}
-	m->ndirty = m->nchunks;
+	m->ndirty = opts->secondary_in_sync ? 0 : m->nchunks;
 	if (opts->secondary_is_zero) {
 		if (mblk__bitmap_init(&m->zero, m->nchunks, true) < 0) {
 			mblk__bitmap_free(&m->dirty);

@@ -2,7 +2,7 @@
  *
  *   mirror:?primary=<URI>&secondary=<URI>[&buffer=SIZE][&chunk=SIZE]
  *          [&rate=SIZE][&on-error=stop|retry][&retries=N]
- *          [&secondary-zero=1]
+ *          [&secondary-zero=1][&in-sync=1]
  *
  * The two devices are whole URIs given as values, so their own queries
  * cannot be confused with ours; their '&' and '%' must be percent-encoded
@@ -35,9 +35,10 @@ int mblk__open_mirror_uri(uv_loop_t *loop, struct mblk__uri *u,
 	    (r = mblk__uri_get_uint(u, "retries", &retries)) < 0 ||
 	    (r = mblk__uri_get_bool(u, "secondary-zero",
 				    &o.secondary_is_zero)) < 0 ||
+	    (r = mblk__uri_get_bool(u, "in-sync", &o.secondary_in_sync)) < 0 ||
 	    (r = mblk__uri_finish(u, "primary, secondary, buffer, chunk, "
 				     "rate, on-error, retries, "
-				     "secondary-zero")) < 0)
+				     "secondary-zero, in-sync")) < 0)
 		return r;
 	if (u->path[0] != '\0' || pu == NULL || su == NULL || !*pu || !*su)
 		return mblk_set_error(-EINVAL,
