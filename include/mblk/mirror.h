@@ -43,7 +43,7 @@ struct mblk_mirror_opts {
 	uint64_t rate;         /* copy at most this many bytes per second of
 	                          data read; 0: no limit */
 	enum mblk_mirror_on_error on_error;
-	unsigned retries;      /* MBLK_MIRROR_RETRY: failures allowed */
+	unsigned retries;       /* MBLK_MIRROR_RETRY: failures allowed */
 	bool secondary_is_zero; /* the secondary reads as zeros everywhere:
 	                           holes of the primary need no writing. Also
 	                           detected when the secondary reports no
@@ -72,8 +72,8 @@ enum mblk_mirror_event {
  * failure is never dropped. error is NULL except for ERROR and FAILED,
  * and valid only during the call. The callback may call
  * mblk_mirror_get_progress and mblk_close on the mirror. */
-typedef void (*mblk_mirror_cb)(void *data, enum mblk_mirror_event ev,
-			       int value, const char *error);
+typedef void (*mblk_mirror_cb)(void *data, enum mblk_mirror_event ev, int value,
+			       const char *error);
 
 enum mblk_mirror_state {
 	MBLK_MIRROR_COPYING, /* the secondary is not yet in sync */
@@ -83,8 +83,8 @@ enum mblk_mirror_state {
 };
 
 enum mblk_mirror_mode {
-	MBLK_MIRROR_BACKGROUND, /* writes go to the primary and mark the
-	                           range for (re)copying */
+	MBLK_MIRROR_BACKGROUND,  /* writes go to the primary and mark the
+	                            range for (re)copying */
 	MBLK_MIRROR_ACTIVE_MODE, /* writes go to both devices at once */
 };
 
@@ -101,9 +101,9 @@ struct mblk_mirror_progress {
 	unsigned passes;          /* passes over the device so far */
 	enum mblk_mirror_state state;
 	enum mblk_mirror_mode mode;
-	int error;                /* STOPPED: the -errno that stopped it */
-	const char *error_msg;    /* STOPPED: its sentence (valid until the
-	                             mirror is closed), else NULL */
+	int error;             /* STOPPED: the -errno that stopped it */
+	const char *error_msg; /* STOPPED: its sentence (valid until the
+	                          mirror is closed), else NULL */
 };
 
 /* Creates a mirror of primary onto secondary, bound to their loop (they

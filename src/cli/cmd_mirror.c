@@ -88,7 +88,7 @@ struct mirror_run {
 	int load_failed;
 	char load_msg[400];
 	bool load_stop;
-	double load_time;           /* seconds of load after the sync */
+	double load_time; /* seconds of load after the sync */
 	uint64_t t_start, t_sync, t_end;
 	uint64_t writes_at_sync;
 	char fail_msg[512];
@@ -111,18 +111,14 @@ static void mirror_event_cb(void *data, enum mblk_mirror_event ev, int value,
 {
 	struct mirror_run *r = data;
 	switch (ev) {
-	case MBLK_MIRROR_PERCENT:
-		mirror_show(r);
-		break;
+	case MBLK_MIRROR_PERCENT: mirror_show(r); break;
 	case MBLK_MIRROR_COMPLETE:
 		r->shown = UINT64_MAX;
 		r->done = r->ok = true;
 		r->t_sync = uv_hrtime();
 		r->writes_at_sync = r->load_writes;
 		break;
-	case MBLK_MIRROR_ACTIVE:
-		r->active = true;
-		break;
+	case MBLK_MIRROR_ACTIVE: r->active = true; break;
 	case MBLK_MIRROR_ERROR:
 		r->retried++;
 		fprintf(stderr, "mblk mirror: warning: %s; copying it again\n",
@@ -258,8 +254,9 @@ int cmd_mirror(int argc, char **argv)
 					   &mo.buffer_bytes) < 0)
 				return CLI_USAGE;
 			if (mo.buffer_bytes < 4096)
-				return cli_usage("mirror", "--buffer must be at "
-							   "least 4K, not %s",
+				return cli_usage("mirror",
+						 "--buffer must be at "
+						 "least 4K, not %s",
 						 optarg);
 			break;
 		case 'c':
@@ -268,8 +265,9 @@ int cmd_mirror(int argc, char **argv)
 				return CLI_USAGE;
 			if (mo.chunk_bytes == 0 ||
 			    (mo.chunk_bytes & (mo.chunk_bytes - 1)))
-				return cli_usage("mirror", "--chunk must be a "
-							   "power of two, not %s",
+				return cli_usage("mirror",
+						 "--chunk must be a "
+						 "power of two, not %s",
 						 optarg);
 			break;
 		case 'e':
@@ -278,9 +276,10 @@ int cmd_mirror(int argc, char **argv)
 			else if (strcmp(optarg, "retry") == 0)
 				mo.on_error = MBLK_MIRROR_RETRY;
 			else
-				return cli_usage("mirror", "--on-error takes "
-							   "stop or retry, not "
-							   "'%s'",
+				return cli_usage("mirror",
+						 "--on-error takes "
+						 "stop or retry, not "
+						 "'%s'",
 						 optarg);
 			break;
 		case 'n':
@@ -294,21 +293,23 @@ int cmd_mirror(int argc, char **argv)
 				return CLI_USAGE;
 			break;
 		case 'B':
-			if (cli_parse_size("mirror", "--load-bs", optarg,
-					   &bs) < 0)
+			if (cli_parse_size("mirror", "--load-bs", optarg, &bs) <
+			    0)
 				return CLI_USAGE;
 			if (bs == 0 || bs > (16u << 20))
-				return cli_usage("mirror", "--load-bs must be "
-							   "from 1 byte to 16M, "
-							   "not %s",
+				return cli_usage("mirror",
+						 "--load-bs must be "
+						 "from 1 byte to 16M, "
+						 "not %s",
 						 optarg);
 			break;
 		case 'T': {
 			char *end;
 			load_time = strtod(optarg, &end);
 			if (*end != '\0' || load_time < 0 || load_time > 1e6)
-				return cli_usage("mirror", "--load-time takes "
-							   "seconds, not '%s'",
+				return cli_usage("mirror",
+						 "--load-time takes "
+						 "seconds, not '%s'",
 						 optarg);
 			break;
 		}
@@ -317,8 +318,9 @@ int cmd_mirror(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 2)
-		return cli_usage("mirror", "expected SRC and DST, got %d "
-					   "arguments",
+		return cli_usage("mirror",
+				 "expected SRC and DST, got %d "
+				 "arguments",
 				 argc - optind);
 	mo.retries = (unsigned)retries;
 	const char *src_uri = argv[optind], *dst_uri = argv[optind + 1];
@@ -360,7 +362,8 @@ int cmd_mirror(int argc, char **argv)
 	if (qd > 0) {
 		if (bs % r->ss != 0) {
 			rc = cli_usage("mirror",
-				       "--load-bs %" PRIu64 " is not a multiple "
+				       "--load-bs %" PRIu64
+				       " is not a multiple "
 				       "of the %u-byte sector",
 				       bs, r->ss);
 			goto out;

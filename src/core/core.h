@@ -76,7 +76,7 @@ int mblk__open_ram_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 		       mblk_dev **devp);
 int mblk__open_fault_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 			 mblk_dev **devp);
-int mblk__open_mirror_uri(uv_loop_t *loop, struct mblk__uri *u,
-			  unsigned flags, mblk_dev **devp);
+int mblk__open_mirror_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
+			  mblk_dev **devp);
 
 #endif

@@ -15,19 +15,19 @@
 #include <mblk/fault.h>
 #include <mblk/mirror.h>
 
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
 			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, \
-				__LINE__, #cond);                            \
-			fprintf(stderr, __VA_ARGS__);                        \
-			fprintf(stderr, "\n");                               \
-			exit(1);                                             \
-		}                                                            \
+				__LINE__, #cond);                              \
+			fprintf(stderr, __VA_ARGS__);                          \
+			fprintf(stderr, "\n");                                 \
+			exit(1);                                               \
+		}                                                              \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                       \
-	CHECK((long long)(a) == (long long)(b), "%s = %lld, %s = %lld", #a,   \
+#define CHECK_EQ(a, b)                                                      \
+	CHECK((long long)(a) == (long long)(b), "%s = %lld, %s = %lld", #a, \
 	      (long long)(a), #b, (long long)(b))
 
 static inline uint64_t rng_next(uint64_t *s)
@@ -163,18 +163,18 @@ static inline void record_event(void *data, enum mblk_mirror_event ev,
 		e->complete++;
 		e->done = true;
 		break;
-	case MBLK_MIRROR_ACTIVE:
-		e->active++;
-		break;
+	case MBLK_MIRROR_ACTIVE: e->active++; break;
 	case MBLK_MIRROR_ERROR:
 		e->errors++;
 		e->last_error = value;
-		snprintf(e->msg, sizeof(e->msg), "%s", error ? error : "(null)");
+		snprintf(e->msg, sizeof(e->msg), "%s",
+			 error ? error : "(null)");
 		break;
 	case MBLK_MIRROR_FAILED:
 		e->failed++;
 		e->last_error = value;
-		snprintf(e->msg, sizeof(e->msg), "%s", error ? error : "(null)");
+		snprintf(e->msg, sizeof(e->msg), "%s",
+			 error ? error : "(null)");
 		e->done = true;
 		break;
 	}

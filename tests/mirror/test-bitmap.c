@@ -20,7 +20,8 @@ int main(void)
 		for (int k = 0; k < 200; k++) {
 			seed = seed * 6364136223846793005ull + 1;
 			uint64_t a = nbits ? (seed >> 20) % nbits : 0;
-			uint64_t e = nbits ? a + (seed >> 40) % (nbits - a + 1) : 0;
+			uint64_t e = nbits ? a + (seed >> 40) % (nbits - a + 1)
+					   : 0;
 			bool v = (seed >> 33) & 1;
 			uint64_t changed = 0;
 			for (uint64_t i = a; i < e; i++)
@@ -30,7 +31,8 @@ int main(void)
 				}
 			uint64_t got = mblk__bitmap_assign(&b, a, e, v);
 			if (got != changed) {
-				fprintf(stderr, "nbits %llu [%llu,%llu) changed %llu want %llu\n",
+				fprintf(stderr,
+					"nbits %llu [%llu,%llu) changed %llu want %llu\n",
 					(unsigned long long)nbits,
 					(unsigned long long)a,
 					(unsigned long long)e,
@@ -47,9 +49,11 @@ int main(void)
 					break;
 				}
 			if (mblk__bitmap_next(&b, from) != want) {
-				fprintf(stderr, "next(%llu) = %llu, want %llu\n",
+				fprintf(stderr,
+					"next(%llu) = %llu, want %llu\n",
 					(unsigned long long)from,
-					(unsigned long long)mblk__bitmap_next(&b, from),
+					(unsigned long long)
+						mblk__bitmap_next(&b, from),
 					(unsigned long long)want);
 				return 1;
 			}

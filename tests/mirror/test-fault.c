@@ -30,7 +30,8 @@ int main(void)
 {
 	uv_loop_init(&loop);
 	mblk_dev *f;
-	struct mblk_fault_rule r = { .ops = MBLK_FAULT_WRITE, .error = EIO,
+	struct mblk_fault_rule r = { .ops = MBLK_FAULT_WRITE,
+				     .error = EIO,
 				     .every = 3 };
 	CHECK_EQ(mblk_fault_wrap(ram(&loop, 1 << 20, 512), &r, 1, &f), 0);
 
@@ -46,7 +47,8 @@ int main(void)
 	CHECK_EQ(wr(f, 3, 1), 0);
 
 	/* after 2 reads, every read fails, with ENOSPC */
-	r = (struct mblk_fault_rule){ .ops = MBLK_FAULT_READ, .error = ENOSPC,
+	r = (struct mblk_fault_rule){ .ops = MBLK_FAULT_READ,
+				      .error = ENOSPC,
 				      .after = 2 };
 	CHECK_EQ(mblk_fault_set_rules(f, &r, 1), 0);
 	CHECK_EQ(rd(f, 0), 0);
@@ -56,7 +58,8 @@ int main(void)
 	CHECK_EQ(wr(f, 0, 1), 0);
 
 	/* once, at the 2nd match */
-	r = (struct mblk_fault_rule){ .ops = MBLK_FAULT_ANY, .error = EIO,
+	r = (struct mblk_fault_rule){ .ops = MBLK_FAULT_ANY,
+				      .error = EIO,
 				      .at = 2 };
 	CHECK_EQ(mblk_fault_set_rules(f, &r, 1), 0);
 	CHECK_EQ(wr(f, 0, 1), 0);
@@ -65,11 +68,13 @@ int main(void)
 	CHECK_EQ(mblk_discard_sync(f, 0, 8), 0);
 
 	/* sector range [100, 200) */
-	r = (struct mblk_fault_rule){ .ops = MBLK_FAULT_WRITE, .error = EIO,
-				      .from = 100, .to = 200 };
+	r = (struct mblk_fault_rule){ .ops = MBLK_FAULT_WRITE,
+				      .error = EIO,
+				      .from = 100,
+				      .to = 200 };
 	CHECK_EQ(mblk_fault_set_rules(f, &r, 1), 0);
 	CHECK_EQ(wr(f, 0, 8), 0);
-	CHECK_EQ(wr(f, 92, 8), 0);  /* 92-99 */
+	CHECK_EQ(wr(f, 92, 8), 0);    /* 92-99 */
 	CHECK_EQ(wr(f, 93, 8), -EIO); /* 93-100 touches 100 */
 	CHECK_EQ(wr(f, 150, 1), -EIO);
 	CHECK_EQ(wr(f, 199, 1), -EIO);
@@ -80,7 +85,8 @@ int main(void)
 	CHECK_EQ(st.matched, 3);
 
 	/* delays: 30 ms on the first read only; the second overtakes it */
-	struct mblk_fault_rule d = { .ops = MBLK_FAULT_READ, .at = 1,
+	struct mblk_fault_rule d = { .ops = MBLK_FAULT_READ,
+				     .at = 1,
 				     .delay_us = 30000 };
 	CHECK_EQ(mblk_fault_set_rules(f, &d, 1), 0);
 	static char b1[512], b2[512];
@@ -98,7 +104,8 @@ int main(void)
 	CHECK_EQ(st.delayed, 1);
 
 	/* delayed and failed */
-	d = (struct mblk_fault_rule){ .ops = MBLK_FAULT_FLUSH, .error = EIO,
+	d = (struct mblk_fault_rule){ .ops = MBLK_FAULT_FLUSH,
+				      .error = EIO,
 				      .delay_us = 5000 };
 	CHECK_EQ(mblk_fault_set_rules(f, &d, 1), 0);
 	t0 = uv_hrtime();
@@ -115,9 +122,10 @@ int main(void)
 
 	/* By URI, under safe. */
 	mblk_dev *u;
-	CHECK(mblk_open(&loop,
-			"fault:?inner=ram:?size=1M&fail=write&every=2&errno=ENOSPC",
-			0, &u) == 0,
+	CHECK(mblk_open(
+		      &loop,
+		      "fault:?inner=ram:?size=1M&fail=write&every=2&errno=ENOSPC",
+		      0, &u) == 0,
 	      "open: %s", mblk_last_error());
 	CHECK_EQ(wr(u, 0, 1), 0);
 	CHECK_EQ(wr(u, 0, 1), -ENOSPC);

@@ -34,8 +34,8 @@ static void idle_copy(uint32_t pss, uint32_t sss, uint64_t bytes,
 				      .buffer_bytes = 1 << 20 };
 	open_pair(&x, p, s, &o);
 	run_until(&loop, &x.ev.done, 20000, "the copy");
-	CHECK(x.ev.complete == 1 && x.ev.failed == 0, "complete %d failed %d %s",
-	      x.ev.complete, x.ev.failed, x.ev.msg);
+	CHECK(x.ev.complete == 1 && x.ev.failed == 0,
+	      "complete %d failed %d %s", x.ev.complete, x.ev.failed, x.ev.msg);
 	CHECK(!x.ev.percent_regressed, "percent went down");
 	CHECK(same_contents(p, s), "p %u s %u bytes %llu", pss, sss,
 	      (unsigned long long)bytes);
@@ -86,8 +86,7 @@ static void idle_copy(uint32_t pss, uint32_t sss, uint64_t bytes,
 	CHECK(h == 0, "seek_unmapped(0) = %llu (p %u s %u)",
 	      (unsigned long long)h, pss, sss);
 	CHECK_EQ(mblk_seek_mapped_sync(x.m, 0, &h), 0);
-	CHECK(mi.size_sectors < 8 ||
-		      (h <= sec && h >= mi.size_sectors / 3 - 1),
+	CHECK(mi.size_sectors < 8 || (h <= sec && h >= mi.size_sectors / 3 - 1),
 	      "seek_mapped(0) = %llu", (unsigned long long)h);
 	free(w);
 	free(r);
@@ -103,8 +102,9 @@ static void refusals(void)
 	CHECK(strstr(mblk_last_error(), "same size") != NULL, "%s",
 	      mblk_last_error());
 	close_dev(&loop, s);
-	CHECK(mblk_open(&loop, "ram:?size=1M", MBLK_OPEN_RDONLY |
-			MBLK_OPEN_NO_SAFE, &s) == 0, "%s", mblk_last_error());
+	CHECK(mblk_open(&loop, "ram:?size=1M",
+			MBLK_OPEN_RDONLY | MBLK_OPEN_NO_SAFE, &s) == 0,
+	      "%s", mblk_last_error());
 	CHECK_EQ(mblk_mirror_open(p, s, NULL, NULL, NULL, &m), -EROFS);
 	CHECK(strstr(mblk_last_error(), "read-only") != NULL, "%s",
 	      mblk_last_error());
@@ -146,7 +146,8 @@ static void secondary_fails(bool retry)
 	uint64_t seed = 7;
 	mblk_dev *p = ram(&loop, 4 << 20, 512), *sr = ram(&loop, 4 << 20, 512);
 	fill_pattern(p, &seed, 100);
-	struct mblk_fault_rule rule = { .ops = MBLK_FAULT_WRITE, .error = EIO,
+	struct mblk_fault_rule rule = { .ops = MBLK_FAULT_WRITE,
+					.error = EIO,
 					.at = 3 };
 	mblk_dev *s;
 	CHECK_EQ(mblk_fault_wrap(sr, &rule, 1, &s), 0);
@@ -157,13 +158,13 @@ static void secondary_fails(bool retry)
 	open_pair(&x, p, s, &o);
 	run_until(&loop, &x.ev.done, 20000, "the copy");
 	if (retry) {
-		CHECK(x.ev.errors == 1 && x.ev.complete == 1, "errors %d complete %d",
-		      x.ev.errors, x.ev.complete);
+		CHECK(x.ev.errors == 1 && x.ev.complete == 1,
+		      "errors %d complete %d", x.ev.errors, x.ev.complete);
 		CHECK(strstr(x.ev.msg, "injected EIO") != NULL, "%s", x.ev.msg);
 		CHECK(same_contents(p, sr), "after a retried failure");
 	} else {
-		CHECK(x.ev.failed == 1 && x.ev.complete == 0, "failed %d complete %d",
-		      x.ev.failed, x.ev.complete);
+		CHECK(x.ev.failed == 1 && x.ev.complete == 0,
+		      "failed %d complete %d", x.ev.failed, x.ev.complete);
 		CHECK_EQ(x.ev.last_error, -EIO);
 		CHECK(strstr(x.ev.msg, "injected EIO") != NULL, "%s", x.ev.msg);
 		struct mblk_mirror_progress pr;

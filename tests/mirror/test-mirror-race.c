@@ -25,11 +25,11 @@ static uv_loop_t loop;
 struct client {
 	mblk_dev *m;
 	uint64_t rng;
-	uint64_t nsec;     /* mirror sectors */
+	uint64_t nsec; /* mirror sectors */
 	uint32_t ss;
-	uint64_t max_len;  /* sectors */
+	uint64_t max_len; /* sectors */
 	int issued, completed, total, inflight, qd;
-	bool flat_out;     /* keep going until told to stop */
+	bool flat_out; /* keep going until told to stop */
 	bool stop;
 	char *buf[SLOTS];
 	struct iovec iov[SLOTS];
@@ -83,14 +83,15 @@ static void client_issue(struct client *c)
 				uint64_t v = rng_next(&c->rng);
 				memcpy(c->buf[i] + k, &v, 8);
 			}
-			r = mblk_write(c->m, start, &c->iov[i], 1, 0, client_done,
-				       &c->slot[i]);
+			r = mblk_write(c->m, start, &c->iov[i], 1, 0,
+				       client_done, &c->slot[i]);
 		} else if (kind < 70) {
 			r = mblk_discard(c->m, start, len, client_done,
 					 &c->slot[i]);
 		} else if (kind < 85) {
 			r = mblk_write_zeroes(c->m, start, len,
-					      kind & 1 ? MBLK_ZEROES_NO_HOLE : 0,
+					      kind & 1 ? MBLK_ZEROES_NO_HOLE
+						       : 0,
 					      client_done, &c->slot[i]);
 		} else if (kind < 95) {
 			r = mblk_read(c->m, start, &c->iov[i], 1, client_done,
@@ -257,12 +258,15 @@ static void flat_out(void)
 	while (c.inflight > 0)
 		uv_run(&loop, UV_RUN_ONCE);
 	CHECK(ev.complete == 1, "flat out: %s", ev.msg);
-	CHECK(ev.active == 1, "flat out: finished without switching to active "
-			      "(%d writes)", c.completed);
+	CHECK(ev.active == 1,
+	      "flat out: finished without switching to active "
+	      "(%d writes)",
+	      c.completed);
 	CHECK(c.failures == 0, "flat out: %s", c.msg);
 	CHECK(same_contents(pr, sr), "flat out: contents");
 	printf("flat out: %d writes while copying, switched to active, "
-	       "finished\n", c.completed);
+	       "finished\n",
+	       c.completed);
 	client_free(&c);
 	close_dev(&loop, m);
 }
@@ -282,8 +286,9 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--no-flat-out"))
 			do_flat = false;
 		else {
-			fprintf(stderr, "usage: %s [--seeds N] [--seed S] "
-					"[--first S] [--no-flat-out]\n",
+			fprintf(stderr,
+				"usage: %s [--seeds N] [--seed S] "
+				"[--first S] [--no-flat-out]\n",
 				argv[0]);
 			return 2;
 		}

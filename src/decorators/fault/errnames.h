@@ -11,21 +11,33 @@ static const struct {
 	const char *name;
 	int value;
 } mblk__errnames[] = {
-	{ "EIO", EIO },         { "ENOSPC", ENOSPC },   { "EROFS", EROFS },
-	{ "EINVAL", EINVAL },   { "ENODEV", ENODEV },   { "ENOTSUP", ENOTSUP },
-	{ "ENOMEM", ENOMEM },   { "EAGAIN", EAGAIN },   { "ETIMEDOUT", ETIMEDOUT },
-	{ "EPIPE", EPIPE },     { "EBUSY", EBUSY },     { "EDQUOT", EDQUOT },
-	{ "EFBIG", EFBIG },     { "ESHUTDOWN", ESHUTDOWN },
-	{ "ECONNRESET", ECONNRESET },                   { "EPERM", EPERM },
-	{ "EACCES", EACCES },   { "EBADF", EBADF },     { "EINTR", EINTR },
+	{ "EIO", EIO },
+	{ "ENOSPC", ENOSPC },
+	{ "EROFS", EROFS },
+	{ "EINVAL", EINVAL },
+	{ "ENODEV", ENODEV },
+	{ "ENOTSUP", ENOTSUP },
+	{ "ENOMEM", ENOMEM },
+	{ "EAGAIN", EAGAIN },
+	{ "ETIMEDOUT", ETIMEDOUT },
+	{ "EPIPE", EPIPE },
+	{ "EBUSY", EBUSY },
+	{ "EDQUOT", EDQUOT },
+	{ "EFBIG", EFBIG },
+	{ "ESHUTDOWN", ESHUTDOWN },
+	{ "ECONNRESET", ECONNRESET },
+	{ "EPERM", EPERM },
+	{ "EACCES", EACCES },
+	{ "EBADF", EBADF },
+	{ "EINTR", EINTR },
 };
 
 /* "EIO" (any case) or a decimal number to a positive errno; -1 if
  * neither. */
 static inline int mblk__errno_parse(const char *s)
 {
-	for (size_t i = 0; i < sizeof(mblk__errnames) / sizeof(mblk__errnames[0]);
-	     i++)
+	for (size_t i = 0;
+	     i < sizeof(mblk__errnames) / sizeof(mblk__errnames[0]); i++)
 		if (strcasecmp(s, mblk__errnames[i].name) == 0)
 			return mblk__errnames[i].value;
 	char *end;
@@ -38,8 +50,8 @@ static inline int mblk__errno_parse(const char *s)
 /* The name of a positive errno, or "errno" when not in the table. */
 static inline const char *mblk__errno_name(int e)
 {
-	for (size_t i = 0; i < sizeof(mblk__errnames) / sizeof(mblk__errnames[0]);
-	     i++)
+	for (size_t i = 0;
+	     i < sizeof(mblk__errnames) / sizeof(mblk__errnames[0]); i++)
 		if (mblk__errnames[i].value == e)
 			return mblk__errnames[i].name;
 	return "errno";

@@ -261,8 +261,9 @@ int mblk_fault_wrap(mblk_dev *inner, const struct mblk_fault_rule *rules,
 		    int nrules, mblk_dev **devp)
 {
 	if (inner == NULL || devp == NULL)
-		return mblk_set_error(-EINVAL, "mblk_fault_wrap: inner and devp "
-					       "must not be NULL");
+		return mblk_set_error(-EINVAL,
+				      "mblk_fault_wrap: inner and devp "
+				      "must not be NULL");
 	int r = fault_check_rules(rules, nrules);
 	if (r < 0)
 		return r;

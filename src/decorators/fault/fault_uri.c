@@ -20,8 +20,8 @@
 #include "../../core/uri.h"
 #include "errnames.h"
 
-static int fault_parse_ops(struct mblk__uri *u, const char *key,
-			   const char *v, unsigned *ops)
+static int fault_parse_ops(struct mblk__uri *u, const char *key, const char *v,
+			   unsigned *ops)
 {
 	static const struct {
 		const char *name;
@@ -58,8 +58,10 @@ static int fault_parse_ops(struct mblk__uri *u, const char *key,
 			p++;
 	}
 	if (*ops == 0)
-		return mblk_set_error(-EINVAL, "%s= in URI '%s' names no "
-					       "operation", key, u->text);
+		return mblk_set_error(-EINVAL,
+				      "%s= in URI '%s' names no "
+				      "operation",
+				      key, u->text);
 	return 0;
 }
 
@@ -83,8 +85,10 @@ int mblk__open_fault_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 	    (r = mblk__uri_get_uint(u, "to", &to)) < 0 ||
 	    (r = mblk__uri_get_uint(u, "delay-us", &delay.delay_us)) < 0 ||
 	    (r = mblk__uri_get_uint(u, "delay-every", &delay.every)) < 0 ||
-	    (r = mblk__uri_finish(u, "inner, fail, errno, every, after, at, "
-				     "from, to, delay, delay-us, delay-every")) < 0)
+	    (r = mblk__uri_finish(u,
+				  "inner, fail, errno, every, after, at, "
+				  "from, to, delay, delay-us, delay-every")) <
+		    0)
 		return r;
 	if (u->path[0] != '\0' || inner == NULL || *inner == '\0')
 		return mblk_set_error(-EINVAL,
@@ -130,7 +134,8 @@ int mblk__open_fault_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 					      u->text);
 		delay.ops = MBLK_FAULT_ANY;
 		if (delay_ops != NULL &&
-		    (r = fault_parse_ops(u, "delay", delay_ops, &delay.ops)) < 0)
+		    (r = fault_parse_ops(u, "delay", delay_ops, &delay.ops)) <
+			    0)
 			return r;
 		delay.from = from;
 		delay.to = to;

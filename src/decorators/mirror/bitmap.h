@@ -63,7 +63,8 @@ static inline uint64_t mblk__bitmap_assign(struct mblk__bitmap *b, uint64_t a,
 	while (a < e) {
 		uint64_t wi = a / 64;
 		unsigned lo = (unsigned)(a % 64);
-		unsigned hi = (e - wi * 64) >= 64 ? 64 : (unsigned)(e - wi * 64);
+		unsigned hi = (e - wi * 64) >= 64 ? 64
+						  : (unsigned)(e - wi * 64);
 		uint64_t m = mblk__bitmap_mask(lo, hi);
 		uint64_t old = b->w[wi];
 		uint64_t nw = value ? old | m : old & ~m;

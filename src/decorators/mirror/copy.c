@@ -134,8 +134,8 @@ static void copy_read_done(mblk_req *c)
 		copy_step(op);
 	} else {
 		m->bytes_read += op->iov.iov_len;
-		mblk_req *w = copy_child(m->s, MBLK_OP_WRITE, op->pos,
-					 m->sshift);
+		mblk_req *w =
+			copy_child(m->s, MBLK_OP_WRITE, op->pos, m->sshift);
 		if (w == NULL) {
 			copy_fail_nomem(op);
 		} else {
@@ -157,9 +157,9 @@ static void copy_read(struct copy_op *op)
 	if (op->buf == NULL &&
 	    posix_memalign((void **)&op->buf, m->buf_align, m->op_bytes) != 0)
 		op->buf = NULL;
-	mblk_req *c = op->buf ? copy_child(m->p, MBLK_OP_READ, op->pos,
-					   m->pshift)
-			      : NULL;
+	mblk_req *c =
+		op->buf ? copy_child(m->p, MBLK_OP_READ, op->pos, m->pshift)
+			: NULL;
 	if (c == NULL) {
 		copy_fail_nomem(op);
 		return;
@@ -180,7 +180,8 @@ static bool copy_zero(struct copy_op *op)
 	struct mirror *m = op->m;
 	uint64_t a = mirror_chunk_of(m, op->pos) - op->ent.cstart;
 	uint64_t b = mirror_chunk_up(m, op->xend) - op->ent.cstart;
-	uint64_t want = (b >= 64 ? ~0ull : (1ull << b) - 1) & ~((1ull << a) - 1);
+	uint64_t want = (b >= 64 ? ~0ull : (1ull << b) - 1) &
+			~((1ull << a) - 1);
 	if (m->zero_known && (op->zmask & want) == want) {
 		m->bytes_zeroed += (op->xend - op->pos) << m->sec_shift;
 		op->pos = op->xend;
@@ -219,8 +220,8 @@ static void copy_seek_done(mblk_req *c)
 		op->xend = op->ent.end;
 		copy_read(op);
 	} else if (kind == MBLK_OP_SEEK_UNMAPPED) {
-		uint64_t dend = mblk__min_u64((ans + k - 1) >> m->pshift,
-					      op->ent.end);
+		uint64_t dend =
+			mblk__min_u64((ans + k - 1) >> m->pshift, op->ent.end);
 		if (dend > op->pos) {
 			op->xend = dend;
 			copy_read(op);
@@ -266,8 +267,8 @@ static void copy_step(struct copy_op *op)
 		copy_read(op);
 		return;
 	}
-	mblk_req *c = copy_child(m->p, MBLK_OP_SEEK_UNMAPPED, op->pos,
-				 m->pshift);
+	mblk_req *c =
+		copy_child(m->p, MBLK_OP_SEEK_UNMAPPED, op->pos, m->pshift);
 	if (c == NULL) {
 		op->xend = op->ent.end;
 		copy_fail_nomem(op);
@@ -384,7 +385,8 @@ static void copy_refill(struct mirror *m)
 {
 	uint64_t now = uv_hrtime();
 	if (m->refill_ns != 0)
-		m->tokens += (double)m->rate * (double)(now - m->refill_ns) / 1e9;
+		m->tokens +=
+			(double)m->rate * (double)(now - m->refill_ns) / 1e9;
 	if (m->tokens > m->tokens_cap)
 		m->tokens = m->tokens_cap;
 	m->refill_ns = now;
@@ -405,9 +407,11 @@ void mirror_kick(struct mirror *m)
 		if (m->rate && m->tokens <= 0) {
 			if (!m->timer_armed) {
 				uint64_t ms = (uint64_t)(-m->tokens * 1000.0 /
-							 (double)m->rate) + 1;
+							 (double)m->rate) +
+					      1;
 				m->timer_armed = true;
-				uv_timer_start(&m->timer, mirror_timer_cb, ms, 0);
+				uv_timer_start(&m->timer, mirror_timer_cb, ms,
+					       0);
 			}
 			break;
 		}

@@ -113,9 +113,9 @@ struct fg {
 	struct ent ent;
 	mblk_req *req;
 	struct mirror *m;
-	int pending;       /* child requests outstanding */
+	int pending; /* child requests outstanding */
 	int pstatus, sstatus;
-	uint64_t pos;      /* unmapped seek with scaling: next candidate */
+	uint64_t pos; /* unmapped seek with scaling: next candidate */
 };
 
 /* ------------------------------------------------------------------ */
@@ -246,7 +246,8 @@ static bool ent_overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
 static bool ent_conflict(const struct ent *a, const struct ent *b)
 {
 	if (a->kind == ENT_COPY || b->kind == ENT_COPY) {
-		if (a->kind == ENT_WRITE_PRIMARY || b->kind == ENT_WRITE_PRIMARY)
+		if (a->kind == ENT_WRITE_PRIMARY ||
+		    b->kind == ENT_WRITE_PRIMARY)
 			return false;
 		return ent_overlap(a->cstart, a->cend, b->cstart, b->cend);
 	}
@@ -397,8 +398,8 @@ static void mirror_seek_step(struct fg *f)
 		mblk_req_done(f->req, 0);
 		return;
 	}
-	mblk_req *c = mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, f->pos,
-				   m->pshift);
+	mblk_req *c =
+		mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, f->pos, m->pshift);
 	if (c == NULL) {
 		mblk_req_fail(f->req, -ENOMEM, "no memory for a request");
 		return;
@@ -417,8 +418,8 @@ static void mirror_seek(mblk_dev *dev, mblk_req *req)
 		return;
 	}
 	if (req->op == MBLK_OP_SEEK_MAPPED) {
-		mblk_req *c = mirror_child(m->p, req->op, req->sector,
-					   m->pshift);
+		mblk_req *c =
+			mirror_child(m->p, req->op, req->sector, m->pshift);
 		if (c == NULL) {
 			mblk_req_fail(req, -ENOMEM, "no memory for a request");
 			return;
@@ -495,12 +496,15 @@ static void mirror_fg_finish(struct mirror *m, struct fg *f)
 			if (m->state == MBLK_MIRROR_COPYING) {
 				/* Clear chunks covered entirely. */
 				uint64_t a = mirror_chunk_up(m, e->start);
-				uint64_t b = e->end == m->size
-						     ? m->nchunks
-						     : mirror_chunk_of(m, e->end);
+				uint64_t b =
+					e->end == m->size
+						? m->nchunks
+						: mirror_chunk_of(m, e->end);
 				if (b > a)
-					m->ndirty -= mblk__bitmap_assign(
-						&m->dirty, a, b, false);
+					m->ndirty -=
+						mblk__bitmap_assign(&m->dirty,
+								    a, b,
+								    false);
 			}
 		} else {
 			mirror_mark_dirty(m, e->cstart, e->cend);
@@ -602,10 +606,9 @@ static void mirror_write_like(mblk_dev *dev, mblk_req *req)
 	e->end = req->sector + req->count;
 	e->cstart = mirror_chunk_of(m, e->start);
 	e->cend = req->count ? mirror_chunk_up(m, e->end) : e->cstart;
-	bool dual = !m->stopping &&
-		    (m->state == MBLK_MIRROR_SYNCED ||
-		     (m->state == MBLK_MIRROR_COPYING &&
-		      m->mode == MBLK_MIRROR_ACTIVE_MODE));
+	bool dual = !m->stopping && (m->state == MBLK_MIRROR_SYNCED ||
+				     (m->state == MBLK_MIRROR_COPYING &&
+				      m->mode == MBLK_MIRROR_ACTIVE_MODE));
 	e->kind = dual ? ENT_WRITE_DUAL : ENT_WRITE_PRIMARY;
 	e->run = mirror_fg_run;
 	mirror_lock_add(m, e);
@@ -707,9 +710,8 @@ int mblk_mirror_get_progress(mblk_dev *dev, struct mblk_mirror_progress *p)
 					       "a mirror");
 	memset(p, 0, sizeof(*p));
 	p->bytes_total = m->size << m->sec_shift;
-	p->bytes_remaining = m->state == MBLK_MIRROR_SYNCED
-				     ? 0
-				     : mirror_remaining_bytes(m);
+	p->bytes_remaining =
+		m->state == MBLK_MIRROR_SYNCED ? 0 : mirror_remaining_bytes(m);
 	if (p->bytes_remaining > p->bytes_total)
 		p->bytes_remaining = p->bytes_total;
 	p->bytes_done = p->bytes_total - p->bytes_remaining;
@@ -781,7 +783,7 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	mblk_get_info(primary, &pi);
 	mblk_get_info(secondary, &si);
 	uint32_t ss = pi.sector_size > si.sector_size ? pi.sector_size
-						       : si.sector_size;
+						      : si.sector_size;
 	if (ss % pi.sector_size != 0 || ss % si.sector_size != 0)
 		return mblk_set_error(-EINVAL,
 				      "cannot mirror %s onto %s: incompatible "
@@ -856,8 +858,8 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 				     MIRROR_MAX_OPS);
 	/* A small device needs no more than its size per operation. */
 	m->op_bytes = (size_t)mblk__min_u64(per_op, mblk__max_u64(pbytes, ss));
-	m->buf_align = mblk__max_u64(4096, mblk__max_u64(pi.buf_align,
-							 si.buf_align));
+	m->buf_align =
+		mblk__max_u64(4096, mblk__max_u64(pi.buf_align, si.buf_align));
 	for (int i = 0; i < m->nops; i++)
 		m->ops[i].m = m;
 
@@ -874,8 +876,8 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	m->mode = opts->secondary_in_sync ? MBLK_MIRROR_ACTIVE_MODE
 					  : MBLK_MIRROR_BACKGROUND;
 
-	if (mblk__bitmap_init(&m->dirty, m->nchunks,
-			      !opts->secondary_in_sync) < 0) {
+	if (mblk__bitmap_init(&m->dirty, m->nchunks, !opts->secondary_in_sync) <
+	    0) {
 		unsigned long long n = m->nchunks;
 		free(m);
 		return mblk_set_error(-ENOMEM,
@@ -897,7 +899,8 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 		.size_sectors = m->size,
 		.sector_size = ss,
 		.read_write = pi.read_write,
-		.buf_align = (uint32_t)mblk__max_u64(pi.buf_align, si.buf_align),
+		.buf_align =
+			(uint32_t)mblk__max_u64(pi.buf_align, si.buf_align),
 		.min_io = ss,
 		.pref_io = (uint32_t)mblk__max_u64(pi.pref_io, ss),
 		.max_io = (uint32_t)maxio,
@@ -907,7 +910,8 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	if (si.caps & MBLK_CAP_FLUSH)
 		info.caps |= MBLK_CAP_FLUSH;
 	if (m->s_can_zero)
-		info.caps |= pi.caps & (MBLK_CAP_DISCARD | MBLK_CAP_WRITE_ZEROES);
+		info.caps |= pi.caps &
+			     (MBLK_CAP_DISCARD | MBLK_CAP_WRITE_ZEROES);
 	char name[300];
 	snprintf(name, sizeof(name), "mirror:%s", pn);
 	mblk_dev *kids[2] = { primary, secondary };

@@ -39,24 +39,24 @@ struct copy_op {
 	struct ent ent;
 	struct mirror *m;
 	bool busy;
-	char *buf;          /* op_bytes, allocated on first use */
+	char *buf; /* op_bytes, allocated on first use */
 	struct iovec iov;
-	uint64_t pos;       /* next mirror sector to handle */
-	uint64_t xend;      /* end of the extent being handled */
-	uint64_t zmask;     /* chunk i of the op read as zeros on the
-	                       secondary when the op started */
+	uint64_t pos;   /* next mirror sector to handle */
+	uint64_t xend;  /* end of the extent being handled */
+	uint64_t zmask; /* chunk i of the op read as zeros on the
+	                   secondary when the op started */
 };
 
 struct mirror {
 	mblk_dev *dev, *p, *s;
-	uint64_t size;        /* mirror sectors */
-	unsigned sec_shift;   /* log2 of the mirror sector size */
-	unsigned pshift;      /* log2(mirror sector / primary sector) */
-	unsigned sshift;      /* log2(mirror sector / secondary sector) */
-	uint64_t cs;          /* chunk size in mirror sectors */
+	uint64_t size;      /* mirror sectors */
+	unsigned sec_shift; /* log2 of the mirror sector size */
+	unsigned pshift;    /* log2(mirror sector / primary sector) */
+	unsigned sshift;    /* log2(mirror sector / secondary sector) */
+	uint64_t cs;        /* chunk size in mirror sectors */
 	unsigned cs_shift;
 	uint64_t nchunks;
-	bool s_can_zero;      /* the secondary has write_zeroes or discard */
+	bool s_can_zero; /* the secondary has write_zeroes or discard */
 
 	/* The dirty map: chunk i must be (re)copied. ndirty counts it. */
 	struct mblk__bitmap dirty;
@@ -74,26 +74,26 @@ struct mirror {
 	/* The copier. */
 	struct copy_op ops[MIRROR_MAX_OPS];
 	int nops, ops_busy;
-	uint64_t op_chunks;   /* chunks per copy operation */
-	size_t op_bytes;      /* buffer bytes per operation */
+	uint64_t op_chunks; /* chunks per copy operation */
+	size_t op_bytes;    /* buffer bytes per operation */
 	size_t buf_align;
-	uint64_t cursor;      /* next chunk the pass looks at */
+	uint64_t cursor; /* next chunk the pass looks at */
 	uint64_t launched_in_pass;
-	uint64_t prev_dirty;  /* ndirty at the end of the previous pass */
+	uint64_t prev_dirty; /* ndirty at the end of the previous pass */
 	unsigned passes;
 	uint64_t copy_sectors; /* sectors of running copy operations */
-	uint64_t bg_inflight; /* child requests of the copier in flight */
-	uint64_t po_inflight; /* primary-only writes in flight */
+	uint64_t bg_inflight;  /* child requests of the copier in flight */
+	uint64_t po_inflight;  /* primary-only writes in flight */
 	bool started, flushing, stopping;
 	enum mblk_mirror_state state;
 	enum mblk_mirror_mode mode;
-	mblk_req *disc_req;   /* the disconnect waiting for the copier */
+	mblk_req *disc_req; /* the disconnect waiting for the copier */
 
 	/* Rate limit: a token bucket in bytes, refilled from uv_hrtime. */
 	uint64_t rate;
 	double tokens, tokens_cap;
 	uint64_t refill_ns;
-	uv_timer_t timer;     /* start, and waits for tokens */
+	uv_timer_t timer; /* start, and waits for tokens */
 	bool timer_armed;
 
 	/* Errors. */

@@ -19,8 +19,8 @@
 #include "../../core/core.h"
 #include "../../core/uri.h"
 
-int mblk__open_mirror_uri(uv_loop_t *loop, struct mblk__uri *u,
-			  unsigned flags, mblk_dev **devp)
+int mblk__open_mirror_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
+			  mblk_dev **devp)
 {
 	struct mblk_mirror_opts o = { 0 };
 	uint64_t retries = 0;
