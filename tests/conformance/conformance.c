@@ -1251,6 +1251,12 @@ static void check_resize_grow(void)
 	if (!need(2))
 		return;
 	uint64_t old = size, g = 2 * spp + 3;
+	if (old + g > (UINT64_C(1) << 63) / ss) {
+		skip("the device is too close to 2^63 bytes to grow by %" PRIu64
+		     " sectors (resize_limits checks the limit)",
+		     g);
+		return;
+	}
 	if (!put(old - 2, 2, 114) || !resize_to(old + g))
 		goto restore;
 	if (!check_data("the new sectors after growing", old, g, 0))
