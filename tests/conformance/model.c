@@ -342,10 +342,10 @@ static enum kind gen_kind(void)
 		enum kind k;
 		unsigned w;
 	} mix[] = {
-		{ K_READ, 30 }, { K_WRITE, 33 }, { K_DISCARD, 7 },
-		{ K_ZEROES, 7 }, { K_FLUSH, 4 }, { K_MAPPED, 6 },
-		{ K_UNMAPPED, 6 }, { K_BAD_READ, 2 }, { K_BAD_WRITE, 2 },
-		{ K_RESIZE, 3 },
+		{ K_READ, 32 }, { K_WRITE, 36 }, { K_DISCARD, 7 },
+		{ K_ZEROES, 7 }, { K_FLUSH, 4 }, { K_MAPPED, 4 },
+		{ K_UNMAPPED, 4 }, { K_BAD_READ, 2 }, { K_BAD_WRITE, 2 },
+		{ K_RESIZE, 2 },
 	};
 	unsigned total = 0;
 	for (size_t i = 0; i < sizeof(mix) / sizeof(mix[0]); i++)
@@ -434,9 +434,14 @@ static void gen(struct req *r, uint64_t op)
 				r->sector = size + 1;
 		}
 		r->expect = -EINVAL;
-		/* Conflicts with everything: nothing may change meanwhile. */
-		r->lo = 0;
-		r->hi = UINT64_MAX;
+		/* The range it names, clipped to the device: a device that
+		 * wrongly wrote part of it is caught by later reads. */
+		uint64_t end;
+		if (__builtin_add_overflow(r->sector, r->count, &end) ||
+		    end > size)
+			end = size;
+		r->lo = r->sector < size ? r->sector : size;
+		r->hi = end;
 		r->changes = r->kind == K_BAD_WRITE;
 		break;
 	}
