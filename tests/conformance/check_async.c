@@ -262,7 +262,9 @@ void check_close_in_flight(void)
 			fail("request %" PRIu64 ": submission returned %d", i,
 			     r);
 	}
+	in_submit++;
 	mblk_close(d2, io_cb, &d[N]);
+	in_submit--;
 	/* The close callback comes last of all. */
 	while (d[N].calls == 0)
 		if (uv_run(&loop, UV_RUN_ONCE) == 0 && d[N].calls == 0) {
@@ -283,8 +285,9 @@ void check_close_in_flight(void)
 		EXPECT(d[i].seq < d[N].seq,
 		       "%s completed after the close callback", w);
 	}
-	EXPECT(d[N].status == 0 && d[N].calls == 1,
-	       "close callback: status %d, %d calls", d[N].status, d[N].calls);
+	EXPECT(d[N].status == 0 && d[N].calls == 1 && !d[N].inside,
+	       "close callback: status %d, %d calls%s", d[N].status,
+	       d[N].calls, d[N].inside ? ", inside mblk_close" : "");
 }
 
 void check_disconnect(void)
@@ -381,34 +384,46 @@ out:
 	free(buf);
 }
 
-static int uv_handles;
+/* The handles still open on the loop, for the message. */
+static char handle_list[256];
+static int handle_count;
 
-static void count_handle(uv_handle_t *h, void *arg)
+static void list_handle(uv_handle_t *h, void *arg)
 {
 	(void)arg;
-	if (!uv_is_closing(h))
-		uv_handles++;
+	size_t n = strlen(handle_list);
+	handle_count++;
+	snprintf(handle_list + n, sizeof(handle_list) - n, "%s%s%s",
+		 n ? ", " : "", uv_handle_type_name(uv_handle_get_type(h)),
+		 uv_is_active(h) ? " (active)" : uv_is_closing(h) ? " (closing)"
+								 : "");
 }
 
 void check_close(void)
 {
 	struct done d;
 	memset(&d, 0, sizeof(d));
+	in_submit++;
 	mblk_close(dev, io_cb, &d);
-	/* Closing twice is harmless (and does nothing). */
+	in_submit--;
 	dev = NULL;
-	while (uv_run(&loop, UV_RUN_DEFAULT) != 0)
-		;
+	if (!wait_all(&d, 1, "mblk_close"))
+		return;
+	/* Let the device's handles finish closing. */
+	for (int i = 0; i < 10; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
 	EXPECT(d.calls == 1, "close callback ran %d times, expected once",
 	       d.calls);
 	EXPECT(d.status == 0, "close callback status %d", d.status);
+	EXPECT(!d.inside, "the close callback ran inside mblk_close");
 	int r = uv_loop_close(&loop);
 	if (r != 0) {
-		uv_handles = 0;
-		uv_walk(&loop, count_handle, NULL);
-		FAIL("uv_loop_close returned %d (%s): %d handles left open "
-		     "after closing the device",
-		     r, uv_strerror(r), uv_handles);
+		handle_list[0] = '\0';
+		handle_count = 0;
+		uv_walk(&loop, list_handle, NULL);
+		FAIL("uv_loop_close returned %d (%s): %d handles left on the "
+		     "loop after closing the device: %s",
+		     r, uv_strerror(r), handle_count, handle_list);
 	}
 }
 
