@@ -333,6 +333,66 @@ void check_rw_fua(void)
 	check_data("FUA write", s, 2, 109);
 }
 
+/* mblk_safe_unsafe_read / _write: through safe they reach the inner
+ * device; on a device without safe they are refused at once. */
+void check_unsafe_rw(void)
+{
+	if (!need(2))
+		return;
+	uint64_t s = mid(2);
+	unsigned char *src = xalloc(2 * ss), *dst = xalloc(2 * ss);
+	pat_fill_range(src, ss, 2, TAG, 126, s);
+	struct iovec wv = { src, 2 * ss }, rv = { dst, 2 * ss };
+	struct done d[2];
+	memset(d, 0, sizeof(d));
+	in_submit++;
+	int r = mblk_safe_unsafe_write(dev, s, &wv, 1, 0, io_cb, &d[0]);
+	in_submit--;
+	if (open_flags & MBLK_OPEN_NO_SAFE) {
+		for (int i = 0; i < 5; i++)
+			uv_run(&loop, UV_RUN_NOWAIT);
+		if (r != -EINVAL || d[0].calls != 0)
+			fail("mblk_safe_unsafe_write on a device without safe: "
+			     "expected -EINVAL at once and no callback, got %d "
+			     "and %d callbacks",
+			     r, d[0].calls);
+		goto out;
+	}
+	if (r != 0) {
+		fail("mblk_safe_unsafe_write returned %d: %s", r,
+		     mblk_last_error());
+		goto out;
+	}
+	if (!wait_all(&d[0], 1, "unsafe write") ||
+	    !done_ok(&d[0], "unsafe write"))
+		goto out;
+	if (d[0].status != 0) {
+		fail("unsafe write: expected 0, got %d: %s", d[0].status,
+		     d[0].err);
+		goto out;
+	}
+	in_submit++;
+	r = mblk_safe_unsafe_read(dev, s, &rv, 1, io_cb, &d[1]);
+	in_submit--;
+	if (r != 0) {
+		fail("mblk_safe_unsafe_read returned %d: %s", r,
+		     mblk_last_error());
+		goto out;
+	}
+	if (!wait_all(&d[1], 1, "unsafe read") ||
+	    !done_ok(&d[1], "unsafe read"))
+		goto out;
+	if (d[1].status != 0)
+		fail("unsafe read: expected 0, got %d: %s", d[1].status,
+		     d[1].err);
+	else
+		compare("unsafe write read back with unsafe read", dst, s, 2,
+			126);
+out:
+	free(src);
+	free(dst);
+}
+
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 

@@ -58,6 +58,7 @@ static const struct {
 	{ "rw_last_sector", check_rw_last },
 	{ "rw_many_pages", check_rw_many_pages },
 	{ "rw_fua", check_rw_fua },
+	{ "safe_unsafe_rw", check_unsafe_rw },
 	{ "err_length_not_multiple", check_err_len },
 	{ "err_start_past_end", check_err_start },
 	{ "err_end_past_end", check_err_end },

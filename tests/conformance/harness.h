@@ -162,6 +162,7 @@ void check_rw_first(void);
 void check_rw_last(void);
 void check_rw_many_pages(void);
 void check_rw_fua(void);
+void check_unsafe_rw(void);
 void check_err_len(void);
 void check_err_start(void);
 void check_err_end(void);
