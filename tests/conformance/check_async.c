@@ -237,7 +237,10 @@ out:
 /* ------------------------------------------------------------------ */
 /* Close with requests in flight (second handle), disconnect, close    */
 
-void check_close_in_flight(void)
+/* Requests, then (if disc) a disconnect, then close, all before the loop
+ * runs: every request completes with 0, then the disconnect, then the
+ * close callback. */
+static void close_in_flight(bool disc)
 {
 	mblk_dev *d2 = NULL;
 	if (shim_open(&loop, uri, open_flags, shim_spec, &d2) < 0) {
@@ -251,7 +254,7 @@ void check_close_in_flight(void)
 	uint64_t n = i2.size_sectors < N ? i2.size_sectors : N;
 	unsigned char *buf = xalloc(N * ss);
 	struct iovec iov[N];
-	struct done d[N + 1];
+	struct done d[N + 2];
 	memset(d, 0, sizeof(d));
 	pat_fill_range(buf, ss, n, TAG, 124, 0);
 	for (uint64_t i = 0; i < n; i++) {
@@ -262,6 +265,8 @@ void check_close_in_flight(void)
 			fail("request %" PRIu64 ": submission returned %d", i,
 			     r);
 	}
+	if (disc && s_op(d2, S_DISCONNECT, 0, 0, 0, &d[N + 1]) != 0)
+		fail("disconnect: submission refused: %s", mblk_last_error());
 	in_submit++;
 	mblk_close(d2, io_cb, &d[N]);
 	in_submit--;
@@ -288,6 +293,30 @@ void check_close_in_flight(void)
 	EXPECT(d[N].status == 0 && d[N].calls == 1 && !d[N].inside,
 	       "close callback: status %d, %d calls%s", d[N].status,
 	       d[N].calls, d[N].inside ? ", inside mblk_close" : "");
+	if (!disc)
+		return;
+	if (!done_ok(&d[N + 1], "disconnect before close"))
+		return;
+	EXPECT(d[N + 1].status == 0, "disconnect before close: expected 0, "
+				     "got %d: %s",
+	       d[N + 1].status, d[N + 1].err);
+	EXPECT(d[N + 1].seq < d[N].seq,
+	       "the disconnect completed after the close callback");
+	for (uint64_t i = 0; i < n; i++)
+		EXPECT(d[i].seq < d[N + 1].seq,
+		       "request %" PRIu64 " completed after the disconnect "
+		       "callback",
+		       i);
+}
+
+void check_close_in_flight(void)
+{
+	close_in_flight(false);
+}
+
+void check_close_while_disconnecting(void)
+{
+	close_in_flight(true);
 }
 
 void check_disconnect(void)
@@ -382,6 +411,49 @@ void check_disconnect(void)
 		     after.size_sectors, size);
 out:
 	free(buf);
+}
+
+/* Closing a device from inside one of its callbacks (the usual way to
+ * end a program): the close completes, once, from the loop. */
+static struct {
+	mblk_dev *dv;
+	struct done io, close;
+} cfc;
+
+static void cfc_io_cb(void *data, int status, const char *error)
+{
+	done_record(data, status, error);
+	in_submit++;
+	mblk_close(cfc.dv, io_cb, &cfc.close);
+	in_submit--;
+}
+
+void check_close_from_callback(void)
+{
+	memset(&cfc, 0, sizeof(cfc));
+	if (shim_open(&loop, uri, open_flags, shim_spec, &cfc.dv) < 0) {
+		skip("cannot open the URI a second time: %s",
+		     mblk_last_error());
+		return;
+	}
+	in_submit++;
+	int r = mblk_flush(cfc.dv, cfc_io_cb, &cfc.io);
+	in_submit--;
+	if (r != 0) {
+		mblk_close(cfc.dv, NULL, NULL);
+		FAIL("flush: submission returned %d", r);
+	}
+	if (!wait_all(&cfc.io, 1, "flush") ||
+	    !wait_all(&cfc.close, 1, "close from the flush callback"))
+		return;
+	for (int i = 0; i < 5; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	if (!done_ok(&cfc.io, "flush") ||
+	    !done_ok(&cfc.close, "close from a callback"))
+		return;
+	EXPECT(cfc.io.status == 0 && cfc.close.status == 0,
+	       "flush status %d, close status %d: expected 0 and 0",
+	       cfc.io.status, cfc.close.status);
 }
 
 /* The handles still open on the loop, for the message. */

@@ -86,6 +86,8 @@ static const struct {
 	{ "any_order_exactly_once", check_any_order },
 	{ "stress_1000_qd64", check_stress },
 	{ "close_in_flight", check_close_in_flight },
+	{ "close_while_disconnecting", check_close_while_disconnecting },
+	{ "close_from_callback", check_close_from_callback },
 	{ "disconnect_in_flight", check_disconnect },
 	{ "close", check_close },
 	{ "never_inside_submit_overall", check_overall_inside },

@@ -192,6 +192,8 @@ void check_never_inside(void);
 void check_any_order(void);
 void check_stress(void);
 void check_close_in_flight(void);
+void check_close_while_disconnecting(void);
+void check_close_from_callback(void);
 void check_disconnect(void);
 void check_close(void);
 void check_overall_inside(void);
