@@ -496,8 +496,9 @@ void check_err_null_buffer(void)
 	if (!need(1))
 		return;
 	struct iovec iov[2] = { { NULL, 0 }, { NULL, ss } };
+	uint64_t nums[] = { ss };
 	expect_rw_einval("buffer 1 NULL with length one sector", 0, iov, 2,
-			 NULL, 0, 0);
+			 nums, 1, 0);
 	STOP_IF_FAILED();
 	struct done d;
 	int r = do_read(dev, 0, iov, 2, &d);
