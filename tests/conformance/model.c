@@ -1,7 +1,7 @@
 /* model.c - a model-based random test: a device against a flat model.
  *
  *   model [--ops N] [--seed S] [--qd Q] [--max-len BYTES] [--no-safe]
- *         [--no-resize] URI
+ *         [--no-resize] [--verify-every N] [--shim SPEC] [--handles 2] URI
  *
  * Runs N seeded random requests (read, write, discard, write_zeroes,
  * flush, seek_mapped, seek_unmapped, requests that must be refused, and
@@ -10,7 +10,9 @@
  * sector must hold, and checks every answer. Exit 0 when all agree, 1 on
  * the first difference (with the seed, the failing request, the first
  * differing sector, expected and got, and the last requests), 77 when the
- * URI's scheme is not built, 2 on a usage error. Defaults: 2000 ops, seed
+ * URI's scheme is not built, 2 on a usage error. With --handles 2 the
+ * URI (a named device) is opened twice and each request goes to either
+ * handle: both must see one device. Defaults: 2000 ops, seed
  * 1, QD 16: short enough for CI; `--ops 1000000 --seed S` for long runs.
  *
  * Design notes
@@ -75,7 +77,9 @@ static const char *uri;
 static const char *shim_spec; /* --shim: see shim.h */
 
 static uv_loop_t loop;
-static mblk_dev *dev;
+static mblk_dev *dev;       /* the first handle */
+static mblk_dev *devs[2];   /* --handles: requests go to either */
+static int ndevs = 1;
 static struct mblk_info info;
 static uint32_t ss;
 static uint64_t size;      /* current size in sectors */
@@ -176,8 +180,9 @@ static int log_add(const struct req *r)
 static void usage_line(FILE *f)
 {
 	fprintf(f, "reproduce: model --ops %" PRIu64 " --seed %" PRIu64
-		   " --qd %d --max-len %" PRIu64 "%s%s%s%s '%s'\n",
+		   " --qd %d --max-len %" PRIu64 "%s%s%s%s%s '%s'\n",
 		opt_ops, opt_seed, opt_qd, opt_max_len,
+		ndevs > 1 ? " --handles 2" : "",
 		open_flags & MBLK_OPEN_NO_SAFE ? " --no-safe" : "",
 		opt_no_resize ? " --no-resize" : "",
 		shim_spec ? " --shim " : "", shim_spec ? shim_spec : "", uri);
@@ -675,6 +680,14 @@ static void submit(struct req *t)
 	if (r->expect == 0)
 		apply(r);
 
+	/* With --handles 2, either handle of the shared device. */
+	mblk_dev *dv = ndevs > 1 ? devs[below((uint64_t)ndevs)] : dev;
+	if (ndevs > 1) {
+		struct logent *e = &logring[r->log];
+		size_t n = strlen(e->text);
+		snprintf(e->text + n, sizeof(e->text) - n, " (handle %d)",
+			 dv == devs[0] ? 0 : 1);
+	}
 	int rc = -EINVAL;
 	inflight++;
 	if (inflight > max_inflight)
@@ -683,31 +696,31 @@ static void submit(struct req *t)
 	switch (r->kind) {
 	case K_READ:
 	case K_BAD_READ:
-		rc = mblk_read(dev, r->sector, r->iov, r->iovcnt, io_cb, r);
+		rc = mblk_read(dv, r->sector, r->iov, r->iovcnt, io_cb, r);
 		break;
 	case K_WRITE:
 	case K_BAD_WRITE:
-		rc = mblk_write(dev, r->sector, r->iov, r->iovcnt, r->flags,
+		rc = mblk_write(dv, r->sector, r->iov, r->iovcnt, r->flags,
 				io_cb, r);
 		break;
 	case K_DISCARD:
-		rc = mblk_discard(dev, r->sector, r->count, io_cb, r);
+		rc = mblk_discard(dv, r->sector, r->count, io_cb, r);
 		break;
 	case K_ZEROES:
-		rc = mblk_write_zeroes(dev, r->sector, r->count, r->flags,
+		rc = mblk_write_zeroes(dv, r->sector, r->count, r->flags,
 				       io_cb, r);
 		break;
 	case K_FLUSH:
-		rc = mblk_flush(dev, io_cb, r);
+		rc = mblk_flush(dv, io_cb, r);
 		break;
 	case K_MAPPED:
-		rc = mblk_seek_mapped(dev, r->sector, seek_cb, r);
+		rc = mblk_seek_mapped(dv, r->sector, seek_cb, r);
 		break;
 	case K_UNMAPPED:
-		rc = mblk_seek_unmapped(dev, r->sector, seek_cb, r);
+		rc = mblk_seek_unmapped(dv, r->sector, seek_cb, r);
 		break;
 	case K_RESIZE:
-		rc = mblk_resize(dev, r->sector, io_cb, r);
+		rc = mblk_resize(dv, r->sector, io_cb, r);
 		break;
 	default:
 		break;
@@ -778,9 +791,10 @@ static int usage(FILE *f, int rc)
 	fprintf(f,
 		"usage: model [--ops N] [--seed S] [--qd Q] [--max-len BYTES]\n"
 		"             [--verify-every N] [--no-safe] [--no-resize]\n"
-		"             [--shim SPEC] URI\n"
+		"             [--shim SPEC] [--handles 2] URI\n"
 		"Random requests against URI and an in-memory model; any\n"
-		"difference prints the request log and exits 1.\n");
+		"difference prints the request log and exits 1. --handles 2\n"
+		"opens URI twice (a named device) and uses both handles.\n");
 	return rc;
 }
 
@@ -800,13 +814,14 @@ static bool num_arg(int argc, char **argv, int *i, const char *name,
 
 int main(int argc, char **argv)
 {
-	uint64_t qd = (uint64_t)opt_qd;
+	uint64_t qd = (uint64_t)opt_qd, handles = 1;
 	for (int i = 1; i < argc; i++) {
 		if (num_arg(argc, argv, &i, "--ops", &opt_ops) ||
 		    num_arg(argc, argv, &i, "--seed", &opt_seed) ||
 		    num_arg(argc, argv, &i, "--qd", &qd) ||
 		    num_arg(argc, argv, &i, "--max-len", &opt_max_len) ||
-		    num_arg(argc, argv, &i, "--verify-every", &opt_verify_every))
+		    num_arg(argc, argv, &i, "--verify-every", &opt_verify_every) ||
+		    num_arg(argc, argv, &i, "--handles", &handles))
 			continue;
 		if (strcmp(argv[i], "--no-safe") == 0)
 			open_flags |= MBLK_OPEN_NO_SAFE;
@@ -823,14 +838,25 @@ int main(int argc, char **argv)
 		else
 			return usage(stderr, 2);
 	}
-	if (uri == NULL || qd < 1 || qd > 4096)
+	if (uri == NULL || qd < 1 || qd > 4096 || handles < 1 || handles > 2)
 		return usage(stderr, 2);
+	/* A resize through one handle leaves the other's size stale until
+	 * it asks again: not a fault, so no resizes with two handles. */
+	if (handles == 2)
+		opt_no_resize = true;
 	opt_qd = (int)qd;
 	if (opt_verify_every == 0)
 		opt_verify_every = opt_ops > 20000 ? 20000 : opt_ops + 1;
 
 	uv_loop_init(&loop);
 	int r = shim_open(&loop, uri, open_flags, shim_spec, &dev);
+	if (r == 0 && handles == 2) {
+		r = shim_open(&loop, uri, open_flags, shim_spec, &devs[1]);
+		if (r < 0)
+			mblk_close(dev, NULL, NULL);
+		ndevs = 2;
+	}
+	devs[0] = dev;
 	if (r == -ENOTSUP) {
 		printf("# SKIP %s: %s\n", uri, mblk_last_error());
 		uv_loop_close(&loop);
@@ -915,6 +941,7 @@ int main(int argc, char **argv)
 	alarm(0);
 
 	mblk_close(dev, NULL, NULL);
+	mblk_close(devs[1], NULL, NULL);
 	while (uv_run(&loop, UV_RUN_DEFAULT) != 0)
 		;
 	int lr = uv_loop_close(&loop);
