@@ -172,9 +172,6 @@ int mblk_req_describe(const mblk_req *req, char *buf, size_t len)
 /* Sentences are cut to MBLK_MSG_MAX; gcc cannot see that this is meant. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
-#ifdef __clang__
-#pragma GCC diagnostic ignored "-Wunknown-warning-option"
-#endif
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
 void mblk_req_vfail(mblk_req *req, int status, const char *fmt, va_list ap)
