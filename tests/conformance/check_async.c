@@ -27,15 +27,15 @@ void check_never_inside(void)
 	do_write(dev, 0, &iov, 1, MBLK_WRITE_FUA, &d);
 	do_read(dev, 0, &iov, 1, &d);
 	do_read(dev, 0, NULL, 0, &d);
-	do_read(dev, size, &iov, 1, &d);        /* rejected: past the end */
-	do_write(dev, 0, &bad, 1, 0, &d);       /* rejected: length */
-	do_read(dev, 0, NULL, 1, &d);           /* rejected: NULL iov */
+	do_read(dev, size, &iov, 1, &d);  /* rejected: past the end */
+	do_write(dev, 0, &bad, 1, 0, &d); /* rejected: length */
+	do_read(dev, 0, NULL, 1, &d);     /* rejected: NULL iov */
 	do_op(dev, S_FLUSH, 0, 0, 0, &d);
-	do_op(dev, S_DISCARD, 0, 1, 0, &d);     /* done or -ENOTSUP */
+	do_op(dev, S_DISCARD, 0, 1, 0, &d); /* done or -ENOTSUP */
 	do_op(dev, S_DISCARD, size, 1, 0, &d);
 	do_op(dev, S_ZEROES, 0, 1, 0, &d);
 	do_op(dev, S_ZEROES, 0, 1, MBLK_ZEROES_NO_HOLE, &d);
-	do_op(dev, S_RESIZE, size, 0, 0, &d);   /* same size, or -ENOTSUP */
+	do_op(dev, S_RESIZE, size, 0, 0, &d); /* same size, or -ENOTSUP */
 	do_op(dev, S_RESIZE, UINT64_MAX, 0, 0, &d);
 	do_op(dev, S_MAPPED, 0, 0, 0, &d);
 	do_op(dev, S_UNMAPPED, 0, 0, 0, &d);
@@ -124,7 +124,7 @@ static struct stress {
 	bool written[256];
 	uint64_t base, slots;
 	int next, inflight, max_inflight, submit_errors;
-} *st;
+} * st;
 
 static void stress_submit(void);
 
@@ -153,24 +153,26 @@ static void stress_submit(void)
 		st->iov[i] = (struct iovec){ st->buf + slot * ss, ss };
 		in_submit++;
 		switch (i % 8) {
-		case 0: case 1: case 2:
+		case 0:
+		case 1:
+		case 2:
 			r = mblk_write(dev, s, &st->iov[i], 1, 0, stress_io_cb,
 				       d);
 			st->written[slot] = true;
 			break;
-		case 3: case 4: case 5:
+		case 3:
+		case 4:
+		case 5:
 			/* Reads go to a buffer of their own. */
 			st->iov[i].iov_base = st->buf + (st->slots + slot) * ss;
 			r = mblk_read(dev, s, &st->iov[i], 1, stress_io_cb, d);
 			break;
-		case 6:
-			r = mblk_flush(dev, stress_io_cb, d);
-			break;
+		case 6: r = mblk_flush(dev, stress_io_cb, d); break;
 		default:
-			r = i % 16 == 7
-				    ? mblk_seek_mapped(dev, s, stress_seek_cb, d)
-				    : mblk_seek_unmapped(dev, s,
-							 stress_seek_cb, d);
+			r = i % 16 == 7 ? mblk_seek_mapped(dev, s,
+							   stress_seek_cb, d)
+					: mblk_seek_unmapped(dev, s,
+							     stress_seek_cb, d);
 			break;
 		}
 		in_submit--;
@@ -291,14 +293,15 @@ static void close_in_flight(bool disc)
 		       "%s completed after the close callback", w);
 	}
 	EXPECT(d[N].status == 0 && d[N].calls == 1 && !d[N].inside,
-	       "close callback: status %d, %d calls%s", d[N].status,
-	       d[N].calls, d[N].inside ? ", inside mblk_close" : "");
+	       "close callback: status %d, %d calls%s", d[N].status, d[N].calls,
+	       d[N].inside ? ", inside mblk_close" : "");
 	if (!disc)
 		return;
 	if (!done_ok(&d[N + 1], "disconnect before close"))
 		return;
-	EXPECT(d[N + 1].status == 0, "disconnect before close: expected 0, "
-				     "got %d: %s",
+	EXPECT(d[N + 1].status == 0,
+	       "disconnect before close: expected 0, "
+	       "got %d: %s",
 	       d[N + 1].status, d[N + 1].err);
 	EXPECT(d[N + 1].seq < d[N].seq,
 	       "the disconnect completed after the close callback");
@@ -346,8 +349,8 @@ void check_disconnect(void)
 		goto out;
 	for (uint64_t i = 0; i < n; i++) {
 		char w[64];
-		snprintf(w, sizeof(w), "request %" PRIu64
-			 " in flight at disconnect", i);
+		snprintf(w, sizeof(w),
+			 "request %" PRIu64 " in flight at disconnect", i);
 		if (!done_ok(&d[i], w))
 			goto out;
 		if (d[i].status != 0) {
@@ -376,9 +379,9 @@ void check_disconnect(void)
 	} later[4];
 	later[0].what = "read after disconnect";
 	later[0].r = do_read(dev, 0, iov, 1, &e);
-	if (later[0].r != HARNESS && !(later[0].r == -ENODEV &&
-				       strstr(e.err, "disconnected") &&
-				       strstr(e.err, devname))) {
+	if (later[0].r != HARNESS &&
+	    !(later[0].r == -ENODEV && strstr(e.err, "disconnected") &&
+	      strstr(e.err, devname))) {
 		fail("read after disconnect: expected -ENODEV and a sentence "
 		     "naming '%s' and saying disconnected; got %d: %s",
 		     devname, later[0].r, e.err);
@@ -467,8 +470,9 @@ static void list_handle(uv_handle_t *h, void *arg)
 	handle_count++;
 	snprintf(handle_list + n, sizeof(handle_list) - n, "%s%s%s",
 		 n ? ", " : "", uv_handle_type_name(uv_handle_get_type(h)),
-		 uv_is_active(h) ? " (active)" : uv_is_closing(h) ? " (closing)"
-								 : "");
+		 uv_is_active(h)    ? " (active)"
+		 : uv_is_closing(h) ? " (closing)"
+				    : "");
 }
 
 void check_close(void)

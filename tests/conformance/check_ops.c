@@ -77,7 +77,8 @@ static void zero_ranges(enum sop op, unsigned flags, uint32_t cap)
 		while (e < n && zero[e] == zero[k])
 			e++;
 		char w[128];
-		snprintf(w, sizeof(w), "after %s%s of parts of sectors "
+		snprintf(w, sizeof(w),
+			 "after %s%s of parts of sectors "
 			 "%" PRIu64 "-%" PRIu64,
 			 sop_name(op),
 			 flags & MBLK_ZEROES_NO_HOLE ? " (NO_HOLE)" : "", s,
@@ -207,11 +208,10 @@ void check_resize_shrink_grow(void)
 		goto restore;
 	if (!resize_to(old))
 		goto restore;
-	if (!check_data("sectors dropped by the shrink, after growing back",
-			ns, old - ns, 0))
+	if (!check_data("sectors dropped by the shrink, after growing back", ns,
+			old - ns, 0))
 		goto restore;
-	check_data("data below the cut, after growing back", old - k, cut,
-		   115);
+	check_data("data below the cut, after growing back", old - k, cut, 115);
 restore:
 	if (size != old)
 		resize_to(old);
@@ -234,8 +234,8 @@ void check_resize_limits(void)
 	       "device '%s'",
 	       d.err, devname);
 	refresh_info();
-	EXPECT(size == old, "a failed resize changed the size from %" PRIu64
-			    " to %" PRIu64,
+	EXPECT(size == old,
+	       "a failed resize changed the size from %" PRIu64 " to %" PRIu64,
 	       old, size);
 	/* To the same size, to 0 and back. */
 	if (!resize_to(old) || !resize_to(0))
@@ -276,9 +276,10 @@ void check_seek_end(void)
 			uint64_t a = 0;
 			if (do_seek(op, from[i], &a) != 0)
 				return;
-			EXPECT(a == size, "%s from %" PRIu64 " (at or past the "
-					  "end of a %" PRIu64 "-sector device): "
-					  "expected %" PRIu64 ", got %" PRIu64,
+			EXPECT(a == size,
+			       "%s from %" PRIu64 " (at or past the "
+			       "end of a %" PRIu64 "-sector device): "
+			       "expected %" PRIu64 ", got %" PRIu64,
 			       sop_name(op), from[i], size, size, a);
 		}
 }
@@ -302,12 +303,14 @@ static bool seek_sound(uint64_t from, uint64_t limit)
 			    ", outside [from, size = %" PRIu64 "]",
 			    from, u, size);
 	uint64_t n = m - from < limit ? m - from : limit;
-	snprintf(w, sizeof(w), "seek_mapped from %" PRIu64 " answered %" PRIu64
+	snprintf(w, sizeof(w),
+		 "seek_mapped from %" PRIu64 " answered %" PRIu64
 		 ", but the sectors it skips must read as zeros",
 		 from, m);
 	if (n > 0 && !check_data(w, from, n, 0))
 		return false;
-	snprintf(w, sizeof(w), "seek_unmapped from %" PRIu64 " answered %" PRIu64
+	snprintf(w, sizeof(w),
+		 "seek_unmapped from %" PRIu64 " answered %" PRIu64
 		 ", which must read as zeros",
 		 from, u);
 	if (u < size && !check_data(w, u, 1, 0))
@@ -331,15 +334,25 @@ void check_seek_sound(void)
 	else if (info.caps & MBLK_CAP_WRITE_ZEROES)
 		r = do_op(dev, S_ZEROES, s, n, 0, &d);
 	STOP_IF_FAILED();
-	EXPECT(r == 0, "clearing the region: expected 0, got %d: %s", r,
-	       d.err);
+	EXPECT(r == 0, "clearing the region: expected 0, got %d: %s", r, d.err);
 	if (!put(s + 1, spp, 116) || !put(s + 3 * spp - 1, 2, 117) ||
 	    !put(s + 5 * spp, spp, 118))
 		return;
-	uint64_t from[] = { s, s + 1, s + spp, s + spp + 1, s + 2 * spp,
-			    s + 3 * spp - 2, s + 3 * spp - 1, s + 3 * spp,
-			    s + 3 * spp + 1, s + 4 * spp, s + 5 * spp - 1,
-			    s + 6 * spp, s + n - 1, 0, size ? size - 1 : 0 };
+	uint64_t from[] = { s,
+			    s + 1,
+			    s + spp,
+			    s + spp + 1,
+			    s + 2 * spp,
+			    s + 3 * spp - 2,
+			    s + 3 * spp - 1,
+			    s + 3 * spp,
+			    s + 3 * spp + 1,
+			    s + 4 * spp,
+			    s + 5 * spp - 1,
+			    s + 6 * spp,
+			    s + n - 1,
+			    0,
+			    size ? size - 1 : 0 };
 	for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++)
 		if (!seek_sound(from[i], 8 * chunk_sectors()))
 			return;
@@ -378,17 +391,21 @@ void check_seek_hole(void)
 	STOP_IF_FAILED();
 	EXPECT(r == 0, "discard: expected 0, got %d: %s", r, d.err);
 	uint64_t m, u;
-	if (do_seek(S_MAPPED, s, &m) != 0 || do_seek(S_UNMAPPED, s - 1, &u) != 0)
+	if (do_seek(S_MAPPED, s, &m) != 0 ||
+	    do_seek(S_UNMAPPED, s - 1, &u) != 0)
 		return;
-	EXPECT(m > s, "seek_mapped from %" PRIu64 ", the start of a discarded "
-		      "%" PRIu64 "-sector run, answered %" PRIu64
-		      ": the hole was not found",
+	EXPECT(m > s,
+	       "seek_mapped from %" PRIu64 ", the start of a discarded "
+	       "%" PRIu64 "-sector run, answered %" PRIu64
+	       ": the hole was not found",
 	       s, run, m);
-	EXPECT(m <= 2 * run, "seek_mapped from %" PRIu64 " answered %" PRIu64
-			     ", past the data at %" PRIu64,
+	EXPECT(m <= 2 * run,
+	       "seek_mapped from %" PRIu64 " answered %" PRIu64
+	       ", past the data at %" PRIu64,
 	       s, m, 2 * run);
-	EXPECT(u <= 2 * run, "seek_unmapped from %" PRIu64 " answered %" PRIu64
-			     ", past the discarded run %" PRIu64 "-%" PRIu64,
+	EXPECT(u <= 2 * run,
+	       "seek_unmapped from %" PRIu64 " answered %" PRIu64
+	       ", past the discarded run %" PRIu64 "-%" PRIu64,
 	       s - 1, u, s, 2 * run - 1);
 }
 

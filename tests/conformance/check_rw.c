@@ -34,9 +34,8 @@ void check_info(void)
 	EXPECT(info.pref_io >= info.min_io && info.pref_io % info.min_io == 0,
 	       "pref_io %u is not a positive multiple of min_io %u",
 	       info.pref_io, info.min_io);
-	EXPECT(info.max_io == 0 ||
-		       (info.max_io >= info.pref_io &&
-			info.max_io % info.sector_size == 0),
+	EXPECT(info.max_io == 0 || (info.max_io >= info.pref_io &&
+				    info.max_io % info.sector_size == 0),
 	       "max_io %u is neither 0 (no limit) nor a multiple of the "
 	       "sector size %u at least pref_io %u",
 	       info.max_io, info.sector_size, info.pref_io);
@@ -47,8 +46,7 @@ void check_info(void)
 	       "caps 0x%x has ZERO_IS_FAST without WRITE_ZEROES", info.caps);
 	EXPECT(info.read_write, "a device opened read-write reports "
 				"read_write = false");
-	EXPECT(devname != NULL && devname[0] != '\0',
-	       "mblk_dev_name is empty");
+	EXPECT(devname != NULL && devname[0] != '\0', "mblk_dev_name is empty");
 	EXPECT(mblk_dev_loop(dev) == &loop,
 	       "mblk_dev_loop returned another loop than the one given");
 	struct mblk_info again;
@@ -131,8 +129,9 @@ void check_uri(void)
 	       strlen(buf), buf);
 	memset(small, 'x', sizeof(small));
 	int m = mblk_get_uri(dev, small, sizeof(small));
-	EXPECT(m == n, "with a 4-byte buffer mblk_get_uri returned %d, "
-		       "expected the full length %d",
+	EXPECT(m == n,
+	       "with a 4-byte buffer mblk_get_uri returned %d, "
+	       "expected the full length %d",
 	       m, n);
 	EXPECT(memchr(small, '\0', sizeof(small)) != NULL,
 	       "with a 4-byte buffer the URI is not NUL-terminated");
@@ -159,7 +158,6 @@ void check_uri(void)
 
 /* ------------------------------------------------------------------ */
 /* Read after write                                                    */
-
 
 void check_rw_one(void)
 {
@@ -246,23 +244,27 @@ void check_rw_zero_buffers(void)
 	for (int i = 0; i < 3; i++) {
 		int r = do_read(dev, at[i], NULL, 0, &d);
 		STOP_IF_FAILED();
-		EXPECT(r == 0, "read of no buffers (iov NULL, iovcnt 0) at "
-			       "sector %" PRIu64 ": expected 0, got %d: %s",
+		EXPECT(r == 0,
+		       "read of no buffers (iov NULL, iovcnt 0) at "
+		       "sector %" PRIu64 ": expected 0, got %d: %s",
 		       at[i], r, d.err);
 		r = do_write(dev, at[i], empty, 0, 0, &d);
 		STOP_IF_FAILED();
-		EXPECT(r == 0, "write of no buffers (iovcnt 0) at sector "
-			       "%" PRIu64 ": expected 0, got %d: %s",
+		EXPECT(r == 0,
+		       "write of no buffers (iovcnt 0) at sector "
+		       "%" PRIu64 ": expected 0, got %d: %s",
 		       at[i], r, d.err);
 		r = do_read(dev, at[i], empty, 3, &d);
 		STOP_IF_FAILED();
-		EXPECT(r == 0, "read of three zero-length buffers at sector "
-			       "%" PRIu64 ": expected 0, got %d: %s",
+		EXPECT(r == 0,
+		       "read of three zero-length buffers at sector "
+		       "%" PRIu64 ": expected 0, got %d: %s",
 		       at[i], r, d.err);
 		r = do_write(dev, at[i], empty, 3, 0, &d);
 		STOP_IF_FAILED();
-		EXPECT(r == 0, "write of three zero-length buffers at sector "
-			       "%" PRIu64 ": expected 0, got %d: %s",
+		EXPECT(r == 0,
+		       "write of three zero-length buffers at sector "
+		       "%" PRIu64 ": expected 0, got %d: %s",
 		       at[i], r, d.err);
 	}
 }
@@ -446,8 +448,8 @@ void check_err_start(void)
 			 nums, 2, size);
 	uint64_t nums2[] = { size };
 	if (!cur_failed)
-		expect_rw_einval("one sector at the end", size, &iov, 1,
-				 nums2, 1, size);
+		expect_rw_einval("one sector at the end", size, &iov, 1, nums2,
+				 1, size);
 	free(buf);
 }
 
@@ -459,8 +461,7 @@ void check_err_end(void)
 	struct iovec iov = { buf, 3 * ss };
 	uint64_t s = size > 1 ? size - 1 : 0;
 	uint64_t nums[] = { s, size };
-	expect_rw_einval("three sectors from the last", s, &iov, 1, nums, 2,
-			 s);
+	expect_rw_einval("three sectors from the last", s, &iov, 1, nums, 2, s);
 	free(buf);
 }
 
@@ -536,8 +537,9 @@ void check_err_iovcnt(void)
 	r = do_read(dev, 0, many, IOV_MAX, &d);
 	free(many);
 	STOP_IF_FAILED();
-	EXPECT(r == 0, "read of IOV_MAX (%d) zero-length buffers: expected 0, "
-		       "got %d: %s",
+	EXPECT(r == 0,
+	       "read of IOV_MAX (%d) zero-length buffers: expected 0, "
+	       "got %d: %s",
 	       IOV_MAX, r, d.err);
 }
 
@@ -552,8 +554,9 @@ void check_err_range_ops(void)
 			continue;
 		any = true;
 		char w[128];
-		snprintf(w, sizeof(w), "%s of 1 sector at %" PRIu64
-			 " (the size)", sop_name(op), size);
+		snprintf(w, sizeof(w),
+			 "%s of 1 sector at %" PRIu64 " (the size)",
+			 sop_name(op), size);
 		uint64_t n1[] = { size };
 		if (!expect_error(w, do_op(dev, op, size, 1, 0, &d), &d,
 				  -EINVAL, n1, 1))
@@ -599,13 +602,15 @@ void check_empty_at_end(void)
 	struct done d;
 	int r = do_read(dev, size, empty, 2, &d);
 	STOP_IF_FAILED();
-	EXPECT(r == 0, "read of 2 empty buffers at sector %" PRIu64
-		       " (= size): expected 0, got %d: %s",
+	EXPECT(r == 0,
+	       "read of 2 empty buffers at sector %" PRIu64
+	       " (= size): expected 0, got %d: %s",
 	       size, r, d.err);
 	r = do_write(dev, size, NULL, 0, 0, &d);
 	STOP_IF_FAILED();
-	EXPECT(r == 0, "write of 0 buffers at sector %" PRIu64
-		       " (= size): expected 0, got %d: %s",
+	EXPECT(r == 0,
+	       "write of 0 buffers at sector %" PRIu64
+	       " (= size): expected 0, got %d: %s",
 	       size, r, d.err);
 	for (int i = 0; i < 2; i++) {
 		enum sop op = i ? S_ZEROES : S_DISCARD;
@@ -614,8 +619,9 @@ void check_empty_at_end(void)
 			continue;
 		r = do_op(dev, op, size, 0, 0, &d);
 		STOP_IF_FAILED();
-		EXPECT(r == 0, "%s of 0 sectors at sector %" PRIu64
-			       " (= size): expected 0, got %d: %s",
+		EXPECT(r == 0,
+		       "%s of 0 sectors at sector %" PRIu64
+		       " (= size): expected 0, got %d: %s",
 		       sop_name(op), size, r, d.err);
 	}
 	/* One past the end is past the end, even for nothing. */
@@ -633,7 +639,8 @@ void check_null_cb_dev(void)
 		const char *what;
 		int r;
 	} c[] = {
-		{ "mblk_read(dev, cb NULL)", mblk_read(dev, 0, &iov, 1, NULL, &d) },
+		{ "mblk_read(dev, cb NULL)",
+		  mblk_read(dev, 0, &iov, 1, NULL, &d) },
 		{ "mblk_write(dev, cb NULL)",
 		  mblk_write(dev, 0, &iov, 1, 0, NULL, &d) },
 		{ "mblk_flush(dev, cb NULL)", mblk_flush(dev, NULL, &d) },
@@ -673,8 +680,9 @@ void check_null_cb_dev(void)
 	mblk_close(NULL, io_cb, &d);
 	for (int i = 0; i < 10; i++)
 		uv_run(&loop, UV_RUN_NOWAIT);
-	EXPECT(d.calls == 0, "a callback ran %d times after submissions that "
-			     "were refused (or mblk_close(NULL))",
+	EXPECT(d.calls == 0,
+	       "a callback ran %d times after submissions that "
+	       "were refused (or mblk_close(NULL))",
 	       d.calls);
 	/* The device still works: the NULL-callback disconnect must not
 	 * have disconnected it. */
@@ -683,7 +691,8 @@ void check_null_cb_dev(void)
 	int r = size ? do_read(dev, 0, &one, 1, &d) : 0;
 	free(buf);
 	STOP_IF_FAILED();
-	EXPECT(r == 0, "read after the refused submissions: expected 0, got "
-		       "%d: %s",
+	EXPECT(r == 0,
+	       "read after the refused submissions: expected 0, got "
+	       "%d: %s",
 	       r, d.err);
 }

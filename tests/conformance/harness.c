@@ -16,14 +16,14 @@ const char *uri;
 const char *devname;
 unsigned open_flags;
 const char *shim_spec; /* --shim: see shim.h */
-uint32_t ss;    /* sector size */
-uint64_t size;  /* sectors, as of the last refresh */
-uint64_t spp;   /* sectors per 4 KiB page, at least 1 */
-size_t balign;  /* buffer alignment the harness uses */
+uint32_t ss;           /* sector size */
+uint64_t size;         /* sectors, as of the last refresh */
+uint64_t spp;          /* sectors per 4 KiB page, at least 1 */
+size_t balign;         /* buffer alignment the harness uses */
 
 int in_submit;              /* > 0 while a submitting call runs */
 unsigned long inside_count; /* callbacks that ran inside one */
-static long seq_counter;          /* completion order */
+static long seq_counter;    /* completion order */
 
 static const char *cur_check = "(start)";
 bool cur_failed;
@@ -159,7 +159,7 @@ bool done_ok(const struct done *d, const char *what)
 
 /* Submission wrappers: raise in_submit around the call. */
 int s_read(mblk_dev *dv, uint64_t s, const struct iovec *iov, int n,
-		  struct done *d)
+	   struct done *d)
 {
 	in_submit++;
 	int r = mblk_read(dv, s, iov, n, io_cb, d);
@@ -168,7 +168,7 @@ int s_read(mblk_dev *dv, uint64_t s, const struct iovec *iov, int n,
 }
 
 int s_write(mblk_dev *dv, uint64_t s, const struct iovec *iov, int n,
-		   unsigned flags, struct done *d)
+	    unsigned flags, struct done *d)
 {
 	in_submit++;
 	int r = mblk_write(dv, s, iov, n, flags, io_cb, d);
@@ -178,14 +178,15 @@ int s_write(mblk_dev *dv, uint64_t s, const struct iovec *iov, int n,
 
 const char *sop_name(enum sop op)
 {
-	static const char *const n[] = { "flush", "discard", "write_zeroes",
-					 "resize", "seek_mapped",
-					 "seek_unmapped", "disconnect" };
+	static const char *const n[] = { "flush",        "discard",
+					 "write_zeroes", "resize",
+					 "seek_mapped",  "seek_unmapped",
+					 "disconnect" };
 	return n[op];
 }
 
-int s_op(mblk_dev *dv, enum sop op, uint64_t a, uint64_t b,
-		unsigned flags, struct done *d)
+int s_op(mblk_dev *dv, enum sop op, uint64_t a, uint64_t b, unsigned flags,
+	 struct done *d)
 {
 	int r = -EINVAL;
 	in_submit++;
@@ -215,7 +216,7 @@ static int finish_one(int submitted, struct done *d, const char *what)
 }
 
 int do_read(mblk_dev *dv, uint64_t s, const struct iovec *iov, int n,
-		   struct done *d)
+	    struct done *d)
 {
 	char what[128];
 	snprintf(what, sizeof(what), "read at sector %" PRIu64 " (%d buffers)",
@@ -225,7 +226,7 @@ int do_read(mblk_dev *dv, uint64_t s, const struct iovec *iov, int n,
 }
 
 int do_write(mblk_dev *dv, uint64_t s, const struct iovec *iov, int n,
-		    unsigned flags, struct done *d)
+	     unsigned flags, struct done *d)
 {
 	char what[128];
 	snprintf(what, sizeof(what), "write at sector %" PRIu64 " (%d buffers)",
@@ -234,8 +235,8 @@ int do_write(mblk_dev *dv, uint64_t s, const struct iovec *iov, int n,
 	return finish_one(s_write(dv, s, iov, n, flags, d), d, what);
 }
 
-int do_op(mblk_dev *dv, enum sop op, uint64_t a, uint64_t b,
-		 unsigned flags, struct done *d)
+int do_op(mblk_dev *dv, enum sop op, uint64_t a, uint64_t b, unsigned flags,
+	  struct done *d)
 {
 	char what[128];
 	snprintf(what, sizeof(what), "%s(%" PRIu64 ", %" PRIu64 ")",
@@ -262,8 +263,8 @@ void *xalloc(size_t len)
 /* Compares got with what the sectors [s, s+n) should hold: a pattern
  * with `op` (op 0: zeros). Records a failure naming the first bad
  * sector with what was expected and what came. */
-bool compare(const char *what, const unsigned char *got, uint64_t s,
-		    uint64_t n, uint64_t op)
+bool compare(const char *what, const unsigned char *got, uint64_t s, uint64_t n,
+	     uint64_t op)
 {
 	unsigned char *exp = xalloc(ss);
 	bool ok = true;
@@ -279,7 +280,8 @@ bool compare(const char *what, const unsigned char *got, uint64_t s,
 				b++;
 			pat_describe(exp, ss, e, sizeof(e));
 			pat_describe(got + k * ss, ss, g, sizeof(g));
-			ok = fail("%s: sector %" PRIu64 " differs from byte %u: "
+			ok = fail("%s: sector %" PRIu64
+				  " differs from byte %u: "
 				  "expected %s, got %s",
 				  what, s + k, b, e, g);
 		}
@@ -366,8 +368,8 @@ bool has_num(const char *s, uint64_t x)
 
 /* An error completion: status want, a sentence with the device name and
  * each of the nnums numbers. */
-bool expect_error(const char *what, int got, const struct done *d,
-			 int want, const uint64_t *nums, int nnums)
+bool expect_error(const char *what, int got, const struct done *d, int want,
+		  const uint64_t *nums, int nnums)
 {
 	if (got == HARNESS)
 		return false;

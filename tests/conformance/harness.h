@@ -33,16 +33,16 @@
 /* The device under test and what is known about it. */
 extern uv_loop_t loop;
 extern mblk_dev *dev;
-extern struct mblk_info info;     /* as of the last refresh_info */
+extern struct mblk_info info; /* as of the last refresh_info */
 extern const char *uri;
-extern const char *devname;       /* mblk_dev_name(dev) */
-extern unsigned open_flags;       /* MBLK_OPEN_NO_SAFE or 0 */
-extern const char *shim_spec;     /* --shim: see shim.h; NULL: none */
-extern const char *expect_caps;   /* --expect-caps, or NULL */
-extern uint32_t ss;               /* sector size */
-extern uint64_t size;             /* sectors, as of the last refresh */
-extern uint64_t spp;              /* sectors per 4 KiB page, at least 1 */
-extern size_t balign;             /* alignment of the harness's buffers */
+extern const char *devname;     /* mblk_dev_name(dev) */
+extern unsigned open_flags;     /* MBLK_OPEN_NO_SAFE or 0 */
+extern const char *shim_spec;   /* --shim: see shim.h; NULL: none */
+extern const char *expect_caps; /* --expect-caps, or NULL */
+extern uint32_t ss;             /* sector size */
+extern uint64_t size;           /* sectors, as of the last refresh */
+extern uint64_t spp;            /* sectors per 4 KiB page, at least 1 */
+extern size_t balign;           /* alignment of the harness's buffers */
 
 extern int in_submit;              /* > 0 while a submitting call runs */
 extern unsigned long inside_count; /* callbacks that ran inside one */
@@ -55,21 +55,21 @@ bool fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Marks the current check skipped, with the reason. */
 void skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-#define FAIL(...)                                                         \
-	do {                                                              \
-		fail(__VA_ARGS__);                                        \
-		return;                                                   \
+#define FAIL(...)                  \
+	do {                       \
+		fail(__VA_ARGS__); \
+		return;            \
 	} while (0)
-#define EXPECT(cond, ...)                                                 \
-	do {                                                              \
-		if (!(cond))                                              \
-			FAIL(__VA_ARGS__);                                \
+#define EXPECT(cond, ...)                  \
+	do {                               \
+		if (!(cond))               \
+			FAIL(__VA_ARGS__); \
 	} while (0)
 /* Stops the check when a helper has already recorded a failure. */
-#define STOP_IF_FAILED()                                                  \
-	do {                                                              \
-		if (cur_failed)                                           \
-			return;                                           \
+#define STOP_IF_FAILED()        \
+	do {                    \
+		if (cur_failed) \
+			return; \
 	} while (0)
 
 /* Runs one check and prints its line; SIGALRM (alarm_handler) reports a
@@ -83,10 +83,10 @@ void refresh_info(void);
 struct done {
 	int calls;
 	int status;
-	uint64_t sector;   /* seeks */
-	bool inside;       /* ran inside a submitting call */
+	uint64_t sector; /* seeks */
+	bool inside;     /* ran inside a submitting call */
 	bool err_null;
-	long seq;          /* completion order, from 1 */
+	long seq; /* completion order, from 1 */
 	char err[512];
 };
 
@@ -99,8 +99,15 @@ bool wait_all(struct done *d, size_t n, const char *what);
 bool done_ok(const struct done *d, const char *what);
 
 /* Submission with in_submit raised; the return value of the mblk call. */
-enum sop { S_FLUSH, S_DISCARD, S_ZEROES, S_RESIZE, S_MAPPED, S_UNMAPPED,
-	   S_DISCONNECT };
+enum sop {
+	S_FLUSH,
+	S_DISCARD,
+	S_ZEROES,
+	S_RESIZE,
+	S_MAPPED,
+	S_UNMAPPED,
+	S_DISCONNECT
+};
 const char *sop_name(enum sop op);
 int s_read(mblk_dev *dv, uint64_t s, const struct iovec *iov, int n,
 	   struct done *d);
@@ -129,8 +136,8 @@ int do_op(mblk_dev *dv, enum sop op, uint64_t a, uint64_t b, unsigned flags,
 void *xalloc(size_t len);
 /* Compares got with the sectors [s, s+n) of pattern op (0: zeros);
  * records a failure naming the first bad sector, expected and got. */
-bool compare(const char *what, const unsigned char *got, uint64_t s,
-	     uint64_t n, uint64_t op);
+bool compare(const char *what, const unsigned char *got, uint64_t s, uint64_t n,
+	     uint64_t op);
 /* Sectors per request of the data helpers (max_io respected). */
 uint64_t chunk_sectors(void);
 /* Writes pattern op over [s, s+n). */
