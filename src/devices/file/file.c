@@ -382,14 +382,21 @@ static int file_lock(const char *path, int fd, bool ro, const struct stat *st)
 				      "lock=0 to go without the lock)",
 				      path, strerror(errno));
 	long pid = lock_holder(st);
-	char who[64] = "";
+	char who[80] = "";
+	if (pid > 0 && pid == (long)getpid())
+		return mblk_set_error(-EBUSY,
+				      "%s is locked by another device of this "
+				      "process: close that one first (lock=0 "
+				      "skips the lock, at the risk of "
+				      "corrupting it)",
+				      path);
 	if (pid > 0)
 		snprintf(who, sizeof(who), " (pid %ld)", pid);
 	return mblk_set_error(-EBUSY,
 			      "%s is locked by another process%s: it is open "
-			      "%s elsewhere; close it there first (lock=0 "
+			      "%selsewhere; close it there first (lock=0 "
 			      "skips the lock, at the risk of corrupting it)",
-			      path, who, ro ? "for writing" : "");
+			      path, who, ro ? "for writing " : "");
 }
 
 /* Opens path; on EACCES/EPERM/EROFS for read-write, falls back to
