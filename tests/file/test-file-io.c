@@ -123,6 +123,20 @@ int main(int argc, char **argv)
 	CHECK_EQ(mblk_read_sync(dev, 0, &big, 1), 0);
 	CHECK(memcmp(rbuf, wbuf, (size_t)NREQ * BS) == 0);
 
+	/* discard and write_zeroes read back as zeros (files: holes;
+	 * block devices: fallocate/BLKDISCARD/BLKZEROOUT). */
+	CHECK_EQ(mblk_discard_sync(dev, 0, 2 * spb), 0);
+	CHECK_EQ(mblk_write_zeroes_sync(dev, 2 * spb, spb, MBLK_ZEROES_NO_HOLE),
+		 0);
+	CHECK_EQ(mblk_write_zeroes_sync(dev, 3 * spb, spb, 0), 0);
+	memset(rbuf, 0x11, 4 * BS);
+	struct iovec z = { rbuf, 4 * BS };
+	CHECK_EQ(mblk_read_sync(dev, 0, &z, 1), 0);
+	for (int i = 0; i < 4 * BS; i++)
+		CHECK_EQ(rbuf[i], 0);
+	CHECK_EQ(mblk_read_sync(dev, 4 * spb, &z, 1), 0);
+	CHECK(memcmp(rbuf, wbuf + 4 * BS, 4 * BS) == 0);
+
 	/* An empty read. */
 	CHECK_EQ(mblk_read_sync(dev, 0, NULL, 0), 0);
 
