@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pagetable.h"
 
@@ -25,6 +26,7 @@ struct pt_node {
 
 void pt_init(struct pagetable *pt)
 {
+	arena_init(&pt->nodes, sizeof(struct pt_node), 0);
 	pt->root = NULL;
 	pt->height = 0;
 	pt->npages = 0;
@@ -43,14 +45,20 @@ static void destroy_node(struct pt_node *n, unsigned level,
 		else
 			destroy_node(n->slot[i], level - 1, free_page);
 	}
-	free(n);
 }
 
 void pt_destroy(struct pagetable *pt, void (*free_page)(void *))
 {
-	if (pt->root)
+	if (pt->root && free_page)
 		destroy_node(pt->root, pt->height, free_page);
+	arena_destroy(&pt->nodes); /* every node at once */
 	pt_init(pt);
+}
+
+static void free_node(struct pagetable *pt, struct pt_node *n)
+{
+	arena_free(&pt->nodes, n);
+	pt->nnodes--;
 }
 
 /* Number of keys the tree can hold at height h (0 if it covers all). */
@@ -86,9 +94,11 @@ void *pt_lookup(const struct pagetable *pt, uint64_t key)
 
 static struct pt_node *new_node(struct pagetable *pt)
 {
-	struct pt_node *n = calloc(1, sizeof(*n));
-	if (n)
+	struct pt_node *n = arena_alloc(&pt->nodes);
+	if (n) {
+		memset(n, 0, sizeof(*n));
 		pt->nnodes++;
+	}
 	return n;
 }
 
@@ -165,15 +175,13 @@ void *pt_remove(struct pagetable *pt, uint64_t key)
 		struct pt_node *p = path[l];
 		p->full &= ~(1ull << j);
 		if (path[l - 1]->present == 0) {
-			free(path[l - 1]);
-			pt->nnodes--;
+			free_node(pt, path[l - 1]);
 			p->slot[j] = NULL;
 			p->present &= ~(1ull << j);
 		}
 	}
 	if (pt->root->present == 0) {
-		free(pt->root);
-		pt->nnodes--;
+		free_node(pt, pt->root);
 		pt->root = NULL;
 		pt->height = 0;
 		return page;
@@ -182,8 +190,7 @@ void *pt_remove(struct pagetable *pt, uint64_t key)
 	while (pt->height > 1 && pt->root->present == 1) {
 		struct pt_node *r = pt->root;
 		pt->root = r->slot[0];
-		free(r);
-		pt->nnodes--;
+		free_node(pt, r);
 		pt->height--;
 	}
 	return page;

@@ -49,6 +49,7 @@ struct store {
 	uint32_t sector_size;
 	unsigned page_shift;   /* log2 of the page size */
 	struct pagetable pt;
+	struct arena pages;    /* where the data pages live */
 	struct store *next;    /* registry list */
 };
 
@@ -77,7 +78,8 @@ static void registry_unlink(struct store *st)
 
 static void store_free(struct store *st)
 {
-	pt_destroy(&st->pt, free);
+	pt_destroy(&st->pt, NULL);
+	arena_destroy(&st->pages);
 	pthread_rwlock_destroy(&st->lock);
 	free(st->name);
 	free(st);
@@ -126,6 +128,7 @@ static struct store *store_new(const char *name, uint64_t size_sectors,
 	st->sector_size = sector_size;
 	st->page_shift = mblk__log2(mblk__max_u64(4096, sector_size));
 	pt_init(&st->pt);
+	arena_init(&st->pages, 1u << st->page_shift, 1);
 	return st;
 }
 
@@ -171,19 +174,19 @@ static int store_write(struct store *st, uint64_t off, const char *src,
 		bool zero = src == NULL || is_zero(src, n);
 		char *page = pt_lookup(&st->pt, key);
 		if (zero && !keep) {
-			if (n == psize)
-				free(pt_remove(&st->pt, key));
+			if (n == psize && page)
+				arena_free(&st->pages, pt_remove(&st->pt, key));
 			else if (page)
 				memset(page + in, 0, n);
 		} else {
 			if (page == NULL) {
-				page = malloc(psize);
+				page = arena_alloc(&st->pages);
 				if (page == NULL)
 					return -ENOMEM;
 				if (n != psize)
 					memset(page, 0, psize);
 				if (pt_insert(&st->pt, key, page) < 0) {
-					free(page);
+					arena_free(&st->pages, page);
 					return -ENOMEM;
 				}
 			}
@@ -215,7 +218,8 @@ static void store_truncate(struct store *st, uint64_t end)
 	}
 	for (uint64_t k = pt_next_present(&st->pt, first); k != PT_NONE;
 	     k = pt_next_present(&st->pt, k + 1))
-		free(pt_remove(&st->pt, k));
+		arena_free(&st->pages, pt_remove(&st->pt, k));
+	arena_flush(&st->pages);
 }
 
 /* ------------------------------------------------------------------ */
@@ -264,6 +268,7 @@ static void ram_write(mblk_dev *dev, mblk_req *req)
 					req->iov[i].iov_len, false);
 			off += req->iov[i].iov_len;
 		}
+		arena_flush(&st->pages);
 		if (r < 0)
 			mblk_req_fail(req, r, "out of memory for new pages "
 					      "(the ramdisk holds %llu bytes)",
@@ -275,7 +280,41 @@ static void ram_write(mblk_dev *dev, mblk_req *req)
 	pthread_rwlock_unlock(&st->lock);
 }
 
-/* Discard and write_zeroes: zeros over the range; holes unless NO_HOLE. */
+/* Zeros len bytes at off, leaving holes: partial pages at the ends are
+ * cleared in place, whole pages in between are dropped. It visits only
+ * pages that exist (pt_next_present), so its cost follows the data held,
+ * not the length: a discard of 2^63 bytes is as quick as the data is
+ * small. */
+static void store_punch(struct store *st, uint64_t off, uint64_t len)
+{
+	uint64_t psize = 1ull << st->page_shift, end = off + len;
+	uint64_t first = off >> st->page_shift;
+	uint64_t last = end >> st->page_shift; /* first page not wholly in */
+
+	if (off & (psize - 1)) {
+		char *page = pt_lookup(&st->pt, first);
+		uint64_t in = off & (psize - 1);
+		uint64_t n = mblk__min_u64(len, psize - in);
+		if (page)
+			memset(page + in, 0, n);
+		first++;
+	}
+	if (first < last)
+		for (uint64_t k = pt_next_present(&st->pt, first);
+		     k != PT_NONE && k < last;
+		     k = pt_next_present(&st->pt, k + 1))
+			arena_free(&st->pages, pt_remove(&st->pt, k));
+	if ((end & (psize - 1)) && last >= first &&
+	    (last << st->page_shift) >= off) {
+		char *page = pt_lookup(&st->pt, last);
+		if (page)
+			memset(page, 0, end & (psize - 1));
+	}
+	arena_flush(&st->pages);
+}
+
+/* Discard and write_zeroes: zeros over the range; holes unless NO_HOLE,
+ * which allocates (zeroed) pages so the range stays mapped. */
 static void ram_zero(mblk_dev *dev, mblk_req *req)
 {
 	struct store *st = mblk_dev_priv(dev);
@@ -286,10 +325,12 @@ static void ram_zero(mblk_dev *dev, mblk_req *req)
 		unsigned ss = mblk__log2(st->sector_size);
 		uint64_t off = req->sector << ss, len = req->count << ss;
 		int r = 0;
-		/* store_write takes size_t lengths: go a page run at a time. */
-		while (len > 0 && r == 0) {
+		if (!keep)
+			store_punch(st, off, len);
+		/* store_write takes size_t lengths: a GiB at a time. */
+		while (keep && len > 0 && r == 0) {
 			size_t n = (size_t)mblk__min_u64(len, 1ull << 30);
-			r = store_write(st, off, NULL, n, keep);
+			r = store_write(st, off, NULL, n, true);
 			off += n;
 			len -= n;
 		}
