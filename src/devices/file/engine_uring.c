@@ -36,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "file.h"
 
@@ -48,6 +50,8 @@
 struct file_uring {
 	struct file_dev *f;
 	struct io_uring ring;
+	int efd;             /* eventfd the ring signals; -1: poll the ring fd */
+	bool deferred;       /* IORING_SETUP_DEFER_TASKRUN: reap with get_events */
 	uv_poll_t poll;
 	uv_prepare_t prepare;
 	unsigned inflight;   /* in the SQ or the kernel, not yet reaped */
@@ -57,6 +61,24 @@ struct file_uring {
 	int closing;         /* handles still closing */
 	void (*closed)(struct file_dev *);
 };
+
+/* How the ring is set up: MBLK_FILE_URING_SETUP=plain (default), coop
+ * (IORING_SETUP_COOP_TASKRUN) or defer (SINGLE_ISSUER | DEFER_TASKRUN,
+ * completions reaped with io_uring_get_events after an eventfd wake).
+ * A tuning knob for benchmarks (bench/file_bench.sh compares them); the
+ * plain ring polled through its fd is the default because it needs
+ * nothing but the ring. */
+enum uring_setup { SETUP_PLAIN, SETUP_COOP, SETUP_DEFER };
+
+static enum uring_setup uring_setup_mode(void)
+{
+	const char *e = getenv("MBLK_FILE_URING_SETUP");
+	if (e != NULL && strcmp(e, "coop") == 0)
+		return SETUP_COOP;
+	if (e != NULL && strcmp(e, "defer") == 0)
+		return SETUP_DEFER;
+	return SETUP_PLAIN;
+}
 
 static void uring_fill(struct file_uring *u, struct io_uring_sqe *sqe,
 		       struct file_rq *rq)
@@ -208,6 +230,13 @@ static void uring_poll_cb(uv_poll_t *h, int status, int events)
 	struct file_uring *u = h->data;
 	(void)status;
 	(void)events;
+	if (u->efd >= 0) {
+		uint64_t v;
+		if (read(u->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return;
+	}
+	if (u->deferred)
+		io_uring_get_events(&u->ring);
 	for (;;) {
 		struct io_uring_cqe *cqes[CQE_BATCH];
 		struct {
@@ -241,14 +270,42 @@ int file_uring_init(struct file_dev *f, char *why, size_t len)
 		return -ENOMEM;
 	}
 	u->f = f;
-	int r = io_uring_queue_init(RING_ENTRIES, &u->ring, 0);
+	u->efd = -1;
+	enum uring_setup mode = uring_setup_mode();
+	unsigned flags = mode == SETUP_COOP ? IORING_SETUP_COOP_TASKRUN
+			 : mode == SETUP_DEFER ? IORING_SETUP_SINGLE_ISSUER |
+							 IORING_SETUP_DEFER_TASKRUN
+					       : 0;
+	int r = io_uring_queue_init(RING_ENTRIES, &u->ring, flags);
+	if (r == -EINVAL && flags != 0) {
+		/* An older kernel: the plain ring. */
+		mode = SETUP_PLAIN;
+		r = io_uring_queue_init(RING_ENTRIES, &u->ring, 0);
+	}
 	if (r < 0) {
 		snprintf(why, len, "io_uring_queue_init: %s", strerror(-r));
 		free(u);
 		return r;
 	}
+	if (mode == SETUP_DEFER) {
+		/* Deferred task work does not wake pollers of the ring fd,
+		 * but it does signal a registered eventfd. */
+		u->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		r = u->efd < 0 ? -errno
+			       : io_uring_register_eventfd(&u->ring, u->efd);
+		if (r < 0) {
+			snprintf(why, len, "eventfd for the ring: %s",
+				 strerror(-r));
+			if (u->efd >= 0)
+				close(u->efd);
+			io_uring_queue_exit(&u->ring);
+			free(u);
+			return r;
+		}
+		u->deferred = true;
+	}
 	u->cq_entries = u->ring.cq.ring_entries;
-	r = uv_poll_init(f->loop, &u->poll, u->ring.ring_fd);
+	r = uv_poll_init(f->loop, &u->poll, u->efd >= 0 ? u->efd : u->ring.ring_fd);
 	if (r < 0) {
 		snprintf(why, len, "uv_poll_init on the ring: %s",
 			 uv_strerror(r));
@@ -273,6 +330,8 @@ static void uring_handle_closed(uv_handle_t *h)
 	struct file_dev *f = u->f;
 	void (*done)(struct file_dev *) = u->closed;
 	io_uring_queue_exit(&u->ring);
+	if (u->efd >= 0)
+		close(u->efd);
 	f->uring = NULL;
 	free(u);
 	done(f);
