@@ -33,6 +33,46 @@ static long long field(const char *obj, const char *key)
 	return atoll(p + strlen(key));
 }
 
+/* Runs cmd and collects the "data": true ranges of its JSON array
+ * (qemu-img map's format, which `mblk map --json` follows). */
+static int json_ranges(const char *cmd, struct range *r)
+{
+	static char json[1 << 20];
+	int n = 0;
+	FILE *p = popen(cmd, "r");
+	CHECK(p != NULL);
+	size_t len = fread(json, 1, sizeof(json) - 1, p);
+	json[len] = '\0';
+	CHECK_EQ(pclose(p), 0);
+	for (char *o = strchr(json, '{'); o; o = strchr(o + 1, '{')) {
+		char *close_ = strchr(o, '}');
+		CHECK(close_ != NULL);
+		*close_ = '\0';
+		long long s = field(o, "\"start\":");
+		long long l = field(o, "\"length\":");
+		if (strstr(o, "\"data\": true") || strstr(o, "\"data\":true"))
+			n = add(r, n, s, s + l);
+		*close_ = '}';
+	}
+	return n;
+}
+
+static bool compare(const char *who, const struct range *a, int na,
+		    const struct range *b, int nb)
+{
+	bool same = na == nb;
+	for (int i = 0; same && i < na; i++)
+		same = a[i].start == b[i].start && a[i].end == b[i].end;
+	printf("%s: %d data ranges; qemu-img: %d\n", who, na, nb);
+	if (!same)
+		for (int i = 0; i < na || i < nb; i++)
+			fprintf(stderr, "%4d %s %12lld-%-12lld qemu %12lld-%lld\n",
+				i, who, i < na ? a[i].start : -1,
+				i < na ? a[i].end : -1, i < nb ? b[i].start : -1,
+				i < nb ? b[i].end : -1);
+	return same;
+}
+
 int main(void)
 {
 	if (system("qemu-img --version >/dev/null 2>&1") != 0) {
@@ -84,36 +124,18 @@ int main(void)
 	char cmd[8600];
 	snprintf(cmd, sizeof(cmd),
 		 "qemu-img map --output=json -f raw '%s'", img);
-	FILE *p = popen(cmd, "r");
-	CHECK(p != NULL);
-	static char json[1 << 20];
-	size_t len = fread(json, 1, sizeof(json) - 1, p);
-	json[len] = '\0';
-	CHECK_EQ(pclose(p), 0);
-	for (char *o = strchr(json, '{'); o; o = strchr(o + 1, '{')) {
-		char *close_ = strchr(o, '}');
-		CHECK(close_ != NULL);
-		*close_ = '\0';
-		long long s = field(o, "\"start\":");
-		long long l = field(o, "\"length\":");
-		if (strstr(o, "\"data\": true") || strstr(o, "\"data\":true"))
-			nt = add(theirs, nt, s, s + l);
-		*close_ = '}';
-	}
-
-	bool same = no == nt;
-	for (int i = 0; same && i < no; i++)
-		same = ours[i].start == theirs[i].start &&
-		       ours[i].end == theirs[i].end;
-	printf("%d data ranges (mblk), %d (qemu-img)\n", no, nt);
-	if (!same) {
-		for (int i = 0; i < no || i < nt; i++)
-			fprintf(stderr, "%4d mblk %12lld-%-12lld qemu %12lld-%lld\n",
-				i, i < no ? ours[i].start : -1,
-				i < no ? ours[i].end : -1,
-				i < nt ? theirs[i].start : -1,
-				i < nt ? theirs[i].end : -1);
+	nt = json_ranges(cmd, theirs);
+	if (!compare("mblk seeks", ours, no, theirs, nt))
 		return 1;
+
+	/* The mblk command's `map --json`, when it is built. */
+	const char *cli = getenv("MBLK_CLI");
+	if (cli != NULL) {
+		static struct range cl[MAXR];
+		snprintf(cmd, sizeof(cmd), "'%s' map --json '%s'", cli, img);
+		int nc = json_ranges(cmd, cl);
+		if (!compare("mblk map", cl, nc, theirs, nt))
+			return 1;
 	}
 	free(buf);
 	printf("ok\n");
