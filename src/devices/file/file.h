@@ -79,6 +79,8 @@ struct file_rq {
 	size_t off;        /* bytes of it already done */
 	uint64_t pos;      /* file byte offset of the cursor */
 	uint64_t left;     /* bytes still to transfer */
+	uint64_t dev_sectors; /* the device size when the request started
+	                         (seeks read it on a pool thread) */
 	int rwflags;       /* RWF_* for the write (FUA) */
 	int retries;       /* EINTR/EAGAIN retries so far */
 	int res;           /* 0 or -errno, set by the engine */

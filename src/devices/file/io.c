@@ -46,6 +46,7 @@ void file_rq_init(struct file_rq *rq, struct file_dev *f, mblk_req *req)
 	rq->left = (req->op == MBLK_OP_READ || req->op == MBLK_OP_WRITE)
 			   ? req->count << f->shift
 			   : 0;
+	rq->dev_sectors = mblk_dev_info(f->dev)->size_sectors;
 	rq->rwflags = 0;
 	rq->retries = 0;
 	rq->res = 0;

@@ -243,7 +243,7 @@ void file_space_seek(struct file_rq *rq)
 {
 	struct file_dev *f = rq->f;
 	mblk_req *req = rq->req;
-	uint64_t size = mblk_dev_info(f->dev)->size_sectors;
+	uint64_t size = rq->dev_sectors;
 	uint64_t end = size << f->shift;
 	uint64_t ss = f->sector_size;
 	bool mapped = req->op == MBLK_OP_SEEK_MAPPED;
