@@ -57,12 +57,12 @@ typedef struct mblk_dev mblk_dev;
  * operation with -ENOTSUP (and a sentence), except the seeks, which every
  * device answers: without MBLK_CAP_SEEK everything is reported as data. */
 enum {
-	MBLK_CAP_FLUSH = 1u << 0,        /* flush makes earlier writes durable */
-	MBLK_CAP_DISCARD = 1u << 1,      /* discard frees space; reads give zeros */
+	MBLK_CAP_FLUSH = 1u << 0,   /* flush makes earlier writes durable */
+	MBLK_CAP_DISCARD = 1u << 1, /* discard frees space; reads give zeros */
 	MBLK_CAP_WRITE_ZEROES = 1u << 2, /* write_zeroes is supported */
 	MBLK_CAP_RESIZE = 1u << 3,       /* resize is supported */
 	MBLK_CAP_SEEK = 1u << 4,         /* seeks report real holes */
-	MBLK_CAP_FUA = 1u << 5,          /* MBLK_WRITE_FUA is honoured natively */
+	MBLK_CAP_FUA = 1u << 5, /* MBLK_WRITE_FUA is honoured natively */
 	MBLK_CAP_ZERO_IS_FAST = 1u << 6, /* write_zeroes never writes data */
 };
 
@@ -80,9 +80,9 @@ struct mblk_info {
 	uint32_t caps;         /* MBLK_CAP_* bits */
 };
 
-/* Flags for mblk_write. */
-#define MBLK_WRITE_FUA 1u /* durable before completion (emulated with a
-                             flush when the device lacks MBLK_CAP_FUA) */
+/* Flags for mblk_write. MBLK_WRITE_FUA: durable before completion
+ * (emulated with a flush when the device lacks MBLK_CAP_FUA). */
+#define MBLK_WRITE_FUA 1u
 /* Flags for mblk_write_zeroes. */
 #define MBLK_ZEROES_NO_HOLE 1u /* keep the range allocated: no hole */
 

@@ -68,7 +68,7 @@ typedef void (*mblk_done_fn)(mblk_req *req);
  * request's meaning: a device reads them and writes only status, result
  * and msg (through mblk_req_done / mblk_req_fail). */
 struct mblk_req {
-	mblk_dev *dev;           /* the device the request was submitted to */
+	mblk_dev *dev; /* the device the request was submitted to */
 	enum mblk_op op;
 	unsigned flags;          /* MBLK_WRITE_FUA, MBLK_ZEROES_NO_HOLE */
 	uint64_t sector;         /* start; RESIZE: the new size; SEEK: from */
@@ -76,15 +76,15 @@ struct mblk_req {
 	                            DISCARD, WRITE_ZEROES */
 	const struct iovec *iov; /* READ/WRITE buffers (borrowed) */
 	int iovcnt;
-	int status;              /* 0 or -errno, set at completion */
-	uint64_t result;         /* SEEK: the answer */
-	void *done_data;         /* for the done function's use */
+	int status;      /* 0 or -errno, set at completion */
+	uint64_t result; /* SEEK: the answer */
+	void *done_data; /* for the done function's use */
 	/* ---- private to the core ---- */
 	mblk_done_fn done;
-	void *cb;                /* user callback (mblk_cb or mblk_seek_cb) */
+	void *cb; /* user callback (mblk_cb or mblk_seek_cb) */
 	void *cb_data;
-	mblk_req *link;          /* pool free list / deferred queue */
-	char msg[MBLK_MSG_MAX];  /* the sentence when status < 0 */
+	mblk_req *link;         /* pool free list / deferred queue */
+	char msg[MBLK_MSG_MAX]; /* the sentence when status < 0 */
 };
 
 /* The device's own part of the request: ops->req_ctx_size bytes, aligned
@@ -131,10 +131,10 @@ struct mblk_dev_ops {
 	void (*destroy)(mblk_dev *dev);
 };
 
-/* Device flags for mblk_dev_create. */
-#define MBLK_DEV_CHECKS_ITSELF 1u /* the ops validate requests themselves
-                                     (safe): skip the core's entry checks
-                                     on requests users submit */
+/* Device flags for mblk_dev_create. MBLK_DEV_CHECKS_ITSELF: the ops
+ * validate requests themselves (safe): skip the core's entry checks on
+ * requests users submit. */
+#define MBLK_DEV_CHECKS_ITSELF 1u
 
 #define MBLK_DEV_MAX_CHILDREN 4
 
@@ -211,8 +211,8 @@ MBLK_API const char *mblk_op_name(enum mblk_op op);
 MBLK_API int mblk_check_rw(const char *dev_name, const struct mblk_info *info,
 			   enum mblk_op op, uint64_t sector,
 			   const struct iovec *iov, int iovcnt,
-			   bool check_align, uint64_t *total_sectors,
-			   char *msg, size_t len);
+			   bool check_align, uint64_t *total_sectors, char *msg,
+			   size_t len);
 
 /* Checks a range request (discard, write_zeroes) the same way. */
 MBLK_API int mblk_check_range(const char *dev_name,

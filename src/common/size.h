@@ -49,13 +49,34 @@ static inline int mblk__parse_size(const char *s, uint64_t *out)
 	unsigned shift = 0;
 	switch (tolower((unsigned char)*p)) {
 	case '\0': break;
-	case 'b': shift = 0; p++; break;
-	case 'k': shift = 10; p++; break;
-	case 'm': shift = 20; p++; break;
-	case 'g': shift = 30; p++; break;
-	case 't': shift = 40; p++; break;
-	case 'p': shift = 50; p++; break;
-	case 'e': shift = 60; p++; break;
+	case 'b':
+		shift = 0;
+		p++;
+		break;
+	case 'k':
+		shift = 10;
+		p++;
+		break;
+	case 'm':
+		shift = 20;
+		p++;
+		break;
+	case 'g':
+		shift = 30;
+		p++;
+		break;
+	case 't':
+		shift = 40;
+		p++;
+		break;
+	case 'p':
+		shift = 50;
+		p++;
+		break;
+	case 'e':
+		shift = 60;
+		p++;
+		break;
 	default: return -EINVAL;
 	}
 	if (shift != 0) {
@@ -88,7 +109,7 @@ static inline int mblk__parse_size(const char *s, uint64_t *out)
 static inline const char *mblk__human_size(uint64_t bytes, char *buf,
 					   size_t len)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB",
+	static const char *const units[] = { "B",   "KiB", "MiB", "GiB",
 					     "TiB", "PiB", "EiB" };
 	double v = (double)bytes;
 	int u = 0;
@@ -99,8 +120,11 @@ static inline const char *mblk__human_size(uint64_t bytes, char *buf,
 	if (u == 0)
 		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
 	else
-		snprintf(buf, len, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v,
-			 units[u]);
+		snprintf(buf, len, "%.*f %s",
+			 v < 10    ? 2
+			 : v < 100 ? 1
+				   : 0,
+			 v, units[u]);
 	return buf;
 }
 

@@ -10,8 +10,7 @@
 
 #include "core.h"
 
-static mblk_req *entry(mblk_dev *dev, const void *cb, enum mblk_op op,
-		       int *err)
+static mblk_req *entry(mblk_dev *dev, const void *cb, enum mblk_op op, int *err)
 {
 	if (dev == NULL || cb == NULL) {
 		*err = mblk_set_error(-EINVAL, "%s: %s", mblk_op_name(op),

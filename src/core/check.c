@@ -58,10 +58,10 @@ static int check_extent(const char *name, const struct mblk_info *in,
 	return 0;
 }
 
-int mblk_check_rw(const char *name, const struct mblk_info *in,
-		  enum mblk_op op, uint64_t sector, const struct iovec *iov,
-		  int iovcnt, bool check_align, uint64_t *total_sectors,
-		  char *msg, size_t len)
+int mblk_check_rw(const char *name, const struct mblk_info *in, enum mblk_op op,
+		  uint64_t sector, const struct iovec *iov, int iovcnt,
+		  bool check_align, uint64_t *total_sectors, char *msg,
+		  size_t len)
 {
 	const char *o = mblk_op_name(op);
 	unsigned long long s = sector;

@@ -76,7 +76,8 @@ static int pool_grow(mblk_dev *dev)
 		return -ENOMEM;
 	dev->slabs[dev->nslabs++] = slab;
 	for (int i = SLAB - 1; i >= 0; i--) {
-		mblk_req *r = (mblk_req *)(void *)(slab + dev->req_size * (size_t)i);
+		mblk_req *r =
+			(mblk_req *)(void *)(slab + dev->req_size * (size_t)i);
 		r->link = dev->free;
 		dev->free = r;
 	}
@@ -144,31 +145,35 @@ int mblk_req_describe(const mblk_req *req, char *buf, size_t len)
 	case MBLK_OP_DISCARD:
 	case MBLK_OP_WRITE_ZEROES:
 		if (n == 0)
-			return snprintf(buf, len, "%s of 0 sectors at sector %llu",
-					op, s);
+			return snprintf(buf, len,
+					"%s of 0 sectors at sector %llu", op,
+					s);
 		if (n == 1)
 			return snprintf(buf, len, "%s of sector %llu", op, s);
 		/* s + n - 1 may wrap for a rejected request; say so plainly. */
 		if (s + n - 1 < s)
-			return snprintf(buf, len, "%s of %llu sectors from sector %llu",
+			return snprintf(buf, len,
+					"%s of %llu sectors from sector %llu",
 					op, n, s);
-		return snprintf(buf, len, "%s of sectors %llu-%llu (%llu sectors)",
-				op, s, s + n - 1, n);
+		return snprintf(buf, len,
+				"%s of sectors %llu-%llu (%llu sectors)", op, s,
+				s + n - 1, n);
 	case MBLK_OP_RESIZE:
 		return snprintf(buf, len, "resize to %llu sectors", s);
 	case MBLK_OP_SEEK_MAPPED:
 	case MBLK_OP_SEEK_UNMAPPED:
 		return snprintf(buf, len, "%s from sector %llu", op, s);
 	case MBLK_OP_FLUSH:
-	case MBLK_OP_DISCONNECT:
-		break;
+	case MBLK_OP_DISCONNECT: break;
 	}
 	return snprintf(buf, len, "%s", op);
 }
 
 /* Sentences are cut to MBLK_MSG_MAX; gcc cannot see that this is meant. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 void mblk_req_vfail(mblk_req *req, int status, const char *fmt, va_list ap)
 {
 	char what[96], cause[MBLK_MSG_MAX];
@@ -180,7 +185,9 @@ void mblk_req_vfail(mblk_req *req, int status, const char *fmt, va_list ap)
 	(void)n;
 	mblk_req_done(req, status < 0 ? status : -EIO);
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 void mblk_req_fail(mblk_req *req, int status, const char *fmt, ...)
 {
@@ -444,9 +451,9 @@ static bool check(mblk_dev *dev, mblk_req *req)
 		return true;
 	case MBLK_OP_DISCARD:
 	case MBLK_OP_WRITE_ZEROES:
-		if (!(in->caps & (req->op == MBLK_OP_DISCARD
-					  ? MBLK_CAP_DISCARD
-					  : MBLK_CAP_WRITE_ZEROES))) {
+		if (!(in->caps &
+		      (req->op == MBLK_OP_DISCARD ? MBLK_CAP_DISCARD
+						  : MBLK_CAP_WRITE_ZEROES))) {
 			mblk_req_fail(req, -ENOTSUP,
 				      "the %s device does not support %s",
 				      dev->ops->kind, mblk_op_name(req->op));
@@ -478,8 +485,7 @@ static bool check(mblk_dev *dev, mblk_req *req)
 		}
 		return true;
 	}
-	default:
-		return true;
+	default: return true;
 	}
 }
 
@@ -522,16 +528,16 @@ static void dispatch(mblk_dev *dev, mblk_req *req)
 		if (fn == NULL && dev->nchildren == 0)
 			fn = seek_default;
 		break;
-	case MBLK_OP_DISCONNECT:
-		break;
+	case MBLK_OP_DISCONNECT: break;
 	}
 	if (fn != NULL)
 		fn(dev, req);
 	else if (dev->nchildren > 0)
 		mblk_req_forward(req, dev->children[0]);
 	else
-		mblk_req_fail(req, -ENOTSUP, "the %s device does not support %s",
-			      ops->kind, mblk_op_name(req->op));
+		mblk_req_fail(req, -ENOTSUP,
+			      "the %s device does not support %s", ops->kind,
+			      mblk_op_name(req->op));
 }
 
 static void submit(mblk_req *req, bool do_check)
@@ -548,15 +554,15 @@ static void submit(mblk_req *req, bool do_check)
 	if (dev->state != MBLK__CONNECTED) {
 		/* Describe the range the caller asked for, if it is sane. */
 		if ((req->op == MBLK_OP_READ || req->op == MBLK_OP_WRITE) &&
-		    req->iov != NULL && req->iovcnt > 0 && req->iovcnt <= 1024) {
+		    req->iov != NULL && req->iovcnt > 0 &&
+		    req->iovcnt <= 1024) {
 			uint64_t bytes = 0;
 			for (int i = 0; i < req->iovcnt; i++)
 				bytes += req->iov[i].iov_len;
 			req->count = bytes / dev->info.sector_size;
 		}
 		mblk_req_fail(req, -ENODEV, "device is disconnected");
-	}
-	else if (!do_check || check(dev, req))
+	} else if (!do_check || check(dev, req))
 		dispatch(dev, req);
 	mblk__submit_depth--;
 }
@@ -573,7 +579,8 @@ void mblk_req_submit(mblk_req *req, mblk_done_fn done, void *done_data)
 static void deliver_user(mblk_req *req)
 {
 	const char *err = req->status < 0 ? req->msg : NULL;
-	if (req->op == MBLK_OP_SEEK_MAPPED || req->op == MBLK_OP_SEEK_UNMAPPED) {
+	if (req->op == MBLK_OP_SEEK_MAPPED ||
+	    req->op == MBLK_OP_SEEK_UNMAPPED) {
 		mblk_seek_cb cb = (mblk_seek_cb)req->cb;
 		cb(req->cb_data, req->status, req->result, err);
 	} else {
@@ -595,8 +602,8 @@ void mblk__submit_user(mblk_req *req, mblk_cb cb, mblk_seek_cb seek_cb,
 /* ------------------------------------------------------------------ */
 /* Creation, accessors, close                                          */
 
-int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops,
-		    void *priv, const char *name, const struct mblk_info *info,
+int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops, void *priv,
+		    const char *name, const struct mblk_info *info,
 		    mblk_dev *const *children, int nchildren, unsigned flags,
 		    mblk_dev **devp)
 {
@@ -610,7 +617,8 @@ int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops,
 	if (!mblk__is_pow2(info->sector_size))
 		return mblk_set_error(-EINVAL,
 				      "%s: sector size %u is not a power of two",
-				      name ? name : ops->kind, info->sector_size);
+				      name ? name : ops->kind,
+				      info->sector_size);
 	mblk_dev *dev = calloc(1, sizeof(*dev));
 	if (dev == NULL)
 		return mblk_set_error(-ENOMEM, "no memory for a device");
@@ -634,7 +642,8 @@ int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops,
 	dev->nchildren = nchildren;
 	dev->flags = flags;
 	dev->state = MBLK__CONNECTED;
-	dev->req_size = MBLK__REQ_HDR + ((ops->req_ctx_size + 15u) & ~(size_t)15u);
+	dev->req_size =
+		MBLK__REQ_HDR + ((ops->req_ctx_size + 15u) & ~(size_t)15u);
 	uv_idle_init(loop, &dev->idle);
 	dev->idle.data = dev;
 	*devp = dev;

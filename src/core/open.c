@@ -25,8 +25,7 @@ static const struct scheme schemes[] = {
 
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
 
-int mblk_open(uv_loop_t *loop, const char *uri, unsigned flags,
-	      mblk_dev **devp)
+int mblk_open(uv_loop_t *loop, const char *uri, unsigned flags, mblk_dev **devp)
 {
 	const char *names[NSCHEMES + 1];
 	size_t n = 0;
@@ -58,6 +57,10 @@ int mblk_open(uv_loop_t *loop, const char *uri, unsigned flags,
 	mblk__uri_free(&u);
 	if (r < 0)
 		return r;
+	/* Read-only for every scheme, whether or not its opener looks at
+	 * the flag: the core then refuses write-like requests (-EROFS). */
+	if (flags & MBLK_OPEN_RDONLY)
+		mblk_dev_info(dev)->read_write = false;
 	if (!(flags & MBLK_OPEN_NO_SAFE)) {
 		mblk_dev *safe;
 		r = mblk_safe_wrap(dev, &safe);

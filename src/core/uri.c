@@ -43,8 +43,8 @@ static int decode(char *s, const char *what, const char *text)
 
 static bool is_scheme_char(int c, bool first)
 {
-	return isalpha(c) || (!first && (isdigit(c) || c == '+' || c == '-' ||
-					 c == '.'));
+	return isalpha(c) ||
+	       (!first && (isdigit(c) || c == '+' || c == '-' || c == '.'));
 }
 
 int mblk__uri_parse(const char *text, const char *const *known,
@@ -69,18 +69,20 @@ int mblk__uri_parse(const char *text, const char *const *known,
 		if (!found) {
 			char list[256] = "";
 			for (const char *const *k = known; *k; k++) {
-				strncat(list, *k, sizeof(list) - strlen(list) - 1);
+				strncat(list, *k,
+					sizeof(list) - strlen(list) - 1);
 				if (k[1])
 					strncat(list, ", ",
-						sizeof(list) - strlen(list) - 1);
+						sizeof(list) - strlen(list) -
+							1);
 			}
-			return mblk_set_error(-EINVAL,
-					      "unknown scheme '%.*s' in URI '%s'; "
-					      "known schemes: %s (a file whose "
-					      "name has a colon: write file:%s "
-					      "or ./%s)",
-					      (int)n, text, text, list, text,
-					      text);
+			return mblk_set_error(
+				-EINVAL,
+				"unknown scheme '%.*s' in URI '%s'; "
+				"known schemes: %s (a file whose "
+				"name has a colon: write file:%s "
+				"or ./%s)",
+				(int)n, text, text, list, text, text);
 		}
 		u->scheme = strndup(text, n);
 		for (char *p = u->scheme; p && *p; p++)
@@ -230,8 +232,8 @@ int mblk__uri_get_bool(struct mblk__uri *u, const char *key, bool *out)
 		*out = false;
 	else
 		return mblk_set_error(-EINVAL,
-				      "%s=%s in URI '%s': expected 0 or 1",
-				      key, v, u->text);
+				      "%s=%s in URI '%s': expected 0 or 1", key,
+				      v, u->text);
 	return 0;
 }
 

@@ -20,9 +20,9 @@
 #define MBLK__URI_MAX_PARAMS 32
 
 struct mblk__uri {
-	const char *text;  /* the whole URI as given, for messages */
-	char *scheme;      /* "ram", "file", ... */
-	char *path;        /* decoded; "" when absent */
+	const char *text; /* the whole URI as given, for messages */
+	char *scheme;     /* "ram", "file", ... */
+	char *path;       /* decoded; "" when absent */
 	int nparams;
 	struct {
 		char *key;

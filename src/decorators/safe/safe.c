@@ -26,16 +26,18 @@ static void safe_rw(mblk_dev *dev, mblk_req *req)
 	mblk_dev *inner = mblk_dev_child(dev, 0);
 	const struct mblk_info *in = mblk_dev_info(inner);
 
-	if (req->op == MBLK_OP_WRITE && !in->read_write) {
-		mblk_req_fail(req, -EROFS,
-			      "attempted to write to a read-only device");
-		return;
-	}
 	int r = mblk_check_rw(mblk_dev_name(inner), in, req->op, req->sector,
 			      req->iov, req->iovcnt, true, &req->count,
 			      req->msg, sizeof(req->msg));
 	if (r < 0) {
 		mblk_req_done(req, r);
+		return;
+	}
+	/* After the geometry checks, which compute req->count: the
+	 * sentence names the range ("write of sectors 0-7 (8 sectors)"). */
+	if (req->op == MBLK_OP_WRITE && !in->read_write) {
+		mblk_req_fail(req, -EROFS,
+			      "attempted to write to a read-only device");
 		return;
 	}
 	mblk_req_forward(req, inner);
@@ -78,7 +80,8 @@ static int unsafe_op(mblk_dev *dev, enum mblk_op op, uint64_t sector,
 	mblk_dev *inner = mblk_dev_child(dev, 0);
 	return op == MBLK_OP_READ
 		       ? mblk_read(inner, sector, iov, iovcnt, cb, data)
-		       : mblk_write(inner, sector, iov, iovcnt, flags, cb, data);
+		       : mblk_write(inner, sector, iov, iovcnt, flags, cb,
+				    data);
 }
 
 int mblk_safe_unsafe_read(mblk_dev *dev, uint64_t sector,

@@ -48,7 +48,8 @@ static int arena_grow(struct arena *a)
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return -1;
-	char *start = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	char *start =
+		(char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
 	if (start > p)
 		munmap(p, (size_t)(start - p));
 	size_t tail = (size_t)((p + len) - (start + a->chunk));

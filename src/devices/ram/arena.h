@@ -22,18 +22,18 @@
 #include <stdint.h>
 
 struct arena {
-	size_t block;      /* bytes per block, a multiple of 16 */
-	size_t chunk;      /* bytes per chunk, a multiple of block */
-	char **chunks;     /* every chunk mapped, to unmap them at the end */
+	size_t block;  /* bytes per block, a multiple of 16 */
+	size_t chunk;  /* bytes per chunk, a multiple of block */
+	char **chunks; /* every chunk mapped, to unmap them at the end */
 	size_t nchunks, cap;
 	char *bump, *bump_end; /* the unused tail of the newest chunk */
-	void **free;       /* free blocks, a stack kept outside the blocks
+	void **free;           /* free blocks, a stack kept outside the blocks
 	                      (released blocks read as zeros, so no link
 	                      word may live in them) */
 	size_t nfree, free_cap;
-	uint64_t used;     /* blocks handed out and not freed */
-	int release;       /* give freed memory back (see above) */
-	char *run;         /* freed blocks not yet released: [run, +run_len) */
+	uint64_t used; /* blocks handed out and not freed */
+	int release;   /* give freed memory back (see above) */
+	char *run;     /* freed blocks not yet released: [run, +run_len) */
 	size_t run_len;
 };
 

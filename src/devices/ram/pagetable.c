@@ -105,10 +105,14 @@ static struct pt_node *new_node(struct pagetable *pt)
 int pt_insert(struct pagetable *pt, uint64_t key, void *page)
 {
 	if (pt->root == NULL) {
+		/* Start at the height the key needs: growing from height 1
+		 * would leave a chain of empty nodes in slot 0. */
 		pt->root = new_node(pt);
 		if (pt->root == NULL)
 			return -ENOMEM;
 		pt->height = 1;
+		while (!fits(pt, key))
+			pt->height++;
 	}
 	while (!fits(pt, key)) {
 		struct pt_node *r = new_node(pt);
@@ -206,6 +210,10 @@ static uint64_t find(const struct pt_node *n, unsigned l, uint64_t key,
 	unsigned start = idx(key, l);
 	uint64_t bits = want_present ? n->present : ~n->full;
 	bits &= ~0ull << start;
+	/* At the top of a height-11 tree only 16 slots map to 64-bit keys;
+	 * the others would wrap around to key 0. */
+	if (shift + PT_BITS > 64)
+		bits &= (1ull << (1u << (64 - shift))) - 1;
 	while (bits) {
 		unsigned i = (unsigned)__builtin_ctzll(bits);
 		bits &= bits - 1;
@@ -237,7 +245,9 @@ uint64_t pt_next_absent(const struct pagetable *pt, uint64_t key)
 	if (pt->root == NULL || !fits(pt, key))
 		return key;
 	uint64_t r = find(pt->root, pt->height, key, false);
-	if (r == PT_NONE) /* everything the tree covers is present */
-		r = capacity(pt->height);
+	if (r == PT_NONE) /* everything the tree covers is present: the
+			     first key past it, or PT_NONE if it covers
+			     every key (capacity 0) */
+		r = capacity(pt->height) != 0 ? capacity(pt->height) : PT_NONE;
 	return r;
 }

@@ -44,13 +44,13 @@ struct store {
 	pthread_rwlock_t lock; /* protects everything below */
 	char *name;            /* NULL for an anonymous device */
 	bool registered;
-	int refs;              /* handles + 1 while registered */
+	int refs; /* handles + 1 while registered */
 	uint64_t size_sectors;
 	uint32_t sector_size;
-	unsigned page_shift;   /* log2 of the page size */
+	unsigned page_shift; /* log2 of the page size */
 	struct pagetable pt;
-	struct arena pages;    /* where the data pages live */
-	struct store *next;    /* registry list */
+	struct arena pages; /* where the data pages live */
+	struct store *next; /* registry list */
 };
 
 /* The registry; the mutex also protects every store's refs/registered. */
@@ -270,8 +270,9 @@ static void ram_write(mblk_dev *dev, mblk_req *req)
 		}
 		arena_flush(&st->pages);
 		if (r < 0)
-			mblk_req_fail(req, r, "out of memory for new pages "
-					      "(the ramdisk holds %llu bytes)",
+			mblk_req_fail(req, r,
+				      "out of memory for new pages "
+				      "(the ramdisk holds %llu bytes)",
 				      (unsigned long long)(st->pt.npages
 							   << st->page_shift));
 		else
@@ -496,7 +497,8 @@ static int create_common(uv_loop_t *loop, const char *name,
 int mblk_ram_create(uv_loop_t *loop, const char *name, uint64_t size_sectors,
 		    uint32_t sector_size, mblk_dev **devp)
 {
-	return create_common(loop, name, size_sectors, sector_size, false, devp);
+	return create_common(loop, name, size_sectors, sector_size, false,
+			     devp);
 }
 
 int mblk_ram_connect(uv_loop_t *loop, const char *name, mblk_dev **devp)
