@@ -20,7 +20,8 @@ struct scheme {
 static const struct scheme schemes[] = {
 	{ "ram", mblk__open_ram_uri },
 	{ "file", mblk__open_file_uri },
-	{ "buffered", mblk__open_file_buffered_uri }, /* upstream's legacy prefix */
+	{ "buffered",
+	  mblk__open_file_buffered_uri }, /* upstream's legacy prefix */
 };
 
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))

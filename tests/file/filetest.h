@@ -17,38 +17,39 @@
 
 #include <mblk.h>
 
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n  last "  \
-					"error: %s\n",                       \
-				__FILE__, __LINE__, #cond,                   \
-				mblk_last_error());                          \
-			exit(1);                                             \
-		}                                                            \
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr,                                        \
+				"%s:%d: check failed: %s\n  last "             \
+				"error: %s\n",                                 \
+				__FILE__, __LINE__, #cond, mblk_last_error()); \
+			exit(1);                                               \
+		}                                                              \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                       \
-	do {                                                                 \
-		long long a_ = (long long)(a), b_ = (long long)(b);          \
-		if (a_ != b_) {                                              \
-			fprintf(stderr, "%s:%d: %s == %s failed: %lld != "   \
-					"%lld\n  last error: %s\n",          \
-				__FILE__, __LINE__, #a, #b, a_, b_,          \
-				mblk_last_error());                          \
-			exit(1);                                             \
-		}                                                            \
+#define CHECK_EQ(a, b)                                              \
+	do {                                                        \
+		long long a_ = (long long)(a), b_ = (long long)(b); \
+		if (a_ != b_) {                                     \
+			fprintf(stderr,                             \
+				"%s:%d: %s == %s failed: %lld != "  \
+				"%lld\n  last error: %s\n",         \
+				__FILE__, __LINE__, #a, #b, a_, b_, \
+				mblk_last_error());                 \
+			exit(1);                                    \
+		}                                                   \
 	} while (0)
 
-#define CHECK_CONTAINS(s, needle)                                            \
-	do {                                                                 \
-		const char *s_ = (s);                                        \
-		if (s_ == NULL || strstr(s_, (needle)) == NULL) {            \
-			fprintf(stderr, "%s:%d: expected \"%s\" in \"%s\"\n",\
-				__FILE__, __LINE__, (needle),                \
-				s_ ? s_ : "(null)");                         \
-			exit(1);                                             \
-		}                                                            \
+#define CHECK_CONTAINS(s, needle)                                             \
+	do {                                                                  \
+		const char *s_ = (s);                                         \
+		if (s_ == NULL || strstr(s_, (needle)) == NULL) {             \
+			fprintf(stderr, "%s:%d: expected \"%s\" in \"%s\"\n", \
+				__FILE__, __LINE__, (needle),                 \
+				s_ ? s_ : "(null)");                          \
+			exit(1);                                              \
+		}                                                             \
 	} while (0)
 
 /* A fresh scratch directory; removed by ft_cleanup at exit. */

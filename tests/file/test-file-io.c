@@ -13,7 +13,7 @@
  */
 #include "filetest.h"
 
-#define NREQ 700          /* more than the ring's 512 CQEs */
+#define NREQ 700 /* more than the ring's 512 CQEs */
 #define BS 4096
 
 struct slot {
@@ -65,7 +65,8 @@ int main(int argc, char **argv)
 	unsigned spb = BS / info.sector_size; /* sectors per block */
 
 	/* Writes: NREQ in flight at once, each its own pattern. */
-	char *wbuf = ft_buf((size_t)NREQ * BS), *rbuf = ft_buf((size_t)NREQ * BS);
+	char *wbuf = ft_buf((size_t)NREQ * BS),
+	     *rbuf = ft_buf((size_t)NREQ * BS);
 	struct slot *slots = calloc(NREQ, sizeof(*slots));
 	for (int i = 0; i < NREQ; i++) {
 		ft_fill(wbuf + (size_t)i * BS, BS, (unsigned)i + 1);
@@ -89,7 +90,8 @@ int main(int argc, char **argv)
 	 * between the halves (the halves must stay aligned for O_DIRECT:
 	 * split at the device's alignment). */
 	size_t half = info.buf_align > 1 && info.buf_align < BS
-			      ? BS / 2 >= info.buf_align ? BS / 2 : info.buf_align
+			      ? BS / 2 >= info.buf_align ? BS / 2
+							 : info.buf_align
 			      : BS / 2;
 	if (half < info.sector_size)
 		half = info.sector_size;
@@ -162,8 +164,8 @@ int main(int argc, char **argv)
 		CHECK_EQ(mblk_open(&loop, uri, 0, &dev), 0);
 		CHECK_EQ(truncate(path, 4 << 20), 0);
 		struct iovec tail = { rbuf, BS };
-		int r = mblk_read_sync(dev, (6u << 20) / info.sector_size, &tail,
-				       1);
+		int r = mblk_read_sync(dev, (6u << 20) / info.sector_size,
+				       &tail, 1);
 		CHECK_EQ(r, -EIO);
 		CHECK_CONTAINS(mblk_last_error(), "shrank");
 		printf("shrunk file: %s\n", mblk_last_error());

@@ -66,9 +66,11 @@ static bool compare(const char *who, const struct range *a, int na,
 	printf("%s: %d data ranges; qemu-img: %d\n", who, na, nb);
 	if (!same)
 		for (int i = 0; i < na || i < nb; i++)
-			fprintf(stderr, "%4d %s %12lld-%-12lld qemu %12lld-%lld\n",
-				i, who, i < na ? a[i].start : -1,
-				i < na ? a[i].end : -1, i < nb ? b[i].start : -1,
+			fprintf(stderr,
+				"%4d %s %12lld-%-12lld qemu %12lld-%lld\n", i,
+				who, i < na ? a[i].start : -1,
+				i < na ? a[i].end : -1,
+				i < nb ? b[i].start : -1,
 				i < nb ? b[i].end : -1);
 	return same;
 }
@@ -122,8 +124,8 @@ int main(void)
 
 	/* qemu-img's. */
 	char cmd[8600];
-	snprintf(cmd, sizeof(cmd),
-		 "qemu-img map --output=json -f raw '%s'", img);
+	snprintf(cmd, sizeof(cmd), "qemu-img map --output=json -f raw '%s'",
+		 img);
 	nt = json_ranges(cmd, theirs);
 	if (!compare("mblk seeks", ours, no, theirs, nt))
 		return 1;

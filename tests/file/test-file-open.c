@@ -124,8 +124,7 @@ int main(void)
 	}
 	int ws;
 	CHECK(waitpid(pid, &ws, 0) == pid);
-	CHECK(WIFEXITED(ws) && (WEXITSTATUS(ws) == 0 ||
-				WEXITSTATUS(ws) == 77));
+	CHECK(WIFEXITED(ws) && (WEXITSTATUS(ws) == 0 || WEXITSTATUS(ws) == 77));
 
 	/* Round trips: defaults, every key, odd characters in the path,
 	 * file:///, the legacy buffered: prefix, read-only by flag. */

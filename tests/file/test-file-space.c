@@ -61,7 +61,8 @@ int main(int argc, char **argv)
 	memset(data, 0xaa, MiB);
 	struct iovec iov = { data, MiB };
 	for (int i = 0; i < 8; i++)
-		CHECK_EQ(mblk_write_sync(dev, (uint64_t)i * 2048, &iov, 1, 0), 0);
+		CHECK_EQ(mblk_write_sync(dev, (uint64_t)i * 2048, &iov, 1, 0),
+			 0);
 	CHECK_EQ(mblk_flush_sync(dev), 0);
 	long long full = ft_blocks(img);
 	CHECK(full >= 8 * MiB);

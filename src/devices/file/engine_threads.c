@@ -25,27 +25,14 @@ static void threads_work(uv_work_t *w)
 	struct file_rq *rq = w->data;
 	switch (rq->req->op) {
 	case MBLK_OP_READ:
-	case MBLK_OP_WRITE:
-		rq->res = file_rw_blocking(rq, 0);
-		break;
-	case MBLK_OP_FLUSH:
-		file_space_flush(rq);
-		break;
-	case MBLK_OP_DISCARD:
-		file_space_discard(rq);
-		break;
-	case MBLK_OP_WRITE_ZEROES:
-		file_space_zeroes(rq);
-		break;
-	case MBLK_OP_RESIZE:
-		file_space_resize(rq);
-		break;
+	case MBLK_OP_WRITE: rq->res = file_rw_blocking(rq, 0); break;
+	case MBLK_OP_FLUSH: file_space_flush(rq); break;
+	case MBLK_OP_DISCARD: file_space_discard(rq); break;
+	case MBLK_OP_WRITE_ZEROES: file_space_zeroes(rq); break;
+	case MBLK_OP_RESIZE: file_space_resize(rq); break;
 	case MBLK_OP_SEEK_MAPPED:
-	case MBLK_OP_SEEK_UNMAPPED:
-		file_space_seek(rq);
-		break;
-	case MBLK_OP_DISCONNECT:
-		break;
+	case MBLK_OP_SEEK_UNMAPPED: file_space_seek(rq); break;
+	case MBLK_OP_DISCONNECT: break;
 	}
 }
 
@@ -65,8 +52,8 @@ void file_threads_start(struct file_rq *rq)
 	if (r < 0) {
 		/* uv_queue_work fails only for a NULL callback. */
 		rq->res = r;
-		snprintf(rq->cause, sizeof(rq->cause),
-			 "uv_queue_work: %s", uv_strerror(r));
+		snprintf(rq->cause, sizeof(rq->cause), "uv_queue_work: %s",
+			 uv_strerror(r));
 		file_rq_complete(rq);
 	}
 }

@@ -50,15 +50,15 @@
 struct file_uring {
 	struct file_dev *f;
 	struct io_uring ring;
-	int efd;             /* eventfd the ring signals; -1: poll the ring fd */
-	bool deferred;       /* IORING_SETUP_DEFER_TASKRUN: reap with get_events */
+	int efd;       /* eventfd the ring signals; -1: poll the ring fd */
+	bool deferred; /* IORING_SETUP_DEFER_TASKRUN: reap with get_events */
 	uv_poll_t poll;
 	uv_prepare_t prepare;
 	unsigned inflight;   /* in the SQ or the kernel, not yet reaped */
 	unsigned cq_entries; /* the cap on inflight */
 	struct file_rq *wait_head, *wait_tail; /* waiting for an SQE */
 	bool prepare_active;
-	int closing;         /* handles still closing */
+	int closing; /* handles still closing */
 	void (*closed)(struct file_dev *);
 };
 
@@ -203,15 +203,16 @@ static void uring_complete(struct file_rq *rq, int res)
 		if (res < 0)
 			snprintf(rq->cause, sizeof(rq->cause),
 				 "%s (io_uring): %s",
-				 f->sync == FILE_SYNC_OS ? "fdatasync" : "fsync",
+				 f->sync == FILE_SYNC_OS ? "fdatasync"
+							 : "fsync",
 				 strerror(-res));
 		file_rq_complete(rq);
 		return;
 	}
 	if (res < 0) {
-		file_rw_error(rq, res, req->op == MBLK_OP_READ
-					       ? "io_uring read"
-					       : "io_uring write");
+		file_rw_error(rq, res,
+			      req->op == MBLK_OP_READ ? "io_uring read"
+						      : "io_uring write");
 	} else if (res == 0) {
 		file_rw_eof(rq);
 	} else {
@@ -273,9 +274,10 @@ int file_uring_init(struct file_dev *f, char *why, size_t len)
 	u->efd = -1;
 	enum uring_setup mode = uring_setup_mode();
 	unsigned flags = mode == SETUP_COOP ? IORING_SETUP_COOP_TASKRUN
-			 : mode == SETUP_DEFER ? IORING_SETUP_SINGLE_ISSUER |
-							 IORING_SETUP_DEFER_TASKRUN
-					       : 0;
+			 : mode == SETUP_DEFER
+				 ? IORING_SETUP_SINGLE_ISSUER |
+					   IORING_SETUP_DEFER_TASKRUN
+				 : 0;
 	int r = io_uring_queue_init(RING_ENTRIES, &u->ring, flags);
 	if (r == -EINVAL && flags != 0) {
 		/* An older kernel: the plain ring. */
@@ -305,7 +307,8 @@ int file_uring_init(struct file_dev *f, char *why, size_t len)
 		u->deferred = true;
 	}
 	u->cq_entries = u->ring.cq.ring_entries;
-	r = uv_poll_init(f->loop, &u->poll, u->efd >= 0 ? u->efd : u->ring.ring_fd);
+	r = uv_poll_init(f->loop, &u->poll,
+			 u->efd >= 0 ? u->efd : u->ring.ring_fd);
 	if (r < 0) {
 		snprintf(why, len, "uv_poll_init on the ring: %s",
 			 uv_strerror(r));

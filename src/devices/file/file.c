@@ -67,7 +67,9 @@
 
 static const char *sync_name(enum file_sync s)
 {
-	return s == FILE_SYNC_NONE ? "none" : s == FILE_SYNC_OS ? "os" : "drive";
+	return s == FILE_SYNC_NONE ? "none"
+	       : s == FILE_SYNC_OS ? "os"
+				   : "drive";
 }
 
 static void add_note(struct file_dev *f, const char *fmt, ...)
@@ -99,8 +101,7 @@ static enum file_engine file_engine_for(const struct file_dev *f,
 	case MBLK_OP_FLUSH:
 		return f->uring != NULL ? FILE_ENGINE_URING
 					: FILE_ENGINE_THREADS;
-	default:
-		return FILE_ENGINE_THREADS;
+	default: return FILE_ENGINE_THREADS;
 	}
 }
 
@@ -401,8 +402,7 @@ static int file_lock(const char *path, int fd, bool ro, const struct stat *st)
 
 /* Opens path; on EACCES/EPERM/EROFS for read-write, falls back to
  * read-only with a note. Returns the fd or -errno with the sentence. */
-static int file_open_fd(struct file_dev *f, const struct file_opts *o,
-			bool *ro)
+static int file_open_fd(struct file_dev *f, const struct file_opts *o, bool *ro)
 {
 	const char *path = f->path;
 	int base = O_CLOEXEC | O_NONBLOCK | (o->buffered ? 0 : O_DIRECT);
@@ -411,8 +411,8 @@ static int file_open_fd(struct file_dev *f, const struct file_opts *o,
 	if (!*ro) {
 		fd = open(path, base | O_RDWR);
 		e = errno;
-		if (fd < 0 && (e == EACCES || e == EPERM || e == EROFS ||
-			       e == ETXTBSY)) {
+		if (fd < 0 &&
+		    (e == EACCES || e == EPERM || e == EROFS || e == ETXTBSY)) {
 			fd = open(path, base | O_RDONLY);
 			if (fd >= 0) {
 				*ro = true;
@@ -463,11 +463,9 @@ static int file_open_fd(struct file_dev *f, const struct file_opts *o,
 			}
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
-	return mblk_set_error(-e, "%s cannot be opened: %s", path,
-			      strerror(e));
+	return mblk_set_error(-e, "%s cannot be opened: %s", path, strerror(e));
 }
 
 /* O_DIRECT's alignment for the open file: the logical block size of a
@@ -634,12 +632,12 @@ static int file_open(uv_loop_t *loop, const char *path,
 		.read_write = !ro,
 		.buf_align = f->dio_align,
 		.min_io = f->sector_size,
-		.pref_io = (uint32_t)mblk__max_u64(
-			f->sector_size,
-			mblk__is_pow2((uint64_t)st.st_blksize) &&
-					st.st_blksize <= 65536
-				? (uint64_t)st.st_blksize
-				: 4096),
+		.pref_io = (uint32_t)
+			mblk__max_u64(f->sector_size,
+				      mblk__is_pow2((uint64_t)st.st_blksize) &&
+						      st.st_blksize <= 65536
+					      ? (uint64_t)st.st_blksize
+					      : 4096),
 		.max_io = 0,
 		.caps = MBLK_CAP_DISCARD | MBLK_CAP_WRITE_ZEROES,
 	};

@@ -45,19 +45,19 @@ struct file_uring;
 struct file_dev {
 	mblk_dev *dev;
 	uv_loop_t *loop;
-	int fd;                 /* -1 once disconnected */
-	char *path;             /* as given: the device name */
-	char *abspath;          /* for the URI */
-	bool is_blk;            /* a block device, not a regular file */
-	bool buffered;          /* false: O_DIRECT */
+	int fd;        /* -1 once disconnected */
+	char *path;    /* as given: the device name */
+	char *abspath; /* for the URI */
+	bool is_blk;   /* a block device, not a regular file */
+	bool buffered; /* false: O_DIRECT */
 	bool lock;
-	bool read_only;         /* opened read-only (asked or fallen back) */
+	bool read_only; /* opened read-only (asked or fallen back) */
 	enum file_sync sync;
 	enum file_engine engine; /* the engine in use */
 	uint32_t sector_size;
-	unsigned shift;          /* log2(sector_size) */
-	uint32_t dio_align;      /* O_DIRECT alignment (buffered=0) */
-	atomic_uint broken;      /* FILE_NO_* */
+	unsigned shift;     /* log2(sector_size) */
+	uint32_t dio_align; /* O_DIRECT alignment (buffered=0) */
+	atomic_uint broken; /* FILE_NO_* */
 
 	/* The inline RWF_NOWAIT attempt for buffered reads (loop thread
 	 * only): off for good once the kernel refuses the flag; after a
@@ -75,17 +75,17 @@ struct file_dev {
 struct file_rq {
 	mblk_req *req;
 	struct file_dev *f;
-	int idx;           /* current buffer in req->iov */
-	size_t off;        /* bytes of it already done */
-	uint64_t pos;      /* file byte offset of the cursor */
-	uint64_t left;     /* bytes still to transfer */
+	int idx;              /* current buffer in req->iov */
+	size_t off;           /* bytes of it already done */
+	uint64_t pos;         /* file byte offset of the cursor */
+	uint64_t left;        /* bytes still to transfer */
 	uint64_t dev_sectors; /* the device size when the request started
 	                         (seeks read it on a pool thread) */
-	int rwflags;       /* RWF_* for the write (FUA) */
-	int retries;       /* EINTR/EAGAIN retries so far */
-	int res;           /* 0 or -errno, set by the engine */
-	char cause[200];   /* the sentence's cause when res < 0 */
-	uv_work_t work;    /* thread-pool engine */
+	int rwflags;          /* RWF_* for the write (FUA) */
+	int retries;          /* EINTR/EAGAIN retries so far */
+	int res;              /* 0 or -errno, set by the engine */
+	char cause[200];      /* the sentence's cause when res < 0 */
+	uv_work_t work;       /* thread-pool engine */
 	struct file_rq *next; /* io_uring queue of requests waiting for SQEs */
 };
 
@@ -96,8 +96,8 @@ void file_rq_init(struct file_rq *rq, struct file_dev *f, mblk_req *req);
 void file_rq_advance(struct file_rq *rq, size_t n);
 /* The buffer run the cursor points at: either a whole tail of req->iov
  * (*single false) or what is left of one buffer (*single true). */
-void file_rq_span(const struct file_rq *rq, const struct iovec **iov,
-		  int *cnt, struct iovec *one, bool *single);
+void file_rq_span(const struct file_rq *rq, const struct iovec **iov, int *cnt,
+		  struct iovec *one, bool *single);
 /* Blocking read/write from the cursor to the end with rq->rwflags |
  * extra. Returns 0; -EAGAIN when extra has RWF_NOWAIT and the kernel
  * would block (the cursor keeps what was done); or -errno with

@@ -74,8 +74,8 @@ void file_rq_advance(struct file_rq *rq, size_t n)
 	skip_empty(rq);
 }
 
-void file_rq_span(const struct file_rq *rq, const struct iovec **iov,
-		  int *cnt, struct iovec *one, bool *single)
+void file_rq_span(const struct file_rq *rq, const struct iovec **iov, int *cnt,
+		  struct iovec *one, bool *single)
 {
 	const mblk_req *req = rq->req;
 	const struct iovec *cur = &req->iov[rq->idx];
@@ -171,7 +171,8 @@ int file_rw_blocking(struct file_rq *rq, int extra)
 void file_rq_complete(struct file_rq *rq)
 {
 	struct file_dev *f = rq->f;
-	unsigned broken = atomic_load_explicit(&f->broken, memory_order_relaxed);
+	unsigned broken =
+		atomic_load_explicit(&f->broken, memory_order_relaxed);
 	struct mblk_info *info = mblk_dev_info(f->dev);
 
 	/* Capabilities learnt the hard way (see space.c). */

@@ -144,8 +144,9 @@ void file_space_discard(struct file_rq *rq)
 fail:
 	rq->res = r;
 	snprintf(rq->cause, sizeof(rq->cause), "%s at byte %llu: %s",
-		 f->is_blk && is_broken(f, FILE_NO_PUNCH) ? "ioctl(BLKDISCARD)"
-							  : "fallocate(PUNCH_HOLE)",
+		 f->is_blk && is_broken(f, FILE_NO_PUNCH)
+			 ? "ioctl(BLKDISCARD)"
+			 : "fallocate(PUNCH_HOLE)",
 		 (unsigned long long)off, strerror(-r));
 }
 
@@ -294,6 +295,6 @@ error:
 	}
 	rq->res = -errno;
 	snprintf(rq->cause, sizeof(rq->cause), "lseek(%s) at byte %llu: %s",
-		 mapped ? "SEEK_DATA" : "SEEK_HOLE",
-		 (unsigned long long)pos, strerror(errno));
+		 mapped ? "SEEK_DATA" : "SEEK_HOLE", (unsigned long long)pos,
+		 strerror(errno));
 }
