@@ -26,6 +26,9 @@
  * handle is referenced only while requests are in flight, so an idle
  * device does not keep uv_run from returning.
  *
+ * A failed io_uring_submit (EAGAIN/EBUSY) is retried from a 1 ms timer,
+ * since nothing may be in the kernel to wake the poll handle.
+ *
  * Limits: at most cq_entries requests are in the ring at once (the CQ can
  * then never overflow); more wait in a FIFO threaded through the
  * requests' contexts, as do requests that find the SQ full. No malloc per
@@ -54,6 +57,7 @@ struct file_uring {
 	bool deferred; /* IORING_SETUP_DEFER_TASKRUN: reap with get_events */
 	uv_poll_t poll;
 	uv_prepare_t prepare;
+	uv_timer_t retry;    /* io_uring_submit failed (EAGAIN/EBUSY): again */
 	unsigned inflight;   /* in the SQ or the kernel, not yet reaped */
 	unsigned cq_entries; /* the cap on inflight */
 	struct file_rq *wait_head, *wait_tail; /* waiting for an SQE */
@@ -128,6 +132,8 @@ static void uring_update_ref(struct file_uring *u)
 		uv_unref((uv_handle_t *)&u->poll);
 }
 
+static void uring_retry_cb(uv_timer_t *h);
+
 /* Moves waiting requests into free SQEs and submits everything filled. */
 static void uring_flush(struct file_uring *u)
 {
@@ -147,8 +153,14 @@ static void uring_flush(struct file_uring *u)
 		int r = io_uring_submit(&u->ring);
 		if (r == -EINTR)
 			continue;
-		if (r < 0)
-			break; /* -EAGAIN/-EBUSY: again after completions */
+		if (r < 0) {
+			/* -EAGAIN/-EBUSY (no memory for the kernel's side):
+			 * again in a millisecond, or sooner if completions
+			 * come; nothing may be in the kernel to wake us. */
+			if (!uv_is_active((uv_handle_t *)&u->retry))
+				uv_timer_start(&u->retry, uring_retry_cb, 1, 0);
+			break;
+		}
 		if (u->wait_head == NULL || u->inflight >= u->cq_entries)
 			break;
 	}
@@ -161,6 +173,11 @@ static void uring_flush(struct file_uring *u)
 }
 
 static void uring_prepare_cb(uv_prepare_t *h)
+{
+	uring_flush(h->data);
+}
+
+static void uring_retry_cb(uv_timer_t *h)
 {
 	uring_flush(h->data);
 }
@@ -317,8 +334,10 @@ int file_uring_init(struct file_dev *f, char *why, size_t len)
 		return r;
 	}
 	uv_prepare_init(f->loop, &u->prepare);
+	uv_timer_init(f->loop, &u->retry);
 	u->poll.data = u;
 	u->prepare.data = u;
+	u->retry.data = u;
 	uv_poll_start(&u->poll, UV_READABLE, uring_poll_cb);
 	uv_unref((uv_handle_t *)&u->poll);
 	f->uring = u;
@@ -344,10 +363,11 @@ void file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
 {
 	struct file_uring *u = f->uring;
 	u->closed = done;
-	u->closing = 2;
+	u->closing = 3;
 	uv_poll_stop(&u->poll);
 	uv_close((uv_handle_t *)&u->poll, uring_handle_closed);
 	uv_close((uv_handle_t *)&u->prepare, uring_handle_closed);
+	uv_close((uv_handle_t *)&u->retry, uring_handle_closed);
 }
 
 #else /* !MBLK_HAVE_URING */
