@@ -22,7 +22,9 @@
  * transfers continued, callbacks that submit the next request).
  *
  * Completions: the ring fd is readable while its completion queue holds
- * entries; a uv_poll_t watches it (libuv polls level-triggered). The poll
+ * entries; a uv_poll_t watches it (libuv polls level-triggered). With
+ * MBLK_FILE_URING_SETUP=defer (DEFER_TASKRUN) it watches a registered
+ * eventfd instead and reaps with io_uring_get_events. The poll
  * handle is referenced only while requests are in flight, so an idle
  * device does not keep uv_run from returning.
  *
