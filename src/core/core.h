@@ -78,5 +78,9 @@ int mblk__open_fault_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 			 mblk_dev **devp);
 int mblk__open_mirror_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 			  mblk_dev **devp);
+int mblk__open_file_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
+			mblk_dev **devp);
+int mblk__open_file_buffered_uri(uv_loop_t *loop, struct mblk__uri *u,
+				 unsigned flags, mblk_dev **devp);
 
 #endif
