@@ -310,6 +310,49 @@ static void in_sync(void)
 	close_dev(&loop, x.m);
 }
 
+/* Failures after the sync: a primary write failure goes to its caller
+ * and the range is copied again (a second Complete); a secondary write
+ * failure stops the mirror (reported), and writes keep working. */
+static void failures_in_sync(void)
+{
+	struct pair x;
+	uint64_t seed = 31;
+	mblk_dev *pr = ram(&loop, 1 << 20, 512), *sr = ram(&loop, 1 << 20, 512);
+	fill_pattern(pr, &seed, 50);
+	mblk_dev *pf, *sf;
+	CHECK_EQ(mblk_fault_wrap(pr, NULL, 0, &pf), 0);
+	CHECK_EQ(mblk_fault_wrap(sr, NULL, 0, &sf), 0);
+	open_pair(&x, pf, sf, NULL);
+	run_until(&loop, &x.ev.done, 10000, "first sync");
+	CHECK_EQ(x.ev.complete, 1);
+	char b[8192];
+	memset(b, 0x42, sizeof(b));
+	struct iovec iov = { b, sizeof(b) };
+	struct mblk_fault_rule r = { .ops = MBLK_FAULT_WRITE,
+				     .error = EIO,
+				     .at = 1 };
+	CHECK_EQ(mblk_fault_set_rules(pf, &r, 1), 0);
+	x.ev.done = false;
+	CHECK_EQ(mblk_write_sync(x.m, 100, &iov, 1, 0), -EIO);
+	run_until(&loop, &x.ev.done, 10000, "second sync");
+	CHECK(x.ev.complete == 2 && x.ev.failed == 0, "complete %d failed %d",
+	      x.ev.complete, x.ev.failed);
+	CHECK(same_contents(pr, sr), "after a primary failure in sync");
+	CHECK_EQ(mblk_fault_set_rules(sf, &r, 1), 0);
+	x.ev.done = false;
+	CHECK_EQ(mblk_write_sync(x.m, 300, &iov, 1, 0), 0);
+	run_until(&loop, &x.ev.done, 10000, "the stop");
+	CHECK(x.ev.failed == 1, "failed %d", x.ev.failed);
+	CHECK(strstr(x.ev.msg, "injected EIO") != NULL, "%s", x.ev.msg);
+	CHECK_EQ(mblk_write_sync(x.m, 500, &iov, 1, 0), 0);
+	CHECK_EQ(mblk_flush_sync(x.m), 0);
+	char c[8192];
+	struct iovec ic = { c, sizeof(c) };
+	CHECK_EQ(mblk_read_sync(pr, 500, &ic, 1), 0);
+	CHECK(memcmp(b, c, sizeof(c)) == 0, "write after the stop");
+	close_dev(&loop, x.m);
+}
+
 int main(void)
 {
 	uv_loop_init(&loop);
@@ -331,6 +374,7 @@ int main(void)
 	close_early();
 	rate_limited();
 	in_sync();
+	failures_in_sync();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);
 	printf("mirror-basic: ok\n");
