@@ -372,8 +372,14 @@ static void copy_maybe_sync(struct mirror *m)
 		return;
 	}
 	mblk_req *c = mblk_req_alloc(m->s);
-	if (c == NULL)
-		return; /* tried again at the next kick */
+	if (c == NULL) {
+		/* No memory: try again shortly rather than stall. */
+		if (!m->timer_armed) {
+			m->timer_armed = true;
+			uv_timer_start(&m->timer, mirror_timer_cb, 10, 0);
+		}
+		return;
+	}
 	m->state = MBLK_MIRROR_SYNCED;
 	m->flushing = true;
 	c->op = MBLK_OP_FLUSH;
