@@ -444,5 +444,9 @@ out:
 	free(r->load_buf);
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&r->loop);
+	/* A destination this command created and could not fill is not
+	 * left behind looking like a copy. */
+	if (created && rc != CLI_OK)
+		unlink(path);
 	return rc;
 }

@@ -77,6 +77,14 @@ expect_rc 0 "$MBLK" mirror "file:$src" "file:$d/old.img" --buffer 1M \
 cp --sparse=always "$src" "$d/live.img"
 expect_rc 0 "$MBLK" mirror "$d/live.img" "$d/live2.img" --write-load 8 \
 	--buffer 512K && same "$d/live.img" "$d/live2.img"
+# A failing mirror leaves no destination it created behind.
+truncate -s 40M "$d/f.img"
+expect_rc 1 "$MBLK" mirror "$src" "fault:?inner=file:$d/f.img&fail=write&at=2" \
+	&& expect_sentence
+case "$ERR" in *"injected EIO"*) ;; *) fail "failure sentence: $ERR" ;; esac
+expect_rc 1 "$MBLK" mirror "fault:?inner=file:$src&fail=read&after=1" "$d/x.img" \
+	&& expect_sentence
+[ ! -e "$d/x.img" ] || fail "a failed mirror left x.img behind"
 # By URI: mblk bench on a mirror drives a load through it.
 expect_rc 0 "$MBLK" bench "mirror:?primary=file:$d/live.img&secondary=file:$d/old.img" \
 	--rw randwrite --bs 4k --qd 8 --time 0.3
