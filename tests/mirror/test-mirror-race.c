@@ -8,7 +8,8 @@
  * spanning chunk edges and overlapping each other, while the copy runs.
  * At the end the mirror must report Complete and the secondary must equal
  * the primary; then a second burst runs in sync and they must still be
- * equal.
+ * equal. One seed in four also injects I/O errors on both sides during
+ * the first burst (the mirror retries); once they stop it must sync.
  *
  * Then a client writing flat out against a slow secondary: the mirror
  * must switch to active mode by itself and finish.
@@ -18,6 +19,8 @@
 #include "harness.h"
 
 static uv_loop_t loop;
+/* Over all seeds: retried copy failures, switches to active mode. */
+static unsigned long total_errors, total_active;
 
 #define SLOTS 16
 #define SLOT_BYTES (64 * 1024)
@@ -125,9 +128,11 @@ static void client_free(struct client *c)
 		free(c->buf[i]);
 }
 
-static void random_delays(mblk_dev *f, uint64_t *rng)
+/* Sets 0-2 random delay rules on f and, with fail_ops, a rule failing
+ * every Nth request of those operations with EIO. */
+static void random_rules(mblk_dev *f, uint64_t *rng, unsigned fail_ops)
 {
-	struct mblk_fault_rule r[2];
+	struct mblk_fault_rule r[3];
 	int n = (int)rng_below(rng, 3);
 	for (int i = 0; i < n; i++) {
 		r[i] = (struct mblk_fault_rule){
@@ -136,7 +141,36 @@ static void random_delays(mblk_dev *f, uint64_t *rng)
 			.delay_us = rng_below(rng, 2500),
 		};
 	}
+	if (fail_ops)
+		r[n++] = (struct mblk_fault_rule){
+			.ops = fail_ops,
+			.error = EIO,
+			.every = 5 + rng_below(rng, 20),
+		};
 	CHECK_EQ(mblk_fault_set_rules(f, r, n), 0);
+}
+
+static void random_delays(mblk_dev *f, uint64_t *rng)
+{
+	random_rules(f, rng, 0);
+}
+
+/* Runs the loop until the mirror is in sync (and flushed). */
+static void wait_synced(mblk_dev *m, uint64_t seed)
+{
+	uint64_t deadline = uv_hrtime() + 60000000000ull;
+	for (;;) {
+		struct mblk_mirror_progress p;
+		CHECK_EQ(mblk_mirror_get_progress(m, &p), 0);
+		if (p.state == MBLK_MIRROR_SYNCED)
+			return;
+		CHECK(p.state == MBLK_MIRROR_COPYING, "seed %llu: state %d: %s",
+		      (unsigned long long)seed, (int)p.state,
+		      p.error_msg ? p.error_msg : "");
+		CHECK(uv_hrtime() < deadline, "seed %llu: no sync in 60 s",
+		      (unsigned long long)seed);
+		uv_run(&loop, UV_RUN_ONCE);
+	}
 }
 
 static void one_seed(uint64_t seed)
@@ -157,6 +191,19 @@ static void one_seed(uint64_t seed)
 	};
 	bool fresh = rng_below(&rng, 2);
 	o.secondary_is_zero = fresh && rng_below(&rng, 2);
+	/* One seed in four also injects I/O errors while the client runs:
+	 * secondary writes/zeroes/flushes, and primary reads and writes
+	 * (the client sees those). The mirror retries; once the errors
+	 * stop it must sync and be exact. */
+	bool inject = seed % 4 == 3;
+	if (inject) {
+		o.on_error = MBLK_MIRROR_RETRY;
+		o.retries = 1000000;
+	}
+	unsigned sfail = inject ? MBLK_FAULT_WRITE | MBLK_FAULT_WRITE_ZEROES |
+					  MBLK_FAULT_DISCARD | MBLK_FAULT_FLUSH
+				: 0;
+	unsigned pfail = inject ? MBLK_FAULT_READ | MBLK_FAULT_WRITE : 0;
 
 	mblk_dev *pr = ram(&loop, bytes, pss), *sr = ram(&loop, bytes, sss);
 	fill_pattern(pr, &rng, (unsigned)rng_below(&rng, 100));
@@ -165,8 +212,8 @@ static void one_seed(uint64_t seed)
 	mblk_dev *pf, *sf, *m;
 	CHECK_EQ(mblk_fault_wrap(pr, NULL, 0, &pf), 0);
 	CHECK_EQ(mblk_fault_wrap(sr, NULL, 0, &sf), 0);
-	random_delays(pf, &rng);
-	random_delays(sf, &rng);
+	random_rules(pf, &rng, pfail);
+	random_rules(sf, &rng, sfail);
 	struct events ev = { 0 };
 	int r = mblk_mirror_open(pf, sf, &o, record_event, &ev, &m);
 	CHECK(r == 0, "seed %llu: open: %s", (unsigned long long)seed,
@@ -185,13 +232,23 @@ static void one_seed(uint64_t seed)
 		uv_run(&loop, UV_RUN_ONCE);
 		if (!changed && c.completed >= c.total / 2) {
 			changed = true;
-			random_delays(pf, &rng);
-			random_delays(sf, &rng);
+			random_rules(pf, &rng, pfail);
+			random_rules(sf, &rng, sfail);
 		}
+	}
+	if (inject) {
+		CHECK(c.failures == 0 || strstr(c.msg, "injected") != NULL,
+		      "seed %llu: %s", (unsigned long long)seed, c.msg);
+		random_delays(pf, &rng);
+		random_delays(sf, &rng);
+		c.failures = 0;
 	}
 	CHECK(c.failures == 0, "seed %llu: %d failures: %s",
 	      (unsigned long long)seed, c.failures, c.msg);
 	run_until(&loop, &ev.done, 60000, "the mirror to finish");
+	wait_synced(m, seed);
+	total_errors += (unsigned long)ev.errors;
+	total_active += (unsigned long)ev.active;
 	CHECK(ev.complete >= 1 && ev.failed == 0,
 	      "seed %llu: complete %d failed %d %s", (unsigned long long)seed,
 	      ev.complete, ev.failed, ev.msg);
@@ -296,8 +353,10 @@ int main(int argc, char **argv)
 	uv_loop_init(&loop);
 	for (uint64_t s = first; s < first + n; s++)
 		one_seed(s);
-	printf("race: %llu seeds from %llu ok\n", (unsigned long long)n,
-	       (unsigned long long)first);
+	printf("race: %llu seeds from %llu ok (%lu copy failures retried, "
+	       "%lu switches to active mode)\n",
+	       (unsigned long long)n, (unsigned long long)first, total_errors,
+	       total_active);
 	if (do_flat)
 		flat_out();
 	uv_run(&loop, UV_RUN_DEFAULT);
