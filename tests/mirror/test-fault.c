@@ -142,6 +142,25 @@ int main(void)
 	CHECK_EQ(rd(u, 8), 0);
 	CHECK(uv_hrtime() - t0 >= 2000000ull, "read not delayed");
 	close_dev(&loop, u);
+	/* The reopen URI holds the rules. */
+	CHECK(mblk_open(&loop,
+			"fault:?inner=ram:?size=1M&fail=write&every=2"
+			"&errno=ENOSPC&delay=read&delay-us=1000&from=4&to=64",
+			0, &u) == 0,
+	      "open: %s", mblk_last_error());
+	char uri[512];
+	CHECK(mblk_get_uri(u, uri, sizeof(uri)) > 0, "get_uri");
+	CHECK(strstr(uri, "fail=write&errno=ENOSPC&every=2") != NULL &&
+		      strstr(uri, "delay=read&delay-us=1000") != NULL &&
+		      strstr(uri, "from=4&to=64") != NULL,
+	      "%s", uri);
+	close_dev(&loop, u);
+	CHECK(mblk_open(&loop, uri, 0, &u) == 0, "reopen %s: %s", uri,
+	      mblk_last_error());
+	CHECK_EQ(wr(u, 4, 1), 0);
+	CHECK_EQ(wr(u, 4, 1), -ENOSPC);
+	CHECK_EQ(wr(u, 100, 1), 0);
+	close_dev(&loop, u);
 	CHECK_EQ(mblk_open(&loop, "fault:?fail=write", 0, &u), -EINVAL);
 	CHECK(strstr(mblk_last_error(), "inner=") != NULL, "%s",
 	      mblk_last_error());

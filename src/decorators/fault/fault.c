@@ -205,6 +205,88 @@ static void fault_get_info(mblk_dev *dev, struct mblk_info *info)
 	mblk_get_info(mblk_dev_child(dev, 0), info);
 }
 
+/* Appends the operation names of ops ("read,write") to buf. */
+static void fault_ops_names(unsigned ops, char *buf, size_t len)
+{
+	static const char *const names[] = { "read", "write", "flush",
+					     "discard", "write_zeroes" };
+	buf[0] = '\0';
+	if (ops == MBLK_FAULT_ANY) {
+		snprintf(buf, len, "any");
+		return;
+	}
+	for (unsigned i = 0; i < 5; i++)
+		if (ops & (1u << i)) {
+			size_t n = strlen(buf);
+			snprintf(buf + n, len - n, "%s%s", n ? "," : "",
+				 names[i]);
+		}
+}
+
+/* fault:?inner=<inner URI, '&' and '%' encoded>, then the first failing
+ * rule and the first delaying rule as URI keys (the URI form holds at
+ * most one of each; the C API can set more). */
+static int fault_get_uri(mblk_dev *dev, char *buf, size_t len)
+{
+	struct fault *f = mblk_dev_priv(dev);
+	char in[1024], enc[3072], q[512] = "", ops[64];
+	int r = mblk_get_uri(mblk_dev_child(dev, 0), in, sizeof(in));
+	if (r < 0)
+		return r;
+	size_t w = 0;
+	for (const char *p = in; *p && w + 4 < sizeof(enc); p++) {
+		if (*p == '&' || *p == '%')
+			w += (size_t)snprintf(enc + w, sizeof(enc) - w,
+					      "%%%02X", (unsigned char)*p);
+		else
+			enc[w++] = *p;
+	}
+	enc[w] = '\0';
+	const struct mblk_fault_rule *fail = NULL, *delay = NULL;
+	for (int i = 0; i < f->nrules; i++) {
+		if (f->rules[i].error > 0 && fail == NULL)
+			fail = &f->rules[i];
+		else if (f->rules[i].error == 0 && f->rules[i].delay_us > 0 &&
+			 delay == NULL)
+			delay = &f->rules[i];
+	}
+	const struct mblk_fault_rule *any = fail ? fail : delay;
+	size_t n = 0;
+	if (fail != NULL) {
+		fault_ops_names(fail->ops, ops, sizeof(ops));
+		n += (size_t)snprintf(q + n, sizeof(q) - n, "&fail=%s&errno=%s",
+				      ops, mblk__errno_name(fail->error));
+		if (fail->every)
+			n += (size_t)snprintf(q + n, sizeof(q) - n,
+					      "&every=%llu",
+					      (unsigned long long)fail->every);
+		if (fail->after)
+			n += (size_t)snprintf(q + n, sizeof(q) - n,
+					      "&after=%llu",
+					      (unsigned long long)fail->after);
+		if (fail->at)
+			n += (size_t)snprintf(q + n, sizeof(q) - n, "&at=%llu",
+					      (unsigned long long)fail->at);
+	}
+	if (delay != NULL) {
+		fault_ops_names(delay->ops, ops, sizeof(ops));
+		n += (size_t)snprintf(q + n, sizeof(q) - n,
+				      "&delay=%s&delay-us=%llu", ops,
+				      (unsigned long long)delay->delay_us);
+		if (delay->every)
+			n += (size_t)snprintf(q + n, sizeof(q) - n,
+					      "&delay-every=%llu",
+					      (unsigned long long)delay->every);
+	}
+	if (any != NULL && (any->from || any->to))
+		n += (size_t)snprintf(q + n, sizeof(q) - n,
+				      "&from=%llu&to=%llu",
+				      (unsigned long long)any->from,
+				      (unsigned long long)any->to);
+	(void)n;
+	return snprintf(buf, len, "fault:?inner=%s%s", enc, q);
+}
+
 static void fault_free(uv_handle_t *h)
 {
 	free(h->data);
@@ -225,6 +307,7 @@ static const struct mblk_dev_ops fault_ops = {
 	.discard = fault_io,
 	.write_zeroes = fault_io,
 	.get_info = fault_get_info,
+	.get_uri = fault_get_uri,
 	.destroy = fault_destroy,
 };
 
