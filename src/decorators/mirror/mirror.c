@@ -677,7 +677,26 @@ static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 		return -ENOTSUP;
 	mirror_encode(pe, sizeof(pe), pu);
 	mirror_encode(se, sizeof(se), su);
-	return snprintf(buf, len, "mirror:?primary=%s&secondary=%s", pe, se);
+	/* The options that shape the copy; not secondary-zero or in-sync,
+	 * which describe the secondary when the mirror was made. */
+	char q[256] = "";
+	size_t n = 0;
+	const struct mblk_mirror_opts *o = &m->opts;
+	if (o->buffer_bytes)
+		n += (size_t)snprintf(q + n, sizeof(q) - n, "&buffer=%llu",
+				      (unsigned long long)o->buffer_bytes);
+	if (o->chunk_bytes)
+		n += (size_t)snprintf(q + n, sizeof(q) - n, "&chunk=%llu",
+				      (unsigned long long)o->chunk_bytes);
+	if (o->rate)
+		n += (size_t)snprintf(q + n, sizeof(q) - n, "&rate=%llu",
+				      (unsigned long long)o->rate);
+	if (o->on_error == MBLK_MIRROR_RETRY)
+		n += (size_t)snprintf(q + n, sizeof(q) - n,
+				      "&on-error=retry&retries=%u", o->retries);
+	(void)n;
+	return snprintf(buf, len, "mirror:?primary=%s&secondary=%s%s", pe, se,
+			q);
 }
 
 static const struct mblk_dev_ops mirror_ops = {
@@ -863,6 +882,7 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	for (int i = 0; i < m->nops; i++)
 		m->ops[i].m = m;
 
+	m->opts = *opts;
 	m->rate = opts->rate;
 	m->tokens_cap = (double)mblk__max_u64(per_op, opts->rate / 10);
 	m->tokens = m->tokens_cap;

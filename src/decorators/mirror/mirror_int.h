@@ -96,6 +96,8 @@ struct mirror {
 	uv_timer_t timer; /* start, and waits for tokens */
 	bool timer_armed;
 
+	struct mblk_mirror_opts opts; /* as given, for get_uri */
+
 	/* Errors. */
 	enum mblk_mirror_on_error on_error;
 	unsigned retries_left;
