@@ -234,8 +234,8 @@ static void by_uri(void)
 	char uri[512];
 	CHECK(mblk_get_uri(m, uri, sizeof(uri)) > 0, "get_uri");
 	CHECK(strncmp(uri, "mirror:?primary=ram:up", 22) == 0, "%s", uri);
-	CHECK(strstr(uri, "&chunk=16384&") || strstr(uri, "&chunk=16384"),
-	      "%s", uri);
+	CHECK(strstr(uri, "&chunk=16384&") || strstr(uri, "&chunk=16384"), "%s",
+	      uri);
 	CHECK(strstr(uri, "sector-size=4096") != NULL, "%s", uri);
 	mblk_dev *a, *bdev;
 	CHECK_EQ(mblk_ram_connect(&loop, "up", &a), 0);
