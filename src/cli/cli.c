@@ -1,12 +1,15 @@
 /* cli.c - helpers shared by the mblk subcommands: error sentences,
  * option values, JSON strings, opening and closing devices. */
 #include <ctype.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "../common/size.h"
@@ -181,4 +184,26 @@ bool cli_uri_file_path(const char *uri, char *buf, size_t len)
 	}
 	buf[w] = '\0';
 	return w > 0;
+}
+
+int cli_create_sparse_file(const char *sub, const char *path, uint64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0 && errno == EEXIST)
+		return 0;
+	if (fd < 0) {
+		cli_fail(sub, "cannot create '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		cli_fail(sub,
+			 "cannot set the size of '%s' to %" PRIu64 " bytes: %s",
+			 path, size, strerror(e));
+		return -1;
+	}
+	close(fd);
+	return 1;
 }

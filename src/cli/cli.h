@@ -68,4 +68,9 @@ void cli_close(uv_loop_t *loop, mblk_dev *dev);
  * in buf (size len) and returns true; otherwise returns false. */
 bool cli_uri_file_path(const char *uri, char *buf, size_t len);
 
+/* Creates path, sparse, of size bytes, for a destination that does not
+ * exist yet. Returns 1 if created, 0 if it already exists, -1 after
+ * printing the error (as subcommand sub). */
+int cli_create_sparse_file(const char *sub, const char *path, uint64_t size);
+
 #endif

@@ -328,31 +328,6 @@ static void copy_pump(struct copy *c)
 		c->finished = true;
 }
 
-/* Creates path, sparse, of size bytes. Returns 1 if created, 0 if it
- * already exists, -1 after printing the error. */
-static int copy_create_file(const char *path, uint64_t size)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0 && errno == EEXIST)
-		return 0;
-	if (fd < 0) {
-		cli_fail("copy", "cannot create '%s': %s", path,
-			 strerror(errno));
-		return -1;
-	}
-	if (ftruncate(fd, (off_t)size) < 0) {
-		int e = errno;
-		close(fd);
-		unlink(path);
-		cli_fail("copy",
-			 "cannot set the size of '%s' to %" PRIu64 " bytes: %s",
-			 path, size, strerror(e));
-		return -1;
-	}
-	close(fd);
-	return 1;
-}
-
 static uint32_t copy_max_nonzero(uint32_t a, uint32_t b)
 {
 	if (a == 0)
@@ -423,7 +398,7 @@ int cmd_copy(int argc, char **argv)
 	cp.size = si.size_sectors * si.sector_size;
 
 	if (cli_uri_file_path(dst_uri, path, sizeof(path))) {
-		int r = copy_create_file(path, cp.size);
+		int r = cli_create_sparse_file("copy", path, cp.size);
 		if (r < 0)
 			goto out;
 		created = r == 1;

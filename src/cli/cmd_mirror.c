@@ -188,31 +188,6 @@ static void load_submit(struct mirror_run *r, int i)
 		r->load_inflight++;
 }
 
-/* Creates path, sparse, of size bytes. Returns 1 if created, 0 if it
- * exists, -1 after printing the error. */
-static int mirror_create_file(const char *path, uint64_t size)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0 && errno == EEXIST)
-		return 0;
-	if (fd < 0) {
-		cli_fail("mirror", "cannot create '%s': %s", path,
-			 strerror(errno));
-		return -1;
-	}
-	if (ftruncate(fd, (off_t)size) < 0) {
-		int e = errno;
-		close(fd);
-		unlink(path);
-		cli_fail("mirror",
-			 "cannot set the size of '%s' to %" PRIu64 " bytes: %s",
-			 path, size, strerror(e));
-		return -1;
-	}
-	close(fd);
-	return 1;
-}
-
 int cmd_mirror(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -341,7 +316,7 @@ int cmd_mirror(int argc, char **argv)
 	mblk_get_info(src, &si);
 	uint64_t bytes = si.size_sectors * si.sector_size;
 	if (cli_uri_file_path(dst_uri, path, sizeof(path))) {
-		int k = mirror_create_file(path, bytes);
+		int k = cli_create_sparse_file("mirror", path, bytes);
 		if (k < 0)
 			goto out;
 		created = k == 1;
