@@ -235,7 +235,10 @@ static void defer(mblk_req *req)
 	else
 		dev->defer_head = req;
 	dev->defer_tail = req;
-	if (!dev->idle_active) {
+	/* Once close has reached uv_close, free_dev delivers what is queued;
+	 * starting the closing handle would leave it in the loop's idle
+	 * queue after the device is freed. */
+	if (!dev->idle_active && !uv_is_closing((uv_handle_t *)&dev->idle)) {
 		uv_idle_start(&dev->idle, idle_cb);
 		dev->idle_active = true;
 	}
