@@ -697,10 +697,13 @@ static void free_dev(uv_handle_t *h)
 {
 	mblk_dev *dev = h->data;
 	/* Anything submitted after close began has failed with -ENODEV and
-	 * may still sit in the deferred list: deliver it now. */
+	 * may still sit in the deferred list: deliver it now. A callback
+	 * may submit again; defer() appends at the tail, so keep it right. */
 	while (dev->defer_head != NULL) {
 		mblk_req *req = dev->defer_head;
 		dev->defer_head = req->link;
+		if (dev->defer_head == NULL)
+			dev->defer_tail = NULL;
 		finish(req);
 	}
 	mblk_cb cb = dev->close_cb;

@@ -97,11 +97,30 @@ static void test_submit_from_other_device_while_freeing(void **state)
 	mblk_close(f->b, closed_cb, f);
 }
 
+/* Requests submitted after close began fail with -ENODEV; a callback
+ * that answers each failure with a new request (a retry loop) keeps
+ * submitting while the device is being freed. Every one of them must
+ * get its callback: free_dev delivers them all before freeing. */
+static void test_resubmit_from_callback_while_freeing(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(mblk_ram_create(&f->loop, NULL, 8, 512, &f->a), 0);
+	mblk_close(f->a, closed_cb, f);
+	f->resubmit = 4;
+	assert_int_equal(mblk_read(f->a, 0, &f->iov, 1, read_cb, f), 0);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(f->reads_done, 5);
+	assert_int_equal(f->closes_done, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 			test_submit_from_other_device_while_freeing, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_resubmit_from_callback_while_freeing, setup,
 			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
