@@ -54,6 +54,15 @@ struct mblk_dev {
 	int children_open;
 	mblk_cb close_cb;
 	void *close_data;
+	struct mblk__close_waiter *close_more; /* later mblk_close calls */
+};
+
+/* A second (third, ...) mblk_close while the first is under way: its
+ * callback runs after the first's. */
+struct mblk__close_waiter {
+	mblk_cb cb;
+	void *data;
+	struct mblk__close_waiter *next;
 };
 
 /* How deep this thread is inside submission calls; completions while it

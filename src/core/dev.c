@@ -708,6 +708,7 @@ static void free_dev(uv_handle_t *h)
 	}
 	mblk_cb cb = dev->close_cb;
 	void *data = dev->close_data;
+	struct mblk__close_waiter *more = dev->close_more;
 	for (size_t i = 0; i < dev->nslabs; i++)
 		free(dev->slabs[i]);
 	free(dev->slabs);
@@ -715,6 +716,12 @@ static void free_dev(uv_handle_t *h)
 	free(dev);
 	if (cb != NULL)
 		cb(data, 0, NULL);
+	while (more != NULL) {
+		struct mblk__close_waiter *next = more->next;
+		more->cb(more->data, 0, NULL);
+		free(more);
+		more = next;
+	}
 }
 
 static void close_next_child(mblk_dev *dev);
@@ -749,8 +756,25 @@ static void close_after_disconnect(mblk_req *req)
 
 void mblk_close(mblk_dev *dev, mblk_cb cb, void *data)
 {
-	if (dev == NULL || dev->closing)
+	if (dev == NULL)
 		return;
+	if (dev->closing) {
+		/* Already closing: call cb too when the device is gone (a
+		 * waiter that is never called would hang mblk_close_sync).
+		 * Without memory for the note, cb cannot be called. */
+		if (cb == NULL)
+			return;
+		struct mblk__close_waiter *w = malloc(sizeof(*w)), **p;
+		if (w == NULL)
+			return;
+		w->cb = cb;
+		w->data = data;
+		w->next = NULL;
+		for (p = &dev->close_more; *p != NULL; p = &(*p)->next)
+			;
+		*p = w;
+		return;
+	}
 	dev->closing = true;
 	dev->close_cb = cb;
 	dev->close_data = data;

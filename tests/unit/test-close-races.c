@@ -113,6 +113,23 @@ static void test_resubmit_from_callback_while_freeing(void **state)
 	assert_int_equal(f->closes_done, 1);
 }
 
+/* mblk_close called again while the first close is under way: both
+ * callbacks run, once each, after the device is gone. mblk_close_sync
+ * as the second call must therefore return (it waits for its callback). */
+static void test_close_twice(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(mblk_open(&f->loop, "ram:?size=4096", 0, &f->a), 0);
+	mblk_close(f->a, closed_cb, f);
+	mblk_close(f->a, closed_cb, f);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(f->closes_done, 2);
+
+	assert_int_equal(mblk_open(&f->loop, "ram:?size=4096", 0, &f->a), 0);
+	mblk_close(f->a, NULL, NULL);
+	mblk_close_sync(f->a); /* hung before: its callback never ran */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -122,6 +139,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_resubmit_from_callback_while_freeing, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_close_twice, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
