@@ -381,14 +381,15 @@ static void try_disconnect(mblk_dev *dev)
 	mblk_req *ireq = mblk_req_alloc(dev);
 	if (ireq == NULL) {
 		/* No memory for the release step: skip it (destroy still
-		 * releases everything at close) and finish the waiters. */
+		 * releases everything at close) and finish the waiters,
+		 * through mblk_req_done: this may run inside the submission
+		 * of a disconnect, whose callback must then be deferred. */
 		dev->state = MBLK__DISCONNECTED;
 		mblk_req *w = dev->disc_wait;
 		dev->disc_wait = NULL;
 		while (w != NULL) {
 			mblk_req *next = w->link;
-			w->status = 0;
-			w->done(w);
+			mblk_req_done(w, 0);
 			w = next;
 		}
 		return;
