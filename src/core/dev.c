@@ -51,9 +51,6 @@
 
 _Thread_local int mblk__submit_depth;
 
-/* Marks a request whose FUA is emulated by a flush after the write. */
-#define REQ_FUA_EMUL 0x80000000u
-
 static void finish(mblk_req *req);
 static void submit(mblk_req *req, bool check);
 
@@ -105,6 +102,7 @@ mblk_req *mblk_req_alloc(mblk_dev *dev)
 	req->cb = NULL;
 	req->cb_data = NULL;
 	req->link = NULL;
+	req->fua_emul = false;
 	req->msg[0] = '\0';
 	return req;
 }
@@ -266,8 +264,7 @@ static void finish(mblk_req *req)
 {
 	mblk_dev *dev = req->dev;
 
-	if ((req->flags & REQ_FUA_EMUL) && req->status == 0 &&
-	    req->op == MBLK_OP_WRITE) {
+	if (req->fua_emul && req->status == 0 && req->op == MBLK_OP_WRITE) {
 		/* Second step of an emulated FUA write: flush. The request
 		 * stays in flight; describe it as the write if it fails. */
 		req->op = MBLK_OP_FLUSH;
@@ -276,8 +273,8 @@ static void finish(mblk_req *req)
 		mblk__submit_depth--;
 		return;
 	}
-	if (req->flags & REQ_FUA_EMUL) {
-		req->flags &= ~REQ_FUA_EMUL;
+	if (req->fua_emul) {
+		req->fua_emul = false;
 		req->op = MBLK_OP_WRITE;
 	}
 	if (req->op != MBLK_OP_DISCONNECT)
@@ -501,12 +498,13 @@ static void dispatch(mblk_dev *dev, mblk_req *req)
 	switch (req->op) {
 	case MBLK_OP_READ: fn = ops->read; break;
 	case MBLK_OP_WRITE:
-		/* Leaves emulate FUA; decorators pass the flag down. */
+		/* Leaves emulate FUA; decorators pass the flag down. The
+		 * marker is kept out of req->flags, which the op reads. */
 		if ((req->flags & MBLK_WRITE_FUA) && dev->nchildren == 0 &&
 		    !(dev->info.caps & MBLK_CAP_FUA)) {
 			req->flags &= ~MBLK_WRITE_FUA;
 			if ((dev->info.caps & MBLK_CAP_FLUSH) && ops->flush)
-				req->flags |= REQ_FUA_EMUL;
+				req->fua_emul = true;
 		}
 		fn = ops->write;
 		break;
