@@ -136,26 +136,36 @@ const char *mblk_op_name(enum mblk_op op)
 int mblk_req_describe(const mblk_req *req, char *buf, size_t len)
 {
 	const char *op = mblk_op_name(req->op);
+	const char *pre = "";
+	enum mblk_op kind = req->op;
 	unsigned long long s = req->sector, n = req->count;
-	switch (req->op) {
+	/* The flush step of an emulated FUA write: the user asked for the
+	 * write, so name it and its range. */
+	if (req->fua_emul && req->op == MBLK_OP_FLUSH) {
+		pre = "flush after the FUA ";
+		op = mblk_op_name(MBLK_OP_WRITE);
+		kind = MBLK_OP_WRITE;
+	}
+	switch (kind) {
 	case MBLK_OP_READ:
 	case MBLK_OP_WRITE:
 	case MBLK_OP_DISCARD:
 	case MBLK_OP_WRITE_ZEROES:
 		if (n == 0)
 			return snprintf(buf, len,
-					"%s of 0 sectors at sector %llu", op,
-					s);
+					"%s%s of 0 sectors at sector %llu", pre,
+					op, s);
 		if (n == 1)
-			return snprintf(buf, len, "%s of sector %llu", op, s);
+			return snprintf(buf, len, "%s%s of sector %llu", pre,
+					op, s);
 		/* s + n - 1 may wrap for a rejected request; say so plainly. */
 		if (s + n - 1 < s)
 			return snprintf(buf, len,
-					"%s of %llu sectors from sector %llu",
-					op, n, s);
+					"%s%s of %llu sectors from sector %llu",
+					pre, op, n, s);
 		return snprintf(buf, len,
-				"%s of sectors %llu-%llu (%llu sectors)", op, s,
-				s + n - 1, n);
+				"%s%s of sectors %llu-%llu (%llu sectors)", pre,
+				op, s, s + n - 1, n);
 	case MBLK_OP_RESIZE:
 		return snprintf(buf, len, "resize to %llu sectors", s);
 	case MBLK_OP_SEEK_MAPPED:
@@ -266,7 +276,8 @@ static void finish(mblk_req *req)
 
 	if (req->fua_emul && req->status == 0 && req->op == MBLK_OP_WRITE) {
 		/* Second step of an emulated FUA write: flush. The request
-		 * stays in flight; describe it as the write if it fails. */
+		 * stays in flight; if it fails, mblk_req_describe names the
+		 * write ("flush after the FUA write of sectors ..."). */
 		req->op = MBLK_OP_FLUSH;
 		mblk__submit_depth++;
 		dev->ops->flush(dev, req);

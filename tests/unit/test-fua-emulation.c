@@ -141,12 +141,34 @@ static void test_failed_write_is_not_flushed(void **state)
 	assert_non_null(strstr(res.msg, "the disk refused the write"));
 }
 
+/* The flush that emulates FUA fails: the user asked for a write, so the
+ * sentence must name the device, the write and its range, and the
+ * cause the leaf gave. */
+static void test_failed_flush_names_the_write(void **state)
+{
+	(void)state;
+	struct leaf l = { .fail_flush = 1 };
+	struct result res;
+	run_write(&l, MBLK_CAP_FLUSH, false, MBLK_WRITE_FUA, &res);
+	assert_int_equal(res.status, -EIO);
+	assert_string_equal(l.log, "WF");
+	const char *need[] = { "leaf0: ", "write of sectors 8-9 (2 sectors)",
+			       "FUA", "the disk said no" };
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (strstr(res.msg, need[i]) == NULL)
+			print_error("sentence \"%s\"\n  lacks \"%s\"\n",
+				    res.msg, need[i]);
+		assert_non_null(strstr(res.msg, need[i]));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_emulated_fua_steps_and_flags),
 		cmocka_unit_test(test_native_fua_gets_flag),
 		cmocka_unit_test(test_failed_write_is_not_flushed),
+		cmocka_unit_test(test_failed_flush_names_the_write),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
