@@ -384,9 +384,12 @@ static void ram_get_info(mblk_dev *dev, struct mblk_info *info)
 static int ram_get_uri(mblk_dev *dev, char *buf, size_t len)
 {
 	struct store *st = mblk_dev_priv(dev);
+	pthread_rwlock_rdlock(&st->lock); /* another handle may resize */
+	uint64_t size = st->size_sectors;
+	pthread_rwlock_unlock(&st->lock);
 	return snprintf(buf, len, "ram:%s?size=%llu&sector-size=%u",
 			st->name ? st->name : "",
-			(unsigned long long)(st->size_sectors
+			(unsigned long long)(size
 					     << mblk__log2(st->sector_size)),
 			st->sector_size);
 }
@@ -431,8 +434,13 @@ static int make_handle(uv_loop_t *loop, struct store *st, mblk_dev **devp)
 {
 	char name[300];
 	snprintf(name, sizeof(name), "ram:%s", st->name ? st->name : "");
+	/* The size is the store's lock's (another handle may resize); the
+	 * registry lock the caller holds does not cover it. */
+	pthread_rwlock_rdlock(&st->lock);
+	uint64_t size = st->size_sectors;
+	pthread_rwlock_unlock(&st->lock);
 	struct mblk_info info = {
-		.size_sectors = st->size_sectors,
+		.size_sectors = size,
 		.sector_size = st->sector_size,
 		.read_write = true,
 		.buf_align = 1,
