@@ -130,6 +130,76 @@ static void test_close_twice(void **state)
 	mblk_close_sync(f->a); /* hung before: its callback never ran */
 }
 
+/* Closes device a from inside a read callback. */
+static void close_in_cb(void *data, int status, const char *error)
+{
+	struct fixture *f = data;
+	assert_int_equal(status, 0);
+	assert_null(error);
+	f->reads_done++;
+	if (f->reads_done == 1)
+		mblk_close(f->a, closed_cb, f);
+}
+
+/* Close from inside a completion callback, on a ramdisk and on safe
+ * over a ramdisk (the callback then runs from the child's deferred
+ * list) with a second read still in flight: that read completes with
+ * its data, then the device and its child go, and no handle remains. */
+static void test_close_from_callback(void **state)
+{
+	struct fixture *f = *state;
+	for (int wrapped = 0; wrapped < 2; wrapped++) {
+		f->reads_done = f->closes_done = 0;
+		assert_int_equal(mblk_open(&f->loop, "ram:?size=4096",
+					   wrapped ? 0 : MBLK_OPEN_NO_SAFE,
+					   &f->a),
+				 0);
+		assert_int_equal(mblk_read(f->a, 0, &f->iov, 1, close_in_cb, f),
+				 0);
+		assert_int_equal(mblk_read(f->a, 1, &f->iov, 1, close_in_cb, f),
+				 0);
+		assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+		assert_int_equal(f->reads_done, 2);
+		assert_int_equal(f->closes_done, 1);
+	}
+}
+
+/* Disconnect, then close, both while a request is in flight, and a
+ * request submitted in between: the in-flight one succeeds, the late
+ * one fails with -ENODEV, the disconnect completes after the first
+ * and before the close. */
+static int order[8], norder;
+static void note_cb(void *data, int status, const char *error)
+{
+	(void)error;
+	order[norder++] =
+		(int)(intptr_t)data * 100 + (status < 0 ? -status : 0);
+}
+
+static void test_disconnect_then_close_with_requests(void **state)
+{
+	struct fixture *f = *state;
+	norder = 0;
+	assert_int_equal(mblk_open(&f->loop, "ram:?size=4096", 0, &f->a), 0);
+	assert_int_equal(mblk_read(f->a, 0, &f->iov, 1, note_cb, (void *)1), 0);
+	assert_int_equal(mblk_disconnect(f->a, note_cb, (void *)2), 0);
+	assert_int_equal(mblk_read(f->a, 0, &f->iov, 1, note_cb, (void *)3), 0);
+	mblk_close(f->a, note_cb, (void *)4);
+	assert_int_equal(norder, 0); /* nothing inside the calls */
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(norder, 4);
+	/* The order between requests is not promised, except that the
+	 * disconnect waits for the read in flight and close comes last. */
+	int pos[5] = { -1, -1, -1, -1, -1 };
+	for (int k = 0; k < norder; k++)
+		pos[order[k] / 100] = k;
+	assert_int_equal(order[pos[1]], 100);          /* in flight: ok */
+	assert_int_equal(order[pos[3]], 300 + ENODEV); /* late read */
+	assert_int_equal(order[pos[2]], 200);          /* disconnect */
+	assert_true(pos[2] > pos[1]);
+	assert_int_equal(pos[4], 3); /* close, last */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +211,11 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_close_twice, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_close_from_callback, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_disconnect_then_close_with_requests, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
