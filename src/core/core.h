@@ -42,6 +42,10 @@ struct mblk_dev {
 	mblk_req *free;
 	void **slabs;
 	size_t nslabs, slabs_cap;
+	/* Two requests set aside at creation for close and its release
+	 * step, so that closing never depends on malloc (alloc_reserved). */
+	mblk_req *spare;
+	void *spare_mem;
 
 	/* Completions that happened inside a submission, delivered from the
 	 * idle handle on the next loop iteration, in order. */

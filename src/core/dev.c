@@ -107,6 +107,20 @@ mblk_req *mblk_req_alloc(mblk_dev *dev)
 	return req;
 }
 
+/* A request for close or for the release step of a disconnect: from the
+ * pool or, when it is empty, from the two set aside at creation, so that
+ * neither waits on malloc. A device needs each at most once. */
+static mblk_req *alloc_reserved(mblk_dev *dev)
+{
+	if (dev->free == NULL && dev->spare != NULL) {
+		mblk_req *r = dev->spare;
+		dev->spare = r->link;
+		r->link = NULL;
+		dev->free = r;
+	}
+	return mblk_req_alloc(dev);
+}
+
 void mblk_req_free(mblk_req *req)
 {
 	mblk_dev *dev = req->dev;
@@ -386,7 +400,7 @@ static void try_disconnect(mblk_dev *dev)
 	if (dev->state != MBLK__DISCONNECTING || dev->inflight != 0 ||
 	    dev->disc_running)
 		return;
-	mblk_req *ireq = mblk_req_alloc(dev);
+	mblk_req *ireq = alloc_reserved(dev);
 	if (ireq == NULL) {
 		/* No memory for the release step: skip it (destroy still
 		 * releases everything at close) and finish the waiters,
@@ -657,6 +671,18 @@ int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops, void *priv,
 	dev->state = MBLK__CONNECTED;
 	dev->req_size =
 		MBLK__REQ_HDR + ((ops->req_ctx_size + 15u) & ~(size_t)15u);
+	dev->spare_mem = malloc(2 * dev->req_size);
+	if (dev->spare_mem == NULL) {
+		free(dev->name);
+		free(dev);
+		return mblk_set_error(-ENOMEM, "no memory for a device");
+	}
+	for (int i = 0; i < 2; i++) {
+		mblk_req *r = (mblk_req *)(void *)((char *)dev->spare_mem +
+						   dev->req_size * (size_t)i);
+		r->link = dev->spare;
+		dev->spare = r;
+	}
 	uv_idle_init(loop, &dev->idle);
 	dev->idle.data = dev;
 	*devp = dev;
@@ -722,6 +748,7 @@ static void free_dev(uv_handle_t *h)
 	for (size_t i = 0; i < dev->nslabs; i++)
 		free(dev->slabs[i]);
 	free(dev->slabs);
+	free(dev->spare_mem);
 	free(dev->name);
 	free(dev);
 	if (cb != NULL)
@@ -788,10 +815,10 @@ void mblk_close(mblk_dev *dev, mblk_cb cb, void *data)
 	dev->closing = true;
 	dev->close_cb = cb;
 	dev->close_data = data;
-	mblk_req *req = mblk_req_alloc(dev);
+	mblk_req *req = alloc_reserved(dev);
 	if (req == NULL) {
-		/* No memory: tear down without waiting. Only safe when idle,
-		 * which is the common case for a failing allocator. */
+		/* Cannot happen (a spare is kept for this); if it did, tear
+		 * down without waiting, which is only safe when idle. */
 		if (dev->ops->destroy != NULL)
 			dev->ops->destroy(dev);
 		dev->children_open = dev->nchildren;
