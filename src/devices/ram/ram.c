@@ -453,9 +453,19 @@ static int make_handle(uv_loop_t *loop, struct store *st, mblk_dev **devp)
 			       devp);
 }
 
+/* What a URI asks of a store that exists: the geometry it gives (if it
+ * gives it) must match. Checked under the registry lock, together with
+ * the connect: a destroy in between would let the connect create a
+ * default-size device the URI did not ask for. */
+struct ram_want {
+	bool size, sector_size; /* which of the two the URI gave */
+	const char *uri;
+};
+
 static int create_common(uv_loop_t *loop, const char *name,
 			 uint64_t size_sectors, uint32_t sector_size,
-			 bool connect, mblk_dev **devp)
+			 bool connect, const struct ram_want *want,
+			 mblk_dev **devp)
 {
 	if (loop == NULL || devp == NULL)
 		return mblk_set_error(-EINVAL, "ram: loop and devp must not be "
@@ -481,6 +491,25 @@ static int create_common(uv_loop_t *loop, const char *name,
 				      "destroy it first",
 				      name);
 	}
+	if (st != NULL && want != NULL) {
+		pthread_rwlock_rdlock(&st->lock);
+		uint64_t have_sectors = st->size_sectors;
+		uint32_t have_ss = st->sector_size;
+		pthread_rwlock_unlock(&st->lock);
+		if ((want->size &&
+		     have_sectors * have_ss != size_sectors * sector_size) ||
+		    (want->sector_size && have_ss != sector_size)) {
+			pthread_mutex_unlock(&registry_lock);
+			return mblk_set_error(
+				-EEXIST,
+				"ram:%s already exists with %llu bytes in "
+				"%u-byte sectors, not what URI '%s' asks for; "
+				"resize it or use another name",
+				name,
+				(unsigned long long)(have_sectors * have_ss),
+				have_ss, want->uri);
+		}
+	}
 	if (st == NULL) {
 		st = store_new(name, size_sectors, sector_size);
 		if (st == NULL) {
@@ -505,7 +534,7 @@ static int create_common(uv_loop_t *loop, const char *name,
 int mblk_ram_create(uv_loop_t *loop, const char *name, uint64_t size_sectors,
 		    uint32_t sector_size, mblk_dev **devp)
 {
-	return create_common(loop, name, size_sectors, sector_size, false,
+	return create_common(loop, name, size_sectors, sector_size, false, NULL,
 			     devp);
 }
 
@@ -514,7 +543,7 @@ int mblk_ram_connect(uv_loop_t *loop, const char *name, mblk_dev **devp)
 	if (name == NULL || *name == '\0')
 		return mblk_set_error(-EINVAL, "ram: connect needs a name");
 	return create_common(loop, name, MBLK_RAM_DEFAULT_SECTORS,
-			     MBLK_RAM_DEFAULT_SECTOR_SIZE, true, devp);
+			     MBLK_RAM_DEFAULT_SECTOR_SIZE, true, NULL, devp);
 }
 
 int mblk_ram_destroy(const char *name)
@@ -564,30 +593,10 @@ int mblk__open_ram_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 				      (unsigned long long)ss);
 	const char *name = u->path[0] ? u->path : NULL;
 	if (name != NULL) {
-		pthread_mutex_lock(&registry_lock);
-		struct store *st = registry_find(name);
-		uint64_t have_bytes = 0, have_sector = 0;
-		if (st) {
-			pthread_rwlock_rdlock(&st->lock);
-			have_sector = st->sector_size;
-			have_bytes = st->size_sectors * st->sector_size;
-			pthread_rwlock_unlock(&st->lock);
-		}
-		pthread_mutex_unlock(&registry_lock);
-		if (st != NULL) {
-			if ((have_size && have_bytes != size) ||
-			    (have_ss && have_sector != ss))
-				return mblk_set_error(
-					-EEXIST,
-					"ram:%s already exists with %llu bytes "
-					"in %llu-byte sectors, not what URI "
-					"'%s' asks for; resize it or use "
-					"another name",
-					name, (unsigned long long)have_bytes,
-					(unsigned long long)have_sector,
-					u->text);
-			return mblk_ram_connect(loop, name, devp);
-		}
+		/* Connect if it exists with this geometry, else create it. */
+		struct ram_want want = { have_size, have_ss, u->text };
+		return create_common(loop, name, size / ss, (uint32_t)ss, true,
+				     &want, devp);
 	}
 	return mblk_ram_create(loop, name, size / ss, (uint32_t)ss, devp);
 }
