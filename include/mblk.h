@@ -276,6 +276,16 @@ MBLK_API int mblk_safe_unsafe_write(mblk_dev *dev, uint64_t sector,
 				    const struct iovec *iov, int iovcnt,
 				    unsigned flags, mblk_cb cb, void *data);
 
+/* ------------------------------------------------------------------ */
+/* The file device. docs/devices/file.md.                              */
+
+/* What opening a file device decided on the caller's behalf, one
+ * sentence per line: "... is not writable (...): opened read-only",
+ * "io_uring is not available (...): using the thread-pool engine". ""
+ * when nothing; NULL when dev is not (or does not wrap) a file device.
+ * Valid as long as the device. */
+MBLK_API const char *mblk_file_notes(mblk_dev *dev);
+
 #ifdef __cplusplus
 }
 #endif

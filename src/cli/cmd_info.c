@@ -98,6 +98,7 @@ int cmd_info(int argc, char **argv)
 	if (n < 0 || (size_t)n >= sizeof(reuri))
 		reuri[0] = '\0';
 	uint64_t bytes = inf.size_sectors * inf.sector_size;
+	const char *notes = mblk_file_notes(dev);
 
 	if (json) {
 		printf("{\"uri\":");
@@ -122,6 +123,10 @@ int cmd_info(int argc, char **argv)
 			cli_json_string(stdout, reuri);
 		else
 			printf("null");
+		if (notes != NULL && notes[0] != '\0') {
+			printf(",\"notes\":");
+			cli_json_string(stdout, notes);
+		}
 		printf("}\n");
 	} else {
 		char h[32];
@@ -149,6 +154,14 @@ int cmd_info(int argc, char **argv)
 		else
 			printf("allocated:     unknown\n");
 		printf("reopen URI:    %s\n", reuri[0] ? reuri : "unknown");
+		/* What opening decided on its own (file: read-only fallback,
+		 * thread-pool fallback), one sentence per line. */
+		for (const char *p = notes; p != NULL && *p != '\0';) {
+			const char *e = strchr(p, '\n');
+			int l = e ? (int)(e - p) : (int)strlen(p);
+			printf("note:          %.*s\n", l, p);
+			p = e ? e + 1 : p + l;
+		}
 	}
 	cli_close(&loop, dev);
 	uv_loop_close(&loop);

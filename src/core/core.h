@@ -87,5 +87,13 @@ void mblk__vset_error(const char *fmt, va_list ap);
 struct mblk__uri;
 int mblk__open_ram_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 		       mblk_dev **devp);
+int mblk__open_fault_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
+			 mblk_dev **devp);
+int mblk__open_mirror_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
+			  mblk_dev **devp);
+int mblk__open_file_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
+			mblk_dev **devp);
+int mblk__open_file_buffered_uri(uv_loop_t *loop, struct mblk__uri *u,
+				 unsigned flags, mblk_dev **devp);
 
 #endif

@@ -19,17 +19,21 @@ struct scheme {
 
 static const struct scheme schemes[] = {
 	{ "ram", mblk__open_ram_uri },
+	{ "fault", mblk__open_fault_uri },
+	{ "mirror", mblk__open_mirror_uri },
+	{ "file", mblk__open_file_uri },
+	{ "buffered",
+	  mblk__open_file_buffered_uri }, /* upstream's legacy prefix */
 };
 
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
 
 int mblk_open(uv_loop_t *loop, const char *uri, unsigned flags, mblk_dev **devp)
 {
-	const char *names[NSCHEMES + 2];
+	const char *names[NSCHEMES + 1];
 	size_t n = 0;
 	for (size_t i = 0; i < NSCHEMES; i++)
 		names[n++] = schemes[i].name;
-	names[n++] = "file";
 	names[n] = NULL;
 
 	if (loop == NULL || devp == NULL)

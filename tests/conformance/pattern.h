@@ -107,7 +107,8 @@ static inline void pat_describe(const void *buf, uint32_t ss, char *out,
 				}
 		}
 		if (bad == ss)
-			snprintf(out, len, "pattern tag=%llu op=%llu sector=%llu",
+			snprintf(out, len,
+				 "pattern tag=%llu op=%llu sector=%llu",
 				 (unsigned long long)w[1],
 				 (unsigned long long)w[2],
 				 (unsigned long long)w[3]);

@@ -23,7 +23,7 @@
 
 struct shim {
 	uint32_t caps_mask;
-	uint32_t align;    /* 0: the child's */
+	uint32_t align; /* 0: the child's */
 	bool delay;
 	uv_timer_t timer;
 	mblk_req *head, *tail; /* parents waiting for the timer */
@@ -89,7 +89,8 @@ static void shim_child_done(mblk_req *child)
 static void shim_fwd(mblk_dev *dev, mblk_req *req)
 {
 	struct shim *sh = mblk_dev_priv(dev);
-	if ((req->op == MBLK_OP_SEEK_MAPPED || req->op == MBLK_OP_SEEK_UNMAPPED) &&
+	if ((req->op == MBLK_OP_SEEK_MAPPED ||
+	     req->op == MBLK_OP_SEEK_UNMAPPED) &&
 	    !(sh->caps_mask & MBLK_CAP_SEEK)) {
 		/* Without MBLK_CAP_SEEK: everything is data. */
 		req->result = req->op == MBLK_OP_SEEK_MAPPED
@@ -173,8 +174,10 @@ static int shim_parse(struct shim *sh, const char *spec)
 		} else if (strncmp(t, "align=", 6) == 0) {
 			unsigned long a = strtoul(t + 6, NULL, 10);
 			if (a == 0 || (a & (a - 1)) != 0) {
-				fprintf(stderr, "shim: %s: not a power of "
-						"two\n", t);
+				fprintf(stderr,
+					"shim: %s: not a power of "
+					"two\n",
+					t);
 				r = -EINVAL;
 			}
 			sh->align = (uint32_t)a;
@@ -190,15 +193,17 @@ static int shim_parse(struct shim *sh, const char *spec)
 				if (i < n)
 					sh->caps_mask |= shim_caps[i].bit;
 				else if (strcmp(c, "none") != 0) {
-					fprintf(stderr, "shim: unknown "
-							"capability '%s'\n",
+					fprintf(stderr,
+						"shim: unknown "
+						"capability '%s'\n",
 						c);
 					r = -EINVAL;
 				}
 			}
 		} else {
-			fprintf(stderr, "shim: unknown option '%s' (delay, "
-					"caps=A+B, align=N)\n",
+			fprintf(stderr,
+				"shim: unknown option '%s' (delay, "
+				"caps=A+B, align=N)\n",
 				t);
 			r = -EINVAL;
 		}

@@ -574,7 +574,6 @@ int mblk__open_ram_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 	bool have_size = mblk__uri_get(u, "size") != NULL;
 	bool have_ss = mblk__uri_get(u, "sector-size") != NULL;
 	int r;
-	(void)flags;
 
 	if ((r = mblk__uri_get_size(u, "size", &size)) < 0 ||
 	    (r = mblk__uri_get_size(u, "sector-size", &ss)) < 0 ||
@@ -595,8 +594,12 @@ int mblk__open_ram_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 	if (name != NULL) {
 		/* Connect if it exists with this geometry, else create it. */
 		struct ram_want want = { have_size, have_ss, u->text };
-		return create_common(loop, name, size / ss, (uint32_t)ss, true,
-				     &want, devp);
+		r = create_common(loop, name, size / ss, (uint32_t)ss, true,
+				  &want, devp);
+	} else {
+		r = mblk_ram_create(loop, name, size / ss, (uint32_t)ss, devp);
 	}
-	return mblk_ram_create(loop, name, size / ss, (uint32_t)ss, devp);
+	if (r == 0 && (flags & MBLK_OPEN_RDONLY))
+		mblk_dev_info(*devp)->read_write = false;
+	return r;
 }

@@ -1,0 +1,140 @@
+/* mblk/mirror.h - the live mirror: serve a primary device while copying
+ * it onto a secondary. docs/decorators/mirror.md.
+ *
+ * A mirror is a device with two children. Every read is served by the
+ * primary. In the background the primary's contents are copied onto the
+ * secondary; once the copy is done ("synced") the secondary equals the
+ * primary byte for byte and every write, discard and write_zeroes goes to
+ * both until the mirror is closed. Flush flushes both. Writes during the
+ * copy are tracked so the result is exact under any concurrent load; if
+ * a client writes faster than the copy converges, the mirror switches by
+ * itself to "active" mode, where writes go to both devices at once, and
+ * then always finishes.
+ *
+ * By URI (mblk_open):
+ *   mirror:?primary=<URI>&secondary=<URI>[&buffer=16M][&chunk=64K]
+ *          [&rate=BYTES/s][&on-error=stop|retry][&retries=N]
+ *          [&secondary-zero=1][&in-sync=1]
+ * (inner URIs with their '&' and '%' percent-encoded as %26 and %25).
+ */
+#ifndef MBLK_MIRROR_H
+#define MBLK_MIRROR_H
+
+#include "../mblk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What to do when copying a range onto the secondary fails (a read of
+ * the primary or a write, zero or flush of the secondary). */
+enum mblk_mirror_on_error {
+	MBLK_MIRROR_STOP = 0, /* stop copying; the mirror keeps serving */
+	MBLK_MIRROR_RETRY,    /* copy the range again, up to `retries` times
+	                         in all, then stop */
+};
+
+/* Options; a zeroed struct gives the defaults. */
+struct mblk_mirror_opts {
+	uint64_t buffer_bytes; /* memory for copying; 0: 16 MiB */
+	uint64_t chunk_bytes;  /* tracking granularity, a power of two; 0:
+	                          64 KiB (raised to the sector size, and for
+	                          huge devices until the map fits 64 MiB) */
+	uint64_t rate;         /* copy at most this many bytes per second of
+	                          data read; 0: no limit */
+	enum mblk_mirror_on_error on_error;
+	unsigned retries;       /* MBLK_MIRROR_RETRY: failures allowed */
+	bool secondary_is_zero; /* the secondary reads as zeros everywhere:
+	                           holes of the primary need no writing. Also
+	                           detected when the secondary reports no
+	                           data at all (seek_mapped). */
+	bool secondary_in_sync; /* trust that the secondary already equals
+	                           the primary (a copy made while neither
+	                           changed): nothing is copied, and writes go
+	                           to both from the start. Wrong data stays
+	                           wrong: use it only when you know. */
+};
+
+/* Events passed to the progress callback. */
+enum mblk_mirror_event {
+	MBLK_MIRROR_PERCENT,  /* value: the new whole percent (1..99) */
+	MBLK_MIRROR_COMPLETE, /* synced and the secondary flushed */
+	MBLK_MIRROR_ACTIVE,   /* switched to active mode to converge */
+	MBLK_MIRROR_ERROR,    /* value: -errno; a copy failure that will be
+	                         retried; error: its sentence */
+	MBLK_MIRROR_FAILED,   /* value: -errno; the copy has stopped for
+	                         good; error: its sentence */
+};
+
+/* Called from the loop on every increase of the whole percent copied,
+ * once when the mirror is in sync (again after a failure that needed a
+ * recopy), on the switch to active mode, and for every failure: a copy
+ * failure is never dropped. error is NULL except for ERROR and FAILED,
+ * and valid only during the call. The callback may call
+ * mblk_mirror_get_progress and mblk_close on the mirror. */
+typedef void (*mblk_mirror_cb)(void *data, enum mblk_mirror_event ev, int value,
+			       const char *error);
+
+enum mblk_mirror_state {
+	MBLK_MIRROR_COPYING, /* the secondary is not yet in sync */
+	MBLK_MIRROR_SYNCED,  /* in sync: writes go to both */
+	MBLK_MIRROR_STOPPED, /* the copy failed: writes go to the primary
+	                        only and the secondary is out of date */
+};
+
+enum mblk_mirror_mode {
+	MBLK_MIRROR_BACKGROUND,  /* writes go to the primary and mark the
+	                            range for (re)copying */
+	MBLK_MIRROR_ACTIVE_MODE, /* writes go to both devices at once */
+};
+
+struct mblk_mirror_progress {
+	uint64_t bytes_total;     /* the device size */
+	uint64_t bytes_done;      /* total - remaining */
+	uint64_t bytes_remaining; /* marked for copying or being copied */
+	uint64_t bytes_read;      /* data read from the primary so far */
+	uint64_t bytes_zeroed;    /* holes handled without reading */
+	double rate;              /* bytes_done per second since the start
+	                             (until in sync) */
+	double elapsed;           /* seconds since the copy started */
+	int percent;              /* whole percent done, 100 when synced */
+	unsigned passes;          /* passes over the device so far */
+	enum mblk_mirror_state state;
+	enum mblk_mirror_mode mode;
+	int error;             /* STOPPED: the -errno that stopped it */
+	const char *error_msg; /* STOPPED: its sentence (valid until the
+	                          mirror is closed), else NULL */
+};
+
+/* Creates a mirror of primary onto secondary, bound to their loop (they
+ * must share it), and starts copying. opts may be NULL (defaults); cb may
+ * be NULL. The secondary's contents are overwritten.
+ *
+ * Refused, with a sentence in mblk_last_error, when: the sector sizes are
+ * not whole multiples of each other (-EINVAL), the devices differ in size
+ * (-EINVAL), the secondary is read-only (-EROFS), the options are invalid
+ * (-EINVAL). The mirror's sector size is the larger of the two; it is
+ * read-only when the primary is.
+ *
+ * On success the mirror owns both devices (closing it closes them) and
+ * returns 0; on failure they are still the caller's. Call on the loop's
+ * thread. */
+MBLK_API int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
+			      const struct mblk_mirror_opts *opts,
+			      mblk_mirror_cb cb, void *data, mblk_dev **devp);
+
+/* Fills *p. dev is a mirror or a device stacked on one through child 0
+ * (such as the safe wrapper mblk_open adds). Returns 0 or -EINVAL. */
+MBLK_API int mblk_mirror_get_progress(mblk_dev *dev,
+				      struct mblk_mirror_progress *p);
+
+/* Sets the progress callback of a mirror (for mirrors opened by URI).
+ * Returns 0 or -EINVAL. */
+MBLK_API int mblk_mirror_set_callback(mblk_dev *dev, mblk_mirror_cb cb,
+				      void *data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MBLK_MIRROR_H */

@@ -1,0 +1,491 @@
+/* copy.c - the mirror's background copier: passes over the dirty map,
+ * copy operations, convergence, the rate limit and the final flush.
+ *
+ * Design notes
+ *
+ * The copier owns nops operation slots (buffer option / bytes per
+ * operation, at most 64), each with a buffer of op_bytes allocated on
+ * first use, so copy memory never exceeds the buffer option (or one
+ * operation when the option is smaller than a chunk). mirror_kick, called
+ * after every event that may have made work possible, fills free slots:
+ * from the cursor it finds the next dirty chunk that no copy operation
+ * holds, extends it over up to op_chunks consecutive dirty chunks, and
+ * registers the operation with the range lock (mirror.c), which runs it
+ * when no earlier conflicting dual write is in flight.
+ *
+ * An operation, once running, clears its chunks' dirty bits and walks
+ * its range extent by extent:
+ *
+ *   seek_unmapped(pos) -> data up to u?  read [pos, u) -> write secondary
+ *                      -> hole at pos:   seek_mapped(pos) -> hole to m:
+ *                           secondary known zero there: nothing
+ *                           else: write_zeroes (or discard) on secondary
+ *
+ * (without seek support on the primary, or when the secondary can
+ * neither zero nor is known zero, everything is data). Scaling: a primary
+ * sector boundary inside a mirror sector rounds data outwards and holes
+ * inwards, so a hole is only ever skipped when it is whole.
+ *
+ * Passes and convergence: when the cursor reaches the end of the map, a
+ * pass that launched work ends; see the policy in mirror.c's notes
+ * (switch to ACTIVE when a pass shrinks the dirty count by less than a
+ * quarter, after 8 passes, or when only client writes in flight keep the
+ * mirror from syncing). A sweep that launched nothing (every dirty chunk
+ * is being copied already) does not count as a pass, and one kick wraps
+ * at most once, so kicks are bounded.
+ *
+ * Sync: dirty map empty, no copy operation, no primary-only write in
+ * flight: the state becomes SYNCED (writes are dual from now on), the
+ * secondary is flushed, and Complete is reported.
+ *
+ * Rate limit: a token bucket of bytes read from the primary (holes are
+ * free), refilled continuously at `rate` bytes/s up to max(one
+ * operation, rate/10). An operation is launched only while tokens are
+ * positive; its reads take their bytes (the bucket may go negative by
+ * the operations in flight). When empty, the mirror's one timer is armed
+ * for the moment it is positive again.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mirror_int.h"
+#include "../../common/checked.h"
+
+static void copy_step(struct copy_op *op);
+
+static bool copy_halted(const struct mirror *m)
+{
+	return m->stopping || m->state == MBLK_MIRROR_STOPPED;
+}
+
+static void copy_submit(struct copy_op *op, mblk_req *c, mblk_done_fn fn)
+{
+	op->m->bg_inflight++;
+	mblk_req_submit(c, fn, op);
+}
+
+static mblk_req *copy_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
+			    unsigned shift)
+{
+	mblk_req *c = mblk_req_alloc(d);
+	if (c != NULL) {
+		c->op = op;
+		c->sector = sector << shift;
+	}
+	return c;
+}
+
+/* The operation is over: success, failure (status < 0, msg) or halted. */
+static void copy_end(struct copy_op *op, int status, const char *msg)
+{
+	struct mirror *m = op->m;
+	struct ent *e = &op->ent;
+	m->copy_sectors -= e->end - e->start;
+	if (status < 0) {
+		/* Anything may have reached the secondary: copy it again. */
+		mirror_mark_dirty(m, e->cstart, e->cend);
+		mirror_lose_zero(m, e->start, e->end);
+	}
+	op->busy = false;
+	m->ops_busy--;
+	mirror_lock_remove(m, e);
+	if (status < 0)
+		mirror_failure(m, status, msg);
+	mirror_kick(m);
+	mirror_report_percent(m);
+}
+
+static void copy_fail_nomem(struct copy_op *op)
+{
+	char msg[MBLK_MSG_MAX];
+	snprintf(msg, sizeof(msg), "%s: no memory to copy sectors %llu-%llu",
+		 mblk_dev_name(op->m->dev), (unsigned long long)op->pos,
+		 (unsigned long long)op->xend - 1);
+	copy_end(op, -ENOMEM, msg);
+}
+
+static void copy_write_done(mblk_req *c)
+{
+	struct copy_op *op = c->done_data;
+	struct mirror *m = op->m;
+	if (c->status < 0)
+		copy_end(op, c->status, c->msg);
+	else if (c->op == MBLK_OP_WRITE) {
+		op->pos = op->xend;
+		copy_step(op);
+	} else {
+		m->bytes_zeroed += (op->xend - op->pos) << m->sec_shift;
+		op->pos = op->xend;
+		copy_step(op);
+	}
+	mblk_req_free(c);
+	mirror_bg_put(m);
+}
+
+static void copy_read_done(mblk_req *c)
+{
+	struct copy_op *op = c->done_data;
+	struct mirror *m = op->m;
+	if (c->status < 0) {
+		copy_end(op, c->status, c->msg);
+	} else if (copy_halted(m)) {
+		copy_step(op);
+	} else {
+		m->bytes_read += op->iov.iov_len;
+		mblk_req *w =
+			copy_child(m->s, MBLK_OP_WRITE, op->pos, m->sshift);
+		if (w == NULL) {
+			copy_fail_nomem(op);
+		} else {
+			mirror_lose_zero(m, op->pos, op->xend);
+			w->iov = &op->iov;
+			w->iovcnt = 1;
+			copy_submit(op, w, copy_write_done);
+		}
+	}
+	mblk_req_free(c);
+	mirror_bg_put(m);
+}
+
+/* Copies the data extent [pos, xend). */
+static void copy_read(struct copy_op *op)
+{
+	struct mirror *m = op->m;
+	size_t bytes = (size_t)((op->xend - op->pos) << m->sec_shift);
+	if (op->buf == NULL &&
+	    posix_memalign((void **)&op->buf, m->buf_align, m->op_bytes) != 0)
+		op->buf = NULL;
+	mblk_req *c =
+		op->buf ? copy_child(m->p, MBLK_OP_READ, op->pos, m->pshift)
+			: NULL;
+	if (c == NULL) {
+		copy_fail_nomem(op);
+		return;
+	}
+	op->iov.iov_base = op->buf;
+	op->iov.iov_len = bytes;
+	c->iov = &op->iov;
+	c->iovcnt = 1;
+	if (m->rate)
+		m->tokens -= (double)bytes;
+	copy_submit(op, c, copy_read_done);
+}
+
+/* Handles the hole [pos, xend): nothing if the secondary is known to be
+ * zero there, else zero it there. Returns true if it finished at once. */
+static bool copy_zero(struct copy_op *op)
+{
+	struct mirror *m = op->m;
+	uint64_t a = mirror_chunk_of(m, op->pos) - op->ent.cstart;
+	uint64_t b = mirror_chunk_up(m, op->xend) - op->ent.cstart;
+	uint64_t want = (b >= 64 ? ~0ull : (1ull << b) - 1) &
+			~((1ull << a) - 1);
+	if (m->zero_known && (op->zmask & want) == want) {
+		m->bytes_zeroed += (op->xend - op->pos) << m->sec_shift;
+		op->pos = op->xend;
+		return true;
+	}
+	if (!m->s_can_zero) {
+		copy_read(op);
+		return false;
+	}
+	uint32_t caps = mblk_dev_info(m->s)->caps;
+	enum mblk_op zop = caps & MBLK_CAP_WRITE_ZEROES ? MBLK_OP_WRITE_ZEROES
+							: MBLK_OP_DISCARD;
+	mblk_req *c = copy_child(m->s, zop, op->pos, m->sshift);
+	if (c == NULL) {
+		copy_fail_nomem(op);
+		return false;
+	}
+	c->count = (op->xend - op->pos) << m->sshift;
+	copy_submit(op, c, copy_write_done);
+	return false;
+}
+
+static void copy_seek_done(mblk_req *c)
+{
+	struct copy_op *op = c->done_data;
+	struct mirror *m = op->m;
+	uint64_t ans = c->result, k = 1ull << m->pshift;
+	enum mblk_op kind = c->op;
+	int status = c->status;
+	mblk_req_free(c);
+
+	if (copy_halted(m)) {
+		copy_step(op);
+	} else if (status < 0) {
+		/* No map: copy the rest as data. */
+		op->xend = op->ent.end;
+		copy_read(op);
+	} else if (kind == MBLK_OP_SEEK_UNMAPPED) {
+		uint64_t dend =
+			mblk__min_u64((ans + k - 1) >> m->pshift, op->ent.end);
+		if (dend > op->pos) {
+			op->xend = dend;
+			copy_read(op);
+		} else {
+			mblk_req *s = copy_child(m->p, MBLK_OP_SEEK_MAPPED,
+						 op->pos, m->pshift);
+			if (s == NULL)
+				copy_fail_nomem(op);
+			else
+				copy_submit(op, s, copy_seek_done);
+		}
+	} else {
+		uint64_t hend = mblk__min_u64(ans >> m->pshift, op->ent.end);
+		if (hend <= op->pos) {
+			/* Data and hole share this mirror sector. */
+			op->xend = op->pos + 1;
+			copy_read(op);
+		} else {
+			op->xend = hend;
+			if (copy_zero(op))
+				copy_step(op);
+		}
+	}
+	mirror_bg_put(m);
+}
+
+/* Starts the next extent, or ends the operation. */
+static void copy_step(struct copy_op *op)
+{
+	struct mirror *m = op->m;
+	if (copy_halted(m)) {
+		copy_end(op, 0, NULL);
+		return;
+	}
+	if (op->pos >= op->ent.end) {
+		copy_end(op, 0, NULL);
+		return;
+	}
+	bool seek = (mblk_dev_info(m->p)->caps & MBLK_CAP_SEEK) &&
+		    (m->s_can_zero || m->zero_known);
+	if (!seek) {
+		op->xend = op->ent.end;
+		copy_read(op);
+		return;
+	}
+	mblk_req *c =
+		copy_child(m->p, MBLK_OP_SEEK_UNMAPPED, op->pos, m->pshift);
+	if (c == NULL) {
+		op->xend = op->ent.end;
+		copy_fail_nomem(op);
+		return;
+	}
+	copy_submit(op, c, copy_seek_done);
+}
+
+/* The lock lets the operation run: its chunks are no longer dirty (a
+ * write that completes from now on marks them again). */
+static void copy_run(struct mirror *m, struct ent *e)
+{
+	struct copy_op *op = (struct copy_op *)e;
+	m->ndirty -= mblk__bitmap_assign(&m->dirty, e->cstart, e->cend, false);
+	m->copy_sectors += e->end - e->start;
+	op->pos = e->start;
+	op->xend = e->end;
+	op->zmask = 0;
+	if (m->zero_known)
+		for (uint64_t i = e->cstart; i < e->cend; i++)
+			if (mblk__bitmap_get(&m->zero, i))
+				op->zmask |= 1ull << (i - e->cstart);
+	copy_step(op);
+}
+
+static bool copy_chunk_held(const struct mirror *m, uint64_t c)
+{
+	for (int i = 0; i < m->nops; i++) {
+		const struct copy_op *op = &m->ops[i];
+		if (op->busy && c >= op->ent.cstart && c < op->ent.cend)
+			return true;
+	}
+	return false;
+}
+
+static void copy_launch(struct mirror *m, uint64_t c, uint64_t n)
+{
+	struct copy_op *op = NULL;
+	for (int i = 0; i < m->nops && op == NULL; i++)
+		if (!m->ops[i].busy)
+			op = &m->ops[i];
+	op->busy = true;
+	m->ops_busy++;
+	struct ent *e = &op->ent;
+	e->kind = ENT_COPY;
+	e->cstart = c;
+	e->cend = c + n;
+	e->start = c << m->cs_shift;
+	e->end = mblk__min_u64((c + n) << m->cs_shift, m->size);
+	e->run = copy_run;
+	mirror_lock_add(m, e);
+}
+
+void mirror_switch_active(struct mirror *m)
+{
+	if (m->mode == MBLK_MIRROR_ACTIVE_MODE)
+		return;
+	m->mode = MBLK_MIRROR_ACTIVE_MODE;
+	mirror_event(m, MBLK_MIRROR_ACTIVE, 0, NULL);
+}
+
+static void copy_end_pass(struct mirror *m)
+{
+	m->passes++;
+	m->launched_in_pass = 0;
+	if (m->mode == MBLK_MIRROR_BACKGROUND &&
+	    ((m->passes >= 2 && m->ndirty * 4 > m->prev_dirty * 3) ||
+	     m->passes >= 8))
+		mirror_switch_active(m);
+	m->prev_dirty = m->ndirty;
+}
+
+static void copy_flush_done(mblk_req *c)
+{
+	struct mirror *m = c->done_data;
+	m->flushing = false;
+	if (c->status < 0 && !copy_halted(m)) {
+		if (m->on_error == MBLK_MIRROR_RETRY && m->retries_left > 0)
+			mirror_mark_dirty(m, 0, m->nchunks);
+		mirror_failure(m, c->status, c->msg);
+	} else if (c->status == 0 && m->state == MBLK_MIRROR_SYNCED &&
+		   !m->stopping) {
+		m->end_ns = uv_hrtime();
+		m->last_percent = 100;
+		mirror_event(m, MBLK_MIRROR_COMPLETE, 100, NULL);
+	}
+	mblk_req_free(c);
+	mirror_kick(m);
+	mirror_bg_put(m);
+}
+
+/* Enters SYNCED when nothing is left to copy and nothing can dirty. */
+static void copy_maybe_sync(struct mirror *m)
+{
+	if (m->ndirty != 0 || m->ops_busy != 0 || m->flushing)
+		return;
+	if (m->po_inflight > 0) {
+		/* Only client writes in flight stand between us and sync;
+		 * more keep coming: make them dual. */
+		mirror_switch_active(m);
+		return;
+	}
+	mblk_req *c = mblk_req_alloc(m->s);
+	if (c == NULL) {
+		/* No memory: try again shortly rather than stall. */
+		if (!m->timer_armed) {
+			m->timer_armed = true;
+			uv_timer_start(&m->timer, mirror_timer_cb, 10, 0);
+		}
+		return;
+	}
+	m->state = MBLK_MIRROR_SYNCED;
+	m->flushing = true;
+	c->op = MBLK_OP_FLUSH;
+	m->bg_inflight++;
+	mblk_req_submit(c, copy_flush_done, m);
+}
+
+static void copy_refill(struct mirror *m)
+{
+	uint64_t now = uv_hrtime();
+	if (m->refill_ns != 0)
+		m->tokens +=
+			(double)m->rate * (double)(now - m->refill_ns) / 1e9;
+	if (m->tokens > m->tokens_cap)
+		m->tokens = m->tokens_cap;
+	m->refill_ns = now;
+}
+
+void mirror_kick(struct mirror *m)
+{
+	if (!m->started || m->stopping || m->state != MBLK_MIRROR_COPYING)
+		return;
+	if (m->ndirty == 0) {
+		copy_maybe_sync(m);
+		return;
+	}
+	if (m->rate)
+		copy_refill(m);
+	bool wrapped = false;
+	while (m->ops_busy < m->nops) {
+		if (m->rate && m->tokens <= 0) {
+			if (!m->timer_armed) {
+				uint64_t ms = (uint64_t)(-m->tokens * 1000.0 /
+							 (double)m->rate) +
+					      1;
+				m->timer_armed = true;
+				uv_timer_start(&m->timer, mirror_timer_cb, ms,
+					       0);
+			}
+			break;
+		}
+		uint64_t c = mblk__bitmap_next(&m->dirty, m->cursor);
+		while (c < m->nchunks && copy_chunk_held(m, c))
+			c = mblk__bitmap_next(&m->dirty, c + 1);
+		if (c >= m->nchunks) {
+			if (m->launched_in_pass > 0)
+				copy_end_pass(m);
+			if (wrapped)
+				break;
+			wrapped = true;
+			m->cursor = 0;
+			continue;
+		}
+		uint64_t n = 1;
+		while (n < m->op_chunks && c + n < m->nchunks &&
+		       mblk__bitmap_get(&m->dirty, c + n) &&
+		       !copy_chunk_held(m, c + n))
+			n++;
+		m->cursor = c + n;
+		m->launched_in_pass++;
+		copy_launch(m, c, n);
+		if (m->stopping || m->state != MBLK_MIRROR_COPYING)
+			return;
+	}
+}
+
+static void copy_probe_done(mblk_req *c)
+{
+	struct mirror *m = c->done_data;
+	/* A secondary with no data at all reads as zeros everywhere. */
+	if (c->status == 0 && c->result >= mblk_dev_info(m->s)->size_sectors &&
+	    !m->zero_known &&
+	    mblk__bitmap_init(&m->zero, m->nchunks, true) == 0)
+		m->zero_known = true;
+	mblk_req_free(c);
+	if (!m->stopping) {
+		m->started = true;
+		m->start_ns = uv_hrtime();
+		mirror_kick(m);
+	}
+	mirror_bg_put(m);
+}
+
+void mirror_timer_cb(uv_timer_t *t)
+{
+	struct mirror *m = t->data;
+	m->timer_armed = false;
+	if (m->stopping)
+		return;
+	if (m->started) {
+		mirror_kick(m);
+		return;
+	}
+	/* Start: find out whether the secondary is all zeros first. */
+	mblk_req *c = NULL;
+	if (!m->zero_known && m->size > 0 &&
+	    (mblk_dev_info(m->s)->caps & MBLK_CAP_SEEK))
+		c = mblk_req_alloc(m->s);
+	if (c != NULL) {
+		c->op = MBLK_OP_SEEK_MAPPED;
+		c->sector = 0;
+		m->bg_inflight++;
+		mblk_req_submit(c, copy_probe_done, m);
+		return;
+	}
+	m->started = true;
+	m->start_ns = uv_hrtime();
+	mirror_kick(m);
+}

@@ -1,0 +1,144 @@
+/* mirror_int.h - the mirror's state, shared by mirror.c (the device:
+ * creation, foreground requests, the range lock, progress) and copy.c
+ * (the background copier). Not installed. The design notes, with the
+ * correctness argument, are at the top of mirror.c.
+ */
+#ifndef MBLK_MIRROR_INT_H
+#define MBLK_MIRROR_INT_H
+
+#include <mblk/backend.h>
+#include <mblk/mirror.h>
+
+#include "bitmap.h"
+
+/* The most chunks one copy operation covers (its zero mask is a word). */
+#define MIRROR_MAX_OP_CHUNKS 64
+#define MIRROR_MAX_OPS 64
+
+struct mirror;
+
+/* An entry of the range lock (mirror.c): a copy operation or a
+ * foreground write-like request, in arrival order. */
+enum ent_kind {
+	ENT_COPY,          /* a copy operation: chunks [cstart, cend) */
+	ENT_WRITE_PRIMARY, /* a write to the primary only (marks dirty) */
+	ENT_WRITE_DUAL,    /* a write to both devices */
+};
+
+struct ent {
+	struct ent *prev, *next;
+	enum ent_kind kind;
+	bool running;
+	uint64_t start, end;   /* mirror sectors [start, end) */
+	uint64_t cstart, cend; /* chunks touched [cstart, cend) */
+	void (*run)(struct mirror *m, struct ent *e);
+};
+
+/* One copy operation slot (copy.c). */
+struct copy_op {
+	struct ent ent;
+	struct mirror *m;
+	bool busy;
+	char *buf; /* op_bytes, allocated on first use */
+	struct iovec iov;
+	uint64_t pos;   /* next mirror sector to handle */
+	uint64_t xend;  /* end of the extent being handled */
+	uint64_t zmask; /* chunk i of the op read as zeros on the
+	                   secondary when the op started */
+};
+
+struct mirror {
+	mblk_dev *dev, *p, *s;
+	uint64_t size;      /* mirror sectors */
+	unsigned sec_shift; /* log2 of the mirror sector size */
+	unsigned pshift;    /* log2(mirror sector / primary sector) */
+	unsigned sshift;    /* log2(mirror sector / secondary sector) */
+	uint64_t cs;        /* chunk size in mirror sectors */
+	unsigned cs_shift;
+	uint64_t nchunks;
+	bool s_can_zero; /* the secondary has write_zeroes or discard */
+
+	/* The dirty map: chunk i must be (re)copied. ndirty counts it. */
+	struct mblk__bitmap dirty;
+	uint64_t ndirty;
+	/* The zero map (only when the secondary is known to start as
+	 * zeros): chunk i of the secondary has not been written since. */
+	struct mblk__bitmap zero;
+	bool zero_known;
+
+	/* The range lock: entries in arrival order. */
+	struct ent *lhead, *ltail;
+	unsigned nwaiting;
+	bool lock_scanning, lock_changed;
+
+	/* The copier. */
+	struct copy_op ops[MIRROR_MAX_OPS];
+	int nops, ops_busy;
+	uint64_t op_chunks; /* chunks per copy operation */
+	size_t op_bytes;    /* buffer bytes per operation */
+	size_t buf_align;
+	uint64_t cursor; /* next chunk the pass looks at */
+	uint64_t launched_in_pass;
+	uint64_t prev_dirty; /* ndirty at the end of the previous pass */
+	unsigned passes;
+	uint64_t copy_sectors; /* sectors of running copy operations */
+	uint64_t bg_inflight;  /* child requests of the copier in flight */
+	uint64_t po_inflight;  /* primary-only writes in flight */
+	bool started, flushing, stopping;
+	enum mblk_mirror_state state;
+	enum mblk_mirror_mode mode;
+	mblk_req *disc_req; /* the disconnect waiting for the copier */
+
+	/* Rate limit: a token bucket in bytes, refilled from uv_hrtime. */
+	uint64_t rate;
+	double tokens, tokens_cap;
+	uint64_t refill_ns;
+	uv_timer_t timer; /* start, and waits for tokens */
+	bool timer_armed;
+
+	struct mblk_mirror_opts opts; /* as given, for get_uri */
+
+	/* Errors. */
+	enum mblk_mirror_on_error on_error;
+	unsigned retries_left;
+	int error;
+	char errmsg[MBLK_MSG_MAX]; /* the failure that stopped the copy */
+	char smsg[MBLK_MSG_MAX];   /* the last secondary write failure */
+
+	/* Progress. */
+	mblk_mirror_cb cb;
+	void *cb_data;
+	int last_percent;
+	uint64_t bytes_read, bytes_zeroed;
+	uint64_t start_ns, end_ns;
+};
+
+/* mirror.c */
+void mirror_lock_add(struct mirror *m, struct ent *e);
+void mirror_lock_remove(struct mirror *m, struct ent *e);
+void mirror_event(struct mirror *m, enum mblk_mirror_event ev, int value,
+		  const char *error);
+void mirror_failure(struct mirror *m, int status, const char *msg);
+uint64_t mirror_remaining_bytes(const struct mirror *m);
+void mirror_report_percent(struct mirror *m);
+void mirror_bg_put(struct mirror *m);
+void mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend);
+void mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end);
+
+/* copy.c */
+void mirror_kick(struct mirror *m);
+void mirror_switch_active(struct mirror *m);
+void mirror_timer_cb(uv_timer_t *t);
+
+static inline uint64_t mirror_chunk_of(const struct mirror *m, uint64_t sec)
+{
+	return sec >> m->cs_shift;
+}
+
+/* The first chunk at or after sector sec (sec rounded up). */
+static inline uint64_t mirror_chunk_up(const struct mirror *m, uint64_t sec)
+{
+	return (sec + m->cs - 1) >> m->cs_shift;
+}
+
+#endif
