@@ -174,6 +174,18 @@ static void test_check_range_sentences(void **state)
 					  msg, sizeof(msg)),
 			 -EINVAL);
 	expect_has(msg, "disk7", "write_zeroes", "overflows", NULL);
+
+	/* A 0-sector device has no sector 0: the sentence must not claim
+	 * that sectors run from 0 to 0. */
+	struct mblk_info empty = info_1000;
+	empty.size_sectors = 0;
+	assert_int_equal(mblk_check_range("disk7", &empty, MBLK_OP_DISCARD, 0,
+					  1, msg, sizeof(msg)),
+			 -EINVAL);
+	expect_has(msg, "disk7", "discard", "sector 0", "no sectors", NULL);
+	if (strstr(msg, "0 to 0") != NULL)
+		print_error("sentence \"%s\" claims a sector 0\n", msg);
+	assert_null(strstr(msg, "0 to 0"));
 }
 
 /* The same sentences reach a user through a device stack. */
