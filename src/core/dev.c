@@ -646,6 +646,17 @@ int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops, void *priv,
 				      "%s: sector size %u is not a power of two",
 				      name ? name : ops->kind,
 				      info->sector_size);
+	/* Every op is promised byte offsets that fit (backend.h): only
+	 * true if the device itself does, as resize already requires. */
+	uint64_t bytes;
+	if (mblk__mul_overflow(info->size_sectors, info->sector_size, &bytes) ||
+	    bytes > MBLK__MAX_BYTES)
+		return mblk_set_error(-EFBIG,
+				      "%s: %llu sectors of %u bytes is more "
+				      "than the 2^63 bytes a device can hold",
+				      name ? name : ops->kind,
+				      (unsigned long long)info->size_sectors,
+				      info->sector_size);
 	mblk_dev *dev = calloc(1, sizeof(*dev));
 	if (dev == NULL)
 		return mblk_set_error(-ENOMEM, "no memory for a device");
