@@ -118,7 +118,9 @@ MBLK_API int mblk_open(uv_loop_t *loop, const char *uri, unsigned flags,
  * flight finish first), then releases it and, for decorators, the devices
  * they hold. The memory is freed from the loop, so run the loop (for
  * example until uv_run returns) before uv_loop_close. cb, if not NULL, is
- * called once the device is gone. Closing NULL is a no-op. */
+ * called once the device is gone. Closing NULL is a no-op. Calling it
+ * again before the device is gone is harmless: that cb is called too,
+ * after the first; once it is gone, dev must not be used. */
 MBLK_API void mblk_close(mblk_dev *dev, mblk_cb cb, void *data);
 
 /* Fills *info with the device's current geometry and capabilities. Never

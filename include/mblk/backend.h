@@ -83,7 +83,8 @@ struct mblk_req {
 	mblk_done_fn done;
 	void *cb; /* user callback (mblk_cb or mblk_seek_cb) */
 	void *cb_data;
-	mblk_req *link;         /* pool free list / deferred queue */
+	mblk_req *link; /* pool free list / deferred queue */
+	bool fua_emul;  /* a write whose FUA the core emulates with a flush */
 	char msg[MBLK_MSG_MAX]; /* the sentence when status < 0 */
 };
 
@@ -91,7 +92,8 @@ struct mblk_req {
  * for any type, uninitialised when the op receives it. */
 static inline void *mblk_req_ctx(mblk_req *req)
 {
-	return (void *)(req + 1);
+	/* After the header rounded up to 16 bytes, whatever its size. */
+	return (char *)req + ((sizeof(*req) + 15u) & ~(size_t)15u);
 }
 
 /* What a device does. Every member may be NULL: on a device with

@@ -35,6 +35,13 @@ static int check_extent(const char *name, const struct mblk_info *in,
 			 name, o, n, s, size);
 		return -EINVAL;
 	}
+	if (size == 0 && (count > 0 || sector > 0)) {
+		snprintf(msg, len,
+			 "%s: %s of %llu sector%s at sector %llu: the device "
+			 "has no sectors (its size is 0)",
+			 name, o, n, n == 1 ? "" : "s", s);
+		return -EINVAL;
+	}
 	if (sector > in->size_sectors ||
 	    (sector == in->size_sectors && count > 0)) {
 		snprintf(msg, len,

@@ -42,6 +42,10 @@ struct mblk_dev {
 	mblk_req *free;
 	void **slabs;
 	size_t nslabs, slabs_cap;
+	/* Two requests set aside at creation for close and its release
+	 * step, so that closing never depends on malloc (alloc_reserved). */
+	mblk_req *spare;
+	void *spare_mem;
 
 	/* Completions that happened inside a submission, delivered from the
 	 * idle handle on the next loop iteration, in order. */
@@ -54,6 +58,15 @@ struct mblk_dev {
 	int children_open;
 	mblk_cb close_cb;
 	void *close_data;
+	struct mblk__close_waiter *close_more; /* later mblk_close calls */
+};
+
+/* A second (third, ...) mblk_close while the first is under way: its
+ * callback runs after the first's. */
+struct mblk__close_waiter {
+	mblk_cb cb;
+	void *data;
+	struct mblk__close_waiter *next;
 };
 
 /* How deep this thread is inside submission calls; completions while it

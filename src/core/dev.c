@@ -51,9 +51,6 @@
 
 _Thread_local int mblk__submit_depth;
 
-/* Marks a request whose FUA is emulated by a flush after the write. */
-#define REQ_FUA_EMUL 0x80000000u
-
 static void finish(mblk_req *req);
 static void submit(mblk_req *req, bool check);
 
@@ -105,8 +102,23 @@ mblk_req *mblk_req_alloc(mblk_dev *dev)
 	req->cb = NULL;
 	req->cb_data = NULL;
 	req->link = NULL;
+	req->fua_emul = false;
 	req->msg[0] = '\0';
 	return req;
+}
+
+/* A request for close or for the release step of a disconnect: from the
+ * pool or, when it is empty, from the two set aside at creation, so that
+ * neither waits on malloc. A device needs each at most once. */
+static mblk_req *alloc_reserved(mblk_dev *dev)
+{
+	if (dev->free == NULL && dev->spare != NULL) {
+		mblk_req *r = dev->spare;
+		dev->spare = r->link;
+		r->link = NULL;
+		dev->free = r;
+	}
+	return mblk_req_alloc(dev);
 }
 
 void mblk_req_free(mblk_req *req)
@@ -138,26 +150,36 @@ const char *mblk_op_name(enum mblk_op op)
 int mblk_req_describe(const mblk_req *req, char *buf, size_t len)
 {
 	const char *op = mblk_op_name(req->op);
+	const char *pre = "";
+	enum mblk_op kind = req->op;
 	unsigned long long s = req->sector, n = req->count;
-	switch (req->op) {
+	/* The flush step of an emulated FUA write: the user asked for the
+	 * write, so name it and its range. */
+	if (req->fua_emul && req->op == MBLK_OP_FLUSH) {
+		pre = "flush after the FUA ";
+		op = mblk_op_name(MBLK_OP_WRITE);
+		kind = MBLK_OP_WRITE;
+	}
+	switch (kind) {
 	case MBLK_OP_READ:
 	case MBLK_OP_WRITE:
 	case MBLK_OP_DISCARD:
 	case MBLK_OP_WRITE_ZEROES:
 		if (n == 0)
 			return snprintf(buf, len,
-					"%s of 0 sectors at sector %llu", op,
-					s);
+					"%s%s of 0 sectors at sector %llu", pre,
+					op, s);
 		if (n == 1)
-			return snprintf(buf, len, "%s of sector %llu", op, s);
+			return snprintf(buf, len, "%s%s of sector %llu", pre,
+					op, s);
 		/* s + n - 1 may wrap for a rejected request; say so plainly. */
 		if (s + n - 1 < s)
 			return snprintf(buf, len,
-					"%s of %llu sectors from sector %llu",
-					op, n, s);
+					"%s%s of %llu sectors from sector %llu",
+					pre, op, n, s);
 		return snprintf(buf, len,
-				"%s of sectors %llu-%llu (%llu sectors)", op, s,
-				s + n - 1, n);
+				"%s%s of sectors %llu-%llu (%llu sectors)", pre,
+				op, s, s + n - 1, n);
 	case MBLK_OP_RESIZE:
 		return snprintf(buf, len, "resize to %llu sectors", s);
 	case MBLK_OP_SEEK_MAPPED:
@@ -235,7 +257,10 @@ static void defer(mblk_req *req)
 	else
 		dev->defer_head = req;
 	dev->defer_tail = req;
-	if (!dev->idle_active) {
+	/* Once close has reached uv_close, free_dev delivers what is queued;
+	 * starting the closing handle would leave it in the loop's idle
+	 * queue after the device is freed. */
+	if (!dev->idle_active && !uv_is_closing((uv_handle_t *)&dev->idle)) {
 		uv_idle_start(&dev->idle, idle_cb);
 		dev->idle_active = true;
 	}
@@ -263,18 +288,18 @@ static void finish(mblk_req *req)
 {
 	mblk_dev *dev = req->dev;
 
-	if ((req->flags & REQ_FUA_EMUL) && req->status == 0 &&
-	    req->op == MBLK_OP_WRITE) {
+	if (req->fua_emul && req->status == 0 && req->op == MBLK_OP_WRITE) {
 		/* Second step of an emulated FUA write: flush. The request
-		 * stays in flight; describe it as the write if it fails. */
+		 * stays in flight; if it fails, mblk_req_describe names the
+		 * write ("flush after the FUA write of sectors ..."). */
 		req->op = MBLK_OP_FLUSH;
 		mblk__submit_depth++;
 		dev->ops->flush(dev, req);
 		mblk__submit_depth--;
 		return;
 	}
-	if (req->flags & REQ_FUA_EMUL) {
-		req->flags &= ~REQ_FUA_EMUL;
+	if (req->fua_emul) {
+		req->fua_emul = false;
 		req->op = MBLK_OP_WRITE;
 	}
 	if (req->op != MBLK_OP_DISCONNECT)
@@ -375,17 +400,18 @@ static void try_disconnect(mblk_dev *dev)
 	if (dev->state != MBLK__DISCONNECTING || dev->inflight != 0 ||
 	    dev->disc_running)
 		return;
-	mblk_req *ireq = mblk_req_alloc(dev);
+	mblk_req *ireq = alloc_reserved(dev);
 	if (ireq == NULL) {
 		/* No memory for the release step: skip it (destroy still
-		 * releases everything at close) and finish the waiters. */
+		 * releases everything at close) and finish the waiters,
+		 * through mblk_req_done: this may run inside the submission
+		 * of a disconnect, whose callback must then be deferred. */
 		dev->state = MBLK__DISCONNECTED;
 		mblk_req *w = dev->disc_wait;
 		dev->disc_wait = NULL;
 		while (w != NULL) {
 			mblk_req *next = w->link;
-			w->status = 0;
-			w->done(w);
+			mblk_req_done(w, 0);
 			w = next;
 		}
 		return;
@@ -497,12 +523,13 @@ static void dispatch(mblk_dev *dev, mblk_req *req)
 	switch (req->op) {
 	case MBLK_OP_READ: fn = ops->read; break;
 	case MBLK_OP_WRITE:
-		/* Leaves emulate FUA; decorators pass the flag down. */
+		/* Leaves emulate FUA; decorators pass the flag down. The
+		 * marker is kept out of req->flags, which the op reads. */
 		if ((req->flags & MBLK_WRITE_FUA) && dev->nchildren == 0 &&
 		    !(dev->info.caps & MBLK_CAP_FUA)) {
 			req->flags &= ~MBLK_WRITE_FUA;
 			if ((dev->info.caps & MBLK_CAP_FLUSH) && ops->flush)
-				req->flags |= REQ_FUA_EMUL;
+				req->fua_emul = true;
 		}
 		fn = ops->write;
 		break;
@@ -619,6 +646,17 @@ int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops, void *priv,
 				      "%s: sector size %u is not a power of two",
 				      name ? name : ops->kind,
 				      info->sector_size);
+	/* Every op is promised byte offsets that fit (backend.h): only
+	 * true if the device itself does, as resize already requires. */
+	uint64_t bytes;
+	if (mblk__mul_overflow(info->size_sectors, info->sector_size, &bytes) ||
+	    bytes > MBLK__MAX_BYTES)
+		return mblk_set_error(-EFBIG,
+				      "%s: %llu sectors of %u bytes is more "
+				      "than the 2^63 bytes a device can hold",
+				      name ? name : ops->kind,
+				      (unsigned long long)info->size_sectors,
+				      info->sector_size);
 	mblk_dev *dev = calloc(1, sizeof(*dev));
 	if (dev == NULL)
 		return mblk_set_error(-ENOMEM, "no memory for a device");
@@ -644,6 +682,18 @@ int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops, void *priv,
 	dev->state = MBLK__CONNECTED;
 	dev->req_size =
 		MBLK__REQ_HDR + ((ops->req_ctx_size + 15u) & ~(size_t)15u);
+	dev->spare_mem = malloc(2 * dev->req_size);
+	if (dev->spare_mem == NULL) {
+		free(dev->name);
+		free(dev);
+		return mblk_set_error(-ENOMEM, "no memory for a device");
+	}
+	for (int i = 0; i < 2; i++) {
+		mblk_req *r = (mblk_req *)(void *)((char *)dev->spare_mem +
+						   dev->req_size * (size_t)i);
+		r->link = dev->spare;
+		dev->spare = r;
+	}
 	uv_idle_init(loop, &dev->idle);
 	dev->idle.data = dev;
 	*devp = dev;
@@ -694,21 +744,32 @@ static void free_dev(uv_handle_t *h)
 {
 	mblk_dev *dev = h->data;
 	/* Anything submitted after close began has failed with -ENODEV and
-	 * may still sit in the deferred list: deliver it now. */
+	 * may still sit in the deferred list: deliver it now. A callback
+	 * may submit again; defer() appends at the tail, so keep it right. */
 	while (dev->defer_head != NULL) {
 		mblk_req *req = dev->defer_head;
 		dev->defer_head = req->link;
+		if (dev->defer_head == NULL)
+			dev->defer_tail = NULL;
 		finish(req);
 	}
 	mblk_cb cb = dev->close_cb;
 	void *data = dev->close_data;
+	struct mblk__close_waiter *more = dev->close_more;
 	for (size_t i = 0; i < dev->nslabs; i++)
 		free(dev->slabs[i]);
 	free(dev->slabs);
+	free(dev->spare_mem);
 	free(dev->name);
 	free(dev);
 	if (cb != NULL)
 		cb(data, 0, NULL);
+	while (more != NULL) {
+		struct mblk__close_waiter *next = more->next;
+		more->cb(more->data, 0, NULL);
+		free(more);
+		more = next;
+	}
 }
 
 static void close_next_child(mblk_dev *dev);
@@ -743,15 +804,32 @@ static void close_after_disconnect(mblk_req *req)
 
 void mblk_close(mblk_dev *dev, mblk_cb cb, void *data)
 {
-	if (dev == NULL || dev->closing)
+	if (dev == NULL)
 		return;
+	if (dev->closing) {
+		/* Already closing: call cb too when the device is gone (a
+		 * waiter that is never called would hang mblk_close_sync).
+		 * Without memory for the note, cb cannot be called. */
+		if (cb == NULL)
+			return;
+		struct mblk__close_waiter *w = malloc(sizeof(*w)), **p;
+		if (w == NULL)
+			return;
+		w->cb = cb;
+		w->data = data;
+		w->next = NULL;
+		for (p = &dev->close_more; *p != NULL; p = &(*p)->next)
+			;
+		*p = w;
+		return;
+	}
 	dev->closing = true;
 	dev->close_cb = cb;
 	dev->close_data = data;
-	mblk_req *req = mblk_req_alloc(dev);
+	mblk_req *req = alloc_reserved(dev);
 	if (req == NULL) {
-		/* No memory: tear down without waiting. Only safe when idle,
-		 * which is the common case for a failing allocator. */
+		/* Cannot happen (a spare is kept for this); if it did, tear
+		 * down without waiting, which is only safe when idle. */
 		if (dev->ops->destroy != NULL)
 			dev->ops->destroy(dev);
 		dev->children_open = dev->nchildren;

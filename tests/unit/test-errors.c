@@ -174,6 +174,18 @@ static void test_check_range_sentences(void **state)
 					  msg, sizeof(msg)),
 			 -EINVAL);
 	expect_has(msg, "disk7", "write_zeroes", "overflows", NULL);
+
+	/* A 0-sector device has no sector 0: the sentence must not claim
+	 * that sectors run from 0 to 0. */
+	struct mblk_info empty = info_1000;
+	empty.size_sectors = 0;
+	assert_int_equal(mblk_check_range("disk7", &empty, MBLK_OP_DISCARD, 0,
+					  1, msg, sizeof(msg)),
+			 -EINVAL);
+	expect_has(msg, "disk7", "discard", "sector 0", "no sectors", NULL);
+	if (strstr(msg, "0 to 0") != NULL)
+		print_error("sentence \"%s\" claims a sector 0\n", msg);
+	assert_null(strstr(msg, "0 to 0"));
 }
 
 /* The same sentences reach a user through a device stack. */
@@ -254,6 +266,39 @@ static void test_sentence_reaches_callback(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* mblk_dev_create refuses a geometry past 2^63 bytes: the core promises
+ * every op that a request's byte offsets fit, which holds only if the
+ * device itself fits. */
+static const struct mblk_dev_ops bare_ops = { .kind = "bare" };
+
+static void test_create_refuses_huge_geometry(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	mblk_dev *dev = NULL;
+	struct mblk_info info = {
+		.size_sectors = (1ull << 51) + 1, /* 4096-byte sectors */
+		.sector_size = 4096,
+		.read_write = true,
+	};
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(mblk_dev_create(&loop, &bare_ops, NULL, "huge0", &info,
+					 NULL, 0, 0, &dev),
+			 -EFBIG);
+	expect_has(mblk_last_error(), "huge0", "2251799813685249 sectors",
+		   "4096", "2^63", NULL);
+	info.size_sectors = UINT64_MAX; /* the product overflows 64 bits */
+	assert_int_equal(mblk_dev_create(&loop, &bare_ops, NULL, "huge0", &info,
+					 NULL, 0, 0, &dev),
+			 -EFBIG);
+	info.size_sectors = 1ull << 51; /* exactly 2^63 bytes: fine */
+	assert_int_equal(mblk_dev_create(&loop, &bare_ops, NULL, "huge0", &info,
+					 NULL, 0, 0, &dev),
+			 0);
+	mblk_close_sync(dev);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_check_rw_sentences),
 		cmocka_unit_test(test_check_range_sentences),
 		cmocka_unit_test(test_sentence_reaches_callback),
+		cmocka_unit_test(test_create_refuses_huge_geometry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* arena.c - see arena.h. */
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "arena.h"
 
@@ -86,8 +87,19 @@ void *arena_alloc(struct arena *a)
 
 void arena_flush(struct arena *a)
 {
-	if (a->run_len > 0)
-		madvise(a->run, a->run_len, MADV_DONTNEED);
+	if (a->run_len > 0) {
+		/* madvise takes whole system pages and rounds the length up:
+		 * with blocks smaller than a page (4 KiB blocks on a 16 or
+		 * 64 KiB page kernel) it would zero live neighbours. Release
+		 * only the pages wholly inside the run; the rest of the run
+		 * stays allocated, which is harmless (blocks come out of
+		 * arena_alloc with undefined contents). */
+		uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+		uintptr_t start = ((uintptr_t)a->run + pg - 1) & ~(pg - 1);
+		uintptr_t end = ((uintptr_t)a->run + a->run_len) & ~(pg - 1);
+		if (end > start)
+			madvise((void *)start, end - start, MADV_DONTNEED);
+	}
 	a->run = NULL;
 	a->run_len = 0;
 }

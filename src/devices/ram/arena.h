@@ -12,8 +12,9 @@
  * the free list is empty, and blocks are handed out in address order.
  * Freed blocks are reused first. With `release` set (the data pages),
  * freed blocks also give their memory back: frees are gathered into runs
- * of adjacent blocks and arena_flush hands each run to
- * madvise(MADV_DONTNEED), so discarding data lowers the RSS too. Not thread-safe (the ramdisk's lock covers it).
+ * of adjacent blocks and arena_flush hands the whole system pages of each
+ * run to madvise(MADV_DONTNEED), so discarding data lowers the RSS too.
+ * Not thread-safe (the ramdisk's lock covers it).
  */
 #ifndef MBLK_RAM_ARENA_H
 #define MBLK_RAM_ARENA_H

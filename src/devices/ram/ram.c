@@ -384,9 +384,12 @@ static void ram_get_info(mblk_dev *dev, struct mblk_info *info)
 static int ram_get_uri(mblk_dev *dev, char *buf, size_t len)
 {
 	struct store *st = mblk_dev_priv(dev);
+	pthread_rwlock_rdlock(&st->lock); /* another handle may resize */
+	uint64_t size = st->size_sectors;
+	pthread_rwlock_unlock(&st->lock);
 	return snprintf(buf, len, "ram:%s?size=%llu&sector-size=%u",
 			st->name ? st->name : "",
-			(unsigned long long)(st->size_sectors
+			(unsigned long long)(size
 					     << mblk__log2(st->sector_size)),
 			st->sector_size);
 }
@@ -431,8 +434,13 @@ static int make_handle(uv_loop_t *loop, struct store *st, mblk_dev **devp)
 {
 	char name[300];
 	snprintf(name, sizeof(name), "ram:%s", st->name ? st->name : "");
+	/* The size is the store's lock's (another handle may resize); the
+	 * registry lock the caller holds does not cover it. */
+	pthread_rwlock_rdlock(&st->lock);
+	uint64_t size = st->size_sectors;
+	pthread_rwlock_unlock(&st->lock);
 	struct mblk_info info = {
-		.size_sectors = st->size_sectors,
+		.size_sectors = size,
 		.sector_size = st->sector_size,
 		.read_write = true,
 		.buf_align = 1,
@@ -445,9 +453,19 @@ static int make_handle(uv_loop_t *loop, struct store *st, mblk_dev **devp)
 			       devp);
 }
 
+/* What a URI asks of a store that exists: the geometry it gives (if it
+ * gives it) must match. Checked under the registry lock, together with
+ * the connect: a destroy in between would let the connect create a
+ * default-size device the URI did not ask for. */
+struct ram_want {
+	bool size, sector_size; /* which of the two the URI gave */
+	const char *uri;
+};
+
 static int create_common(uv_loop_t *loop, const char *name,
 			 uint64_t size_sectors, uint32_t sector_size,
-			 bool connect, mblk_dev **devp)
+			 bool connect, const struct ram_want *want,
+			 mblk_dev **devp)
 {
 	if (loop == NULL || devp == NULL)
 		return mblk_set_error(-EINVAL, "ram: loop and devp must not be "
@@ -473,6 +491,25 @@ static int create_common(uv_loop_t *loop, const char *name,
 				      "destroy it first",
 				      name);
 	}
+	if (st != NULL && want != NULL) {
+		pthread_rwlock_rdlock(&st->lock);
+		uint64_t have_sectors = st->size_sectors;
+		uint32_t have_ss = st->sector_size;
+		pthread_rwlock_unlock(&st->lock);
+		if ((want->size &&
+		     have_sectors * have_ss != size_sectors * sector_size) ||
+		    (want->sector_size && have_ss != sector_size)) {
+			pthread_mutex_unlock(&registry_lock);
+			return mblk_set_error(
+				-EEXIST,
+				"ram:%s already exists with %llu bytes in "
+				"%u-byte sectors, not what URI '%s' asks for; "
+				"resize it or use another name",
+				name,
+				(unsigned long long)(have_sectors * have_ss),
+				have_ss, want->uri);
+		}
+	}
 	if (st == NULL) {
 		st = store_new(name, size_sectors, sector_size);
 		if (st == NULL) {
@@ -497,7 +534,7 @@ static int create_common(uv_loop_t *loop, const char *name,
 int mblk_ram_create(uv_loop_t *loop, const char *name, uint64_t size_sectors,
 		    uint32_t sector_size, mblk_dev **devp)
 {
-	return create_common(loop, name, size_sectors, sector_size, false,
+	return create_common(loop, name, size_sectors, sector_size, false, NULL,
 			     devp);
 }
 
@@ -506,7 +543,7 @@ int mblk_ram_connect(uv_loop_t *loop, const char *name, mblk_dev **devp)
 	if (name == NULL || *name == '\0')
 		return mblk_set_error(-EINVAL, "ram: connect needs a name");
 	return create_common(loop, name, MBLK_RAM_DEFAULT_SECTORS,
-			     MBLK_RAM_DEFAULT_SECTOR_SIZE, true, devp);
+			     MBLK_RAM_DEFAULT_SECTOR_SIZE, true, NULL, devp);
 }
 
 int mblk_ram_destroy(const char *name)
@@ -555,35 +592,13 @@ int mblk__open_ram_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 				      (unsigned long long)ss);
 	const char *name = u->path[0] ? u->path : NULL;
 	if (name != NULL) {
-		pthread_mutex_lock(&registry_lock);
-		struct store *st = registry_find(name);
-		uint64_t have_bytes = 0, have_sector = 0;
-		if (st) {
-			pthread_rwlock_rdlock(&st->lock);
-			have_sector = st->sector_size;
-			have_bytes = st->size_sectors * st->sector_size;
-			pthread_rwlock_unlock(&st->lock);
-		}
-		pthread_mutex_unlock(&registry_lock);
-		if (st != NULL) {
-			if ((have_size && have_bytes != size) ||
-			    (have_ss && have_sector != ss))
-				return mblk_set_error(
-					-EEXIST,
-					"ram:%s already exists with %llu bytes "
-					"in %llu-byte sectors, not what URI "
-					"'%s' asks for; resize it or use "
-					"another name",
-					name, (unsigned long long)have_bytes,
-					(unsigned long long)have_sector,
-					u->text);
-			r = mblk_ram_connect(loop, name, devp);
-			if (r == 0 && (flags & MBLK_OPEN_RDONLY))
-				mblk_dev_info(*devp)->read_write = false;
-			return r;
-		}
+		/* Connect if it exists with this geometry, else create it. */
+		struct ram_want want = { have_size, have_ss, u->text };
+		r = create_common(loop, name, size / ss, (uint32_t)ss, true,
+				  &want, devp);
+	} else {
+		r = mblk_ram_create(loop, name, size / ss, (uint32_t)ss, devp);
 	}
-	r = mblk_ram_create(loop, name, size / ss, (uint32_t)ss, devp);
 	if (r == 0 && (flags & MBLK_OPEN_RDONLY))
 		mblk_dev_info(*devp)->read_write = false;
 	return r;
