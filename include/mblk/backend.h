@@ -85,6 +85,7 @@ struct mblk_req {
 	void *cb_data;
 	mblk_req *link; /* pool free list / deferred queue */
 	bool fua_emul;  /* a write whose FUA the core emulates with a flush */
+	mblk_done_fn defer_fn;  /* see mblk_req_defer */
 	char msg[MBLK_MSG_MAX]; /* the sentence when status < 0 */
 };
 
@@ -184,6 +185,14 @@ MBLK_API void mblk_req_fail(mblk_req *req, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 MBLK_API void mblk_req_vfail(mblk_req *req, int status, const char *fmt,
 			     va_list ap);
+
+/* Calls fn(req) from the loop on its next iteration, outside any
+ * submission, in order with the device's other deferred completions; fn
+ * must then complete req. For a device that starts work at submission and
+ * finishes it a moment later: the ram device prefetches the page-table
+ * entry of a small read when it is submitted and copies the data here, so
+ * that with many requests in flight the cache miss overlaps other work. */
+MBLK_API void mblk_req_defer(mblk_req *req, mblk_done_fn fn);
 
 /* Passes req unchanged to the device `to` (a child) as a new request and
  * completes req with its outcome: what a NULL op does on a decorator. */

@@ -103,6 +103,7 @@ mblk_req *mblk_req_alloc(mblk_dev *dev)
 	req->cb_data = NULL;
 	req->link = NULL;
 	req->fua_emul = false;
+	req->defer_fn = NULL;
 	req->msg[0] = '\0';
 	return req;
 }
@@ -230,6 +231,19 @@ void mblk_req_done_from(mblk_req *parent, const mblk_req *child)
 /* ------------------------------------------------------------------ */
 /* Completion                                                          */
 
+/* A deferred request: either completed (finish it) or parked by
+ * mblk_req_defer (run the device's function, which completes it). */
+static void run_deferred(mblk_req *req)
+{
+	mblk_done_fn fn = req->defer_fn;
+	if (fn == NULL) {
+		finish(req);
+		return;
+	}
+	req->defer_fn = NULL;
+	fn(req);
+}
+
 static void idle_cb(uv_idle_t *h)
 {
 	mblk_dev *dev = h->data;
@@ -239,7 +253,7 @@ static void idle_cb(uv_idle_t *h)
 	dev->defer_head = dev->defer_tail = NULL;
 	while (req != NULL) {
 		mblk_req *next = req->link;
-		finish(req);
+		run_deferred(req);
 		req = next;
 	}
 	if (dev->defer_head == NULL && dev->idle_active) {
@@ -264,6 +278,12 @@ static void defer(mblk_req *req)
 		uv_idle_start(&dev->idle, idle_cb);
 		dev->idle_active = true;
 	}
+}
+
+void mblk_req_defer(mblk_req *req, mblk_done_fn fn)
+{
+	req->defer_fn = fn;
+	defer(req);
 }
 
 void mblk_req_done(mblk_req *req, int status)
@@ -306,6 +326,18 @@ static void finish(mblk_req *req)
 		dev->inflight--;
 	if (req->op == MBLK_OP_RESIZE && req->status == 0)
 		dev->info.size_sectors = req->sector;
+	/* A seek answers inside [from, size] of the size this device knows,
+	 * even when a child's view differs (a store resized elsewhere). */
+	if ((req->op == MBLK_OP_SEEK_MAPPED ||
+	     req->op == MBLK_OP_SEEK_UNMAPPED) &&
+	    req->status == 0) {
+		uint64_t size = dev->info.size_sectors;
+		uint64_t lo = req->sector < size ? req->sector : size;
+		if (req->result > size)
+			req->result = size;
+		if (req->result < lo)
+			req->result = lo;
+	}
 	req->done(req);
 	if (dev->inflight == 0 && dev->state == MBLK__DISCONNECTING)
 		try_disconnect(dev);
@@ -379,20 +411,27 @@ static void seek_default(mblk_dev *dev, mblk_req *req)
 /* ------------------------------------------------------------------ */
 /* Disconnect                                                          */
 
-static void disc_finished(mblk_req *ireq)
+/* The device is disconnected: complete every waiting disconnect with 0.
+ * Through mblk_req_done, so that a waiter completed inside the
+ * submission of a disconnect (the out-of-memory path) is deferred. */
+static void disc_complete_waiters(mblk_dev *dev)
 {
-	mblk_dev *dev = ireq->dev;
-	mblk_req_free(ireq);
 	dev->state = MBLK__DISCONNECTED;
 	dev->disc_running = false;
 	mblk_req *w = dev->disc_wait;
 	dev->disc_wait = NULL;
 	while (w != NULL) {
 		mblk_req *next = w->link;
-		w->status = 0;
-		w->done(w);
+		mblk_req_done(w, 0);
 		w = next;
 	}
+}
+
+static void disc_finished(mblk_req *ireq)
+{
+	mblk_dev *dev = ireq->dev;
+	mblk_req_free(ireq);
+	disc_complete_waiters(dev);
 }
 
 static void try_disconnect(mblk_dev *dev)
@@ -403,17 +442,8 @@ static void try_disconnect(mblk_dev *dev)
 	mblk_req *ireq = alloc_reserved(dev);
 	if (ireq == NULL) {
 		/* No memory for the release step: skip it (destroy still
-		 * releases everything at close) and finish the waiters,
-		 * through mblk_req_done: this may run inside the submission
-		 * of a disconnect, whose callback must then be deferred. */
-		dev->state = MBLK__DISCONNECTED;
-		mblk_req *w = dev->disc_wait;
-		dev->disc_wait = NULL;
-		while (w != NULL) {
-			mblk_req *next = w->link;
-			mblk_req_done(w, 0);
-			w = next;
-		}
+		 * releases everything at close) and finish the waiters. */
+		disc_complete_waiters(dev);
 		return;
 	}
 	dev->disc_running = true;
@@ -646,6 +676,21 @@ int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops, void *priv,
 				      "%s: sector size %u is not a power of two",
 				      name ? name : ops->kind,
 				      info->sector_size);
+	/* A request and its context must fit comfortably in a slab. */
+	if (ops->req_ctx_size > (1u << 20))
+		return mblk_set_error(-EINVAL,
+				      "%s: %zu bytes of context per request is "
+				      "more than the 1 MiB a device may ask for",
+				      name ? name : ops->kind,
+				      ops->req_ctx_size);
+	/* A leaf that claims to flush must be able to: FUA emulation and
+	 * flush dispatch rely on ops->flush (a decorator passes it down). */
+	if (nchildren == 0 && (info->caps & MBLK_CAP_FLUSH) &&
+	    ops->flush == NULL)
+		return mblk_set_error(-EINVAL,
+				      "%s: the %s device claims MBLK_CAP_FLUSH "
+				      "but has no flush op",
+				      name ? name : ops->kind, ops->kind);
 	/* Every op is promised byte offsets that fit (backend.h): only
 	 * true if the device itself does, as resize already requires. */
 	uint64_t bytes;
@@ -751,7 +796,7 @@ static void free_dev(uv_handle_t *h)
 		dev->defer_head = req->link;
 		if (dev->defer_head == NULL)
 			dev->defer_tail = NULL;
-		finish(req);
+		run_deferred(req);
 	}
 	mblk_cb cb = dev->close_cb;
 	void *data = dev->close_data;

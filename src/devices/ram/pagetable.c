@@ -92,6 +92,19 @@ void *pt_lookup(const struct pagetable *pt, uint64_t key)
 	return n->slot[idx(key, 1)];
 }
 
+void pt_prefetch(const struct pagetable *pt, uint64_t key)
+{
+	if (pt->root == NULL || !fits(pt, key))
+		return;
+	const struct pt_node *n = pt->root;
+	for (unsigned l = pt->height; l > 1; l--) {
+		n = n->slot[idx(key, l)];
+		if (n == NULL)
+			return;
+	}
+	__builtin_prefetch(&n->slot[idx(key, 1)]);
+}
+
 static struct pt_node *new_node(struct pagetable *pt)
 {
 	struct pt_node *n = arena_alloc(&pt->nodes);

@@ -43,6 +43,10 @@ void pt_destroy(struct pagetable *pt, void (*free_page)(void *));
 
 /* The page stored at key, or NULL. */
 void *pt_lookup(const struct pagetable *pt, uint64_t key);
+/* Walks to the leaf that holds key and prefetches its slot and the page
+ * if already cached; changes nothing. For a reader that looks key up a
+ * moment later (see ram_read). */
+void pt_prefetch(const struct pagetable *pt, uint64_t key);
 /* Stores page at key (which must be absent). Returns 0 or -ENOMEM. */
 int pt_insert(struct pagetable *pt, uint64_t key, void *page);
 /* Removes and returns the page at key, or NULL if absent. */

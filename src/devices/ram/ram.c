@@ -225,43 +225,84 @@ static void store_truncate(struct store *st, uint64_t end)
 /* ------------------------------------------------------------------ */
 /* Ops                                                                 */
 
+/* Every op works under the store's lock and completes after releasing
+ * it: a completion may run the caller's callback at once (from the
+ * deferred step of a read, at loop level), and that callback may submit
+ * to this store again, which would deadlock on the lock still held. */
+
 /* Another handle may have shrunk the store since the core checked this
- * request against our cached size: refuse rather than touch pages past
- * the end. */
-static bool in_bounds(mblk_dev *dev, struct store *st, mblk_req *req)
+ * request against our cached size: such a request must not touch pages
+ * past the end. Called with the lock held; *now gets the current size. */
+static bool in_bounds(struct store *st, mblk_req *req, uint64_t *now)
 {
-	if (req->sector + req->count <= st->size_sectors)
-		return true;
-	mblk_req_fail(req, -EINVAL,
-		      "the device now has %llu sectors (resized through "
-		      "another handle)",
-		      (unsigned long long)st->size_sectors);
-	mblk_dev_info(dev)->size_sectors = st->size_sectors;
-	return false;
+	*now = st->size_sectors;
+	return req->sector + req->count <= st->size_sectors;
 }
 
-static void ram_read(mblk_dev *dev, mblk_req *req)
+/* Completes req after the lock is released: out of bounds (size `now`),
+ * out of memory (r < 0, the store holding `held` bytes), or done. */
+static void ram_complete(mblk_dev *dev, mblk_req *req, bool ok, uint64_t now,
+			 int r, uint64_t held)
 {
+	if (!ok) {
+		mblk_dev_info(dev)->size_sectors = now;
+		mblk_req_fail(req, -EINVAL,
+			      "the device now has %llu sectors (resized "
+			      "through another handle)",
+			      (unsigned long long)now);
+	} else if (r < 0) {
+		mblk_req_fail(req, r,
+			      "out of memory for new pages (the ramdisk "
+			      "holds %llu bytes)",
+			      (unsigned long long)held);
+	} else {
+		mblk_req_done(req, 0);
+	}
+}
+
+/* Copies the request's data out, under the read lock. */
+static void ram_read_copy(mblk_req *req)
+{
+	mblk_dev *dev = req->dev;
 	struct store *st = mblk_dev_priv(dev);
+	uint64_t now;
 	pthread_rwlock_rdlock(&st->lock);
-	if (in_bounds(dev, st, req)) {
+	bool ok = in_bounds(st, req, &now);
+	if (ok) {
 		uint64_t off = req->sector << mblk__log2(st->sector_size);
 		for (int i = 0; i < req->iovcnt; i++) {
 			store_read(st, off, req->iov[i].iov_base,
 				   req->iov[i].iov_len);
 			off += req->iov[i].iov_len;
 		}
-		mblk_req_done(req, 0);
 	}
 	pthread_rwlock_unlock(&st->lock);
+	ram_complete(dev, req, ok, now, 0, 0);
+}
+
+static void ram_read(mblk_dev *dev, mblk_req *req)
+{
+	struct store *st = mblk_dev_priv(dev);
+	uint64_t bytes = req->count << mblk__log2(st->sector_size);
+	if (bytes > (1ull << st->page_shift)) {
+		ram_read_copy(req);
+		return;
+	}
+	pthread_rwlock_rdlock(&st->lock);
+	pt_prefetch(&st->pt, (req->sector << mblk__log2(st->sector_size)) >>
+				     st->page_shift);
+	pthread_rwlock_unlock(&st->lock);
+	mblk_req_defer(req, ram_read_copy);
 }
 
 static void ram_write(mblk_dev *dev, mblk_req *req)
 {
 	struct store *st = mblk_dev_priv(dev);
+	uint64_t now;
 	int r = 0;
 	pthread_rwlock_wrlock(&st->lock);
-	if (in_bounds(dev, st, req)) {
+	bool ok = in_bounds(st, req, &now);
+	if (ok) {
 		uint64_t off = req->sector << mblk__log2(st->sector_size);
 		for (int i = 0; i < req->iovcnt && r == 0; i++) {
 			r = store_write(st, off, req->iov[i].iov_base,
@@ -269,16 +310,10 @@ static void ram_write(mblk_dev *dev, mblk_req *req)
 			off += req->iov[i].iov_len;
 		}
 		arena_flush(&st->pages);
-		if (r < 0)
-			mblk_req_fail(req, r,
-				      "out of memory for new pages "
-				      "(the ramdisk holds %llu bytes)",
-				      (unsigned long long)(st->pt.npages
-							   << st->page_shift));
-		else
-			mblk_req_done(req, 0);
 	}
+	uint64_t held = st->pt.npages << st->page_shift;
 	pthread_rwlock_unlock(&st->lock);
+	ram_complete(dev, req, ok, now, r, held);
 }
 
 /* Zeros len bytes at off, leaving holes: partial pages at the ends are
@@ -321,11 +356,13 @@ static void ram_zero(mblk_dev *dev, mblk_req *req)
 	struct store *st = mblk_dev_priv(dev);
 	bool keep = req->op == MBLK_OP_WRITE_ZEROES &&
 		    (req->flags & MBLK_ZEROES_NO_HOLE);
+	uint64_t now;
+	int r = 0;
 	pthread_rwlock_wrlock(&st->lock);
-	if (in_bounds(dev, st, req)) {
+	bool ok = in_bounds(st, req, &now);
+	if (ok) {
 		unsigned ss = mblk__log2(st->sector_size);
 		uint64_t off = req->sector << ss, len = req->count << ss;
-		int r = 0;
 		if (!keep)
 			store_punch(st, off, len);
 		/* store_write takes size_t lengths: a GiB at a time. */
@@ -335,12 +372,11 @@ static void ram_zero(mblk_dev *dev, mblk_req *req)
 			off += n;
 			len -= n;
 		}
-		if (r < 0)
-			mblk_req_fail(req, r, "out of memory for new pages");
-		else
-			mblk_req_done(req, 0);
+		arena_flush(&st->pages);
 	}
+	uint64_t held = st->pt.npages << st->page_shift;
 	pthread_rwlock_unlock(&st->lock);
+	ram_complete(dev, req, ok, now, r, held);
 }
 
 static void ram_resize(mblk_dev *dev, mblk_req *req)
@@ -433,7 +469,10 @@ static const struct mblk_dev_ops ram_ops = {
 static int make_handle(uv_loop_t *loop, struct store *st, mblk_dev **devp)
 {
 	char name[300];
-	snprintf(name, sizeof(name), "ram:%s", st->name ? st->name : "");
+	/* Sentences name the device: an anonymous one is "ram:(anonymous)"
+	 * rather than a bare "ram:" that reads as a typo. */
+	snprintf(name, sizeof(name), "ram:%s",
+		 st->name ? st->name : "(anonymous)");
 	/* The size is the store's lock's (another handle may resize); the
 	 * registry lock the caller holds does not cover it. */
 	pthread_rwlock_rdlock(&st->lock);
