@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../common/hex.h"
 #include "../common/size.h"
 
 int cli_fail(const char *sub, const char *fmt, ...)
@@ -139,16 +140,6 @@ void cli_close(uv_loop_t *loop, mblk_dev *dev)
 	uv_run(loop, UV_RUN_DEFAULT);
 }
 
-static int cli_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Mirrors the scheme rule of src/core/uri.c: a scheme is a letter, then
  * letters, digits, '+', '-' or '.', then ':'; anything else is a path. */
 bool cli_uri_file_path(const char *uri, char *buf, size_t len)
@@ -171,8 +162,8 @@ bool cli_uri_file_path(const char *uri, char *buf, size_t len)
 	for (; *p && *p != '?'; p++) {
 		int c = (unsigned char)*p;
 		if (c == '%') {
-			int h = cli_hexval((unsigned char)p[1]);
-			int l = h < 0 ? -1 : cli_hexval((unsigned char)p[2]);
+			int h = mblk__hexval((unsigned char)p[1]);
+			int l = h < 0 ? -1 : mblk__hexval((unsigned char)p[2]);
 			if (h < 0 || l < 0)
 				return false;
 			c = h * 16 + l;

@@ -6,17 +6,8 @@
 
 #include <mblk/backend.h>
 #include "uri.h"
+#include "../common/hex.h"
 #include "../common/size.h"
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /* Decodes %XX in place; refuses a bad escape and an encoded NUL. */
 static int decode(char *s, const char *what, const char *text)
@@ -24,8 +15,8 @@ static int decode(char *s, const char *what, const char *text)
 	char *w = s;
 	for (char *r = s; *r; r++) {
 		if (*r == '%') {
-			int h = hexval((unsigned char)r[1]);
-			int l = h < 0 ? -1 : hexval((unsigned char)r[2]);
+			int h = mblk__hexval((unsigned char)r[1]);
+			int l = h < 0 ? -1 : mblk__hexval((unsigned char)r[2]);
 			if (h < 0 || l < 0 || (h == 0 && l == 0))
 				return mblk_set_error(-EINVAL,
 						      "bad percent escape in the "

@@ -66,17 +66,6 @@ static void copy_submit(struct copy_op *op, mblk_req *c, mblk_done_fn fn)
 	mblk_req_submit(c, fn, op);
 }
 
-static mblk_req *copy_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
-			    unsigned shift)
-{
-	mblk_req *c = mblk_req_alloc(d);
-	if (c != NULL) {
-		c->op = op;
-		c->sector = sector << shift;
-	}
-	return c;
-}
-
 /* The operation is over: success, failure (status < 0, msg) or halted. */
 static void copy_end(struct copy_op *op, int status, const char *msg)
 {
@@ -135,7 +124,7 @@ static void copy_read_done(mblk_req *c)
 	} else {
 		m->bytes_read += op->iov.iov_len;
 		mblk_req *w =
-			copy_child(m->s, MBLK_OP_WRITE, op->pos, m->sshift);
+			mirror_child(m->s, MBLK_OP_WRITE, op->pos, m->sshift);
 		if (w == NULL) {
 			copy_fail_nomem(op);
 		} else {
@@ -158,7 +147,7 @@ static void copy_read(struct copy_op *op)
 	    posix_memalign((void **)&op->buf, m->buf_align, m->op_bytes) != 0)
 		op->buf = NULL;
 	mblk_req *c =
-		op->buf ? copy_child(m->p, MBLK_OP_READ, op->pos, m->pshift)
+		op->buf ? mirror_child(m->p, MBLK_OP_READ, op->pos, m->pshift)
 			: NULL;
 	if (c == NULL) {
 		copy_fail_nomem(op);
@@ -194,7 +183,7 @@ static bool copy_zero(struct copy_op *op)
 	uint32_t caps = mblk_dev_info(m->s)->caps;
 	enum mblk_op zop = caps & MBLK_CAP_WRITE_ZEROES ? MBLK_OP_WRITE_ZEROES
 							: MBLK_OP_DISCARD;
-	mblk_req *c = copy_child(m->s, zop, op->pos, m->sshift);
+	mblk_req *c = mirror_child(m->s, zop, op->pos, m->sshift);
 	if (c == NULL) {
 		copy_fail_nomem(op);
 		return false;
@@ -226,8 +215,8 @@ static void copy_seek_done(mblk_req *c)
 			op->xend = dend;
 			copy_read(op);
 		} else {
-			mblk_req *s = copy_child(m->p, MBLK_OP_SEEK_MAPPED,
-						 op->pos, m->pshift);
+			mblk_req *s = mirror_child(m->p, MBLK_OP_SEEK_MAPPED,
+						   op->pos, m->pshift);
 			if (s == NULL)
 				copy_fail_nomem(op);
 			else
@@ -268,7 +257,7 @@ static void copy_step(struct copy_op *op)
 		return;
 	}
 	mblk_req *c =
-		copy_child(m->p, MBLK_OP_SEEK_UNMAPPED, op->pos, m->pshift);
+		mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, op->pos, m->pshift);
 	if (c == NULL) {
 		op->xend = op->ent.end;
 		copy_fail_nomem(op);

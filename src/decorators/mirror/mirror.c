@@ -121,8 +121,8 @@ struct fg {
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
-static mblk_req *mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
-			      unsigned shift)
+mblk_req *mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
+		       unsigned shift)
 {
 	mblk_req *c = mblk_req_alloc(d);
 	if (c != NULL) {

@@ -129,6 +129,10 @@ void mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end);
 void mirror_kick(struct mirror *m);
 void mirror_switch_active(struct mirror *m);
 void mirror_timer_cb(uv_timer_t *t);
+/* A request on child d for op at mirror sector `sector` (scaled by the
+ * child's shift), or NULL without memory. */
+mblk_req *mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
+		       unsigned shift);
 
 static inline uint64_t mirror_chunk_of(const struct mirror *m, uint64_t sec)
 {
