@@ -19,6 +19,8 @@ PACKAGES=(
 	libcmocka-dev valgrind clang-format
 	# interop peers and tools used by tests and benchmarks
 	qemu-utils fio nbdkit libnbd-bin util-linux coreutils python3
+	# chattr (read-only fallback test), losetup (loop device tests), cmp
+	e2fsprogs mount diffutils
 )
 
 LOG=${MBLK_DEPS_LOG:-/tmp/mblk-deps.log}
