@@ -170,8 +170,10 @@ int mblk_req_describe(const mblk_req *req, char *buf, size_t len)
 }
 
 /* Sentences are cut to MBLK_MSG_MAX; gcc cannot see that this is meant. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 void mblk_req_vfail(mblk_req *req, int status, const char *fmt, va_list ap)
 {
 	char what[96], cause[MBLK_MSG_MAX];
@@ -183,7 +185,9 @@ void mblk_req_vfail(mblk_req *req, int status, const char *fmt, va_list ap)
 	(void)n;
 	mblk_req_done(req, status < 0 ? status : -EIO);
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 void mblk_req_fail(mblk_req *req, int status, const char *fmt, ...)
 {

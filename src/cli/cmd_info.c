@@ -1,0 +1,156 @@
+/* cmd_info.c - `mblk info URI [--json]`: what a device is and can do. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "../common/size.h"
+
+static const char info_help[] =
+	"Usage: mblk info URI [--json]\n"
+	"\n"
+	"Shows the device's size in bytes and sectors, sector size, whether\n"
+	"it is read-only, the buffer alignment and request sizes it wants,\n"
+	"its capabilities, the bytes it stores and a URI that reopens it.\n"
+	"\n"
+	"Options:\n"
+	"  -j, --json   print one JSON object instead of a table\n"
+	"  -h, --help   show this help\n"
+	"\n"
+	"Examples:\n"
+	"  mblk info 'ram:?size=1G'\n"
+	"  mblk info disk.img --json\n";
+
+static void info_caps(FILE *f, uint32_t caps, bool json)
+{
+	bool first = true;
+	if (json)
+		fputc('[', f);
+	for (uint32_t bit = 1; bit != 0; bit <<= 1) {
+		const char *name = cli_cap_name(bit);
+		if (!(caps & bit) || name == NULL)
+			continue;
+		if (json) {
+			fputs(first ? "" : ",", f);
+			cli_json_string(f, name);
+		} else {
+			fprintf(f, "%s%s", first ? "" : " ", name);
+		}
+		first = false;
+	}
+	if (json)
+		fputc(']', f);
+	else if (first)
+		fputs("none", f);
+}
+
+int cmd_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	int c;
+	while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'h': fputs(info_help, stdout); return CLI_OK;
+		default: return cli_bad_option("info", c, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("info",
+				 "expected one device URI, got %d "
+				 "arguments",
+				 argc - optind);
+	const char *uri = argv[optind];
+
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	/* Open read-write when allowed, so that "read-only" reports the
+	 * device and not the way it was opened; info never writes. When
+	 * that fails (permissions, a read-only medium, a writer holding a
+	 * lock) a read-only open may still work; if it does not either,
+	 * the first failure is the one to explain. */
+	mblk_dev *dev;
+	int r = mblk_open(&loop, uri, 0, &dev);
+	if (r < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "%s",
+			 mblk_last_error()[0] ? mblk_last_error()
+					      : mblk_strerror(r));
+		if (mblk_open(&loop, uri, MBLK_OPEN_RDONLY, &dev) < 0) {
+			cli_fail("info", "cannot open '%s': %s", uri, why);
+			uv_loop_close(&loop);
+			return CLI_FAIL;
+		}
+	}
+	struct mblk_info inf;
+	mblk_get_info(dev, &inf);
+	bool read_only = !inf.read_write;
+	uint64_t alloc = 0;
+	bool have_alloc = mblk_get_allocated(dev, &alloc) == 0;
+	char reuri[4096];
+	int n = mblk_get_uri(dev, reuri, sizeof(reuri));
+	if (n < 0 || (size_t)n >= sizeof(reuri))
+		reuri[0] = '\0';
+	uint64_t bytes = inf.size_sectors * inf.sector_size;
+
+	if (json) {
+		printf("{\"uri\":");
+		cli_json_string(stdout, uri);
+		printf(",\"name\":");
+		cli_json_string(stdout, mblk_dev_name(dev));
+		printf(",\"size\":%" PRIu64 ",\"size_sectors\":%" PRIu64
+		       ",\"sector_size\":%" PRIu32 ",\"read_only\":%s"
+		       ",\"buf_align\":%" PRIu32 ",\"min_io\":%" PRIu32
+		       ",\"pref_io\":%" PRIu32 ",\"max_io\":%" PRIu32
+		       ",\"capabilities\":",
+		       bytes, inf.size_sectors, inf.sector_size,
+		       read_only ? "true" : "false", inf.buf_align, inf.min_io,
+		       inf.pref_io, inf.max_io);
+		info_caps(stdout, inf.caps, true);
+		if (have_alloc)
+			printf(",\"allocated\":%" PRIu64, alloc);
+		else
+			printf(",\"allocated\":null");
+		printf(",\"reopen_uri\":");
+		if (reuri[0])
+			cli_json_string(stdout, reuri);
+		else
+			printf("null");
+		printf("}\n");
+	} else {
+		char h[32];
+		printf("device:        %s\n", mblk_dev_name(dev));
+		printf("size:          %" PRIu64 " bytes (%s), %" PRIu64
+		       " sectors\n",
+		       bytes, mblk__human_size(bytes, h, sizeof(h)),
+		       inf.size_sectors);
+		printf("sector size:   %" PRIu32 " bytes\n", inf.sector_size);
+		printf("read-only:     %s\n", read_only ? "yes" : "no");
+		printf("buffer align:  %" PRIu32 " bytes\n", inf.buf_align);
+		printf("min io:        %" PRIu32 " bytes\n", inf.min_io);
+		printf("preferred io:  %" PRIu32 " bytes\n", inf.pref_io);
+		if (inf.max_io)
+			printf("max io:        %" PRIu32 " bytes\n",
+			       inf.max_io);
+		else
+			printf("max io:        no limit\n");
+		printf("capabilities:  ");
+		info_caps(stdout, inf.caps, false);
+		printf("\n");
+		if (have_alloc)
+			printf("allocated:     %" PRIu64 " bytes (%s)\n", alloc,
+			       mblk__human_size(alloc, h, sizeof(h)));
+		else
+			printf("allocated:     unknown\n");
+		printf("reopen URI:    %s\n", reuri[0] ? reuri : "unknown");
+	}
+	cli_close(&loop, dev);
+	uv_loop_close(&loop);
+	return CLI_OK;
+}

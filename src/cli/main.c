@@ -1,0 +1,80 @@
+/* main.c - the mblk command: finds the subcommand and runs it.
+ *
+ * `mblk SUB ARGS...` calls the SUB entry of the table below with argv
+ * starting at SUB, so each subcommand parses its own options with
+ * getopt_long exactly as a program of its own would.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+	{ "info", cmd_info, "show a device's size, geometry and capabilities" },
+	{ "map", cmd_map, "list a device's data and hole extents" },
+	{ "copy", cmd_copy, "copy one device onto another, skipping holes" },
+	{ "bench", cmd_bench, "measure a device with an in-process load" },
+	{ "mirror", cmd_mirror, "mirror a live device onto another" },
+};
+
+#define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
+
+static void main_usage(FILE *f)
+{
+	fprintf(f, "Usage: mblk COMMAND [OPTIONS] ARGS...\n"
+		   "       mblk --help | --version\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < NSUB; i++)
+		fprintf(f, "  %-8s %s\n", subcommands[i].name,
+			subcommands[i].summary);
+	fprintf(f, "\nDevices are named by URI: ram:NAME?size=SIZE, "
+		   "ram:?size=SIZE, file:PATH, or a PATH.\n"
+		   "Sizes take K, M, G, T suffixes (binary). "
+		   "'mblk COMMAND --help' explains each command;\n"
+		   "'man mblk' explains them all.\n"
+		   "Exit status: 0 done, 1 the operation failed, "
+		   "2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "mblk: no command given; see 'mblk --help'.\n");
+		return CLI_USAGE;
+	}
+	const char *sub = argv[1];
+	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
+	    strcmp(sub, "help") == 0) {
+		main_usage(stdout);
+		return CLI_OK;
+	}
+	if (strcmp(sub, "--version") == 0 || strcmp(sub, "-V") == 0) {
+		printf("mblk %s (library %s, libuv %s)\n", MBLK_VERSION_STRING,
+		       mblk_version(), uv_version_string());
+		return CLI_OK;
+	}
+	for (size_t i = 0; i < NSUB; i++) {
+		if (strcmp(sub, subcommands[i].name) == 0) {
+			optind = 0; /* glibc: a full reset of getopt */
+			return subcommands[i].run(argc - 1, argv + 1);
+		}
+	}
+	if (sub[0] == '-')
+		fprintf(stderr,
+			"mblk: unknown option '%s' before the command; "
+			"see 'mblk --help'.\n",
+			sub);
+	else
+		fprintf(stderr,
+			"mblk: unknown command '%s'; see "
+			"'mblk --help'.\n",
+			sub);
+	return CLI_USAGE;
+}
