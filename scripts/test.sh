@@ -113,10 +113,14 @@ run_meson_tests() {
 		tail -n 60 "$dir/meson-logs/$base.console" | sed 's/^/    | /'
 	fi
 	# With --wrap, meson appends the wrapper's name to the log's name.
-	local log
-	log=$(ls "$dir/meson-logs/$base".json "$dir/meson-logs/$base"-*.json \
-		2>/dev/null | head -n 1 || true)
-	count_log "$phase" "${log:-/nonexistent}" $rc
+	local log=/nonexistent f
+	for f in "$dir/meson-logs/$base".json "$dir/meson-logs/$base"-*.json; do
+		if [ -e "$f" ]; then
+			log=$f
+			break
+		fi
+	done
+	count_log "$phase" "$log" $rc
 }
 
 # setup_build DIR [meson options...]: configure (or reconfigure) and build.
