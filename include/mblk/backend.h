@@ -89,12 +89,16 @@ struct mblk_req {
 	char msg[MBLK_MSG_MAX]; /* the sentence when status < 0 */
 };
 
+/* The request header's size rounded up to 16 bytes, so that the context
+ * after it is aligned like malloc's memory whatever the header's size;
+ * the pool lays requests out with the same figure. */
+#define MBLK_REQ_HDR_SIZE ((sizeof(struct mblk_req) + 15u) & ~(size_t)15u)
+
 /* The device's own part of the request: ops->req_ctx_size bytes, aligned
  * for any type, uninitialised when the op receives it. */
 static inline void *mblk_req_ctx(mblk_req *req)
 {
-	/* After the header rounded up to 16 bytes, whatever its size. */
-	return (char *)req + ((sizeof(*req) + 15u) & ~(size_t)15u);
+	return (char *)req + MBLK_REQ_HDR_SIZE;
 }
 
 /* What a device does. Every member may be NULL: on a device with

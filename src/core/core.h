@@ -9,10 +9,6 @@
 
 #include <mblk/backend.h>
 
-/* Request header size rounded so that the context after it is aligned
- * like malloc's memory. */
-#define MBLK__REQ_HDR ((sizeof(struct mblk_req) + 15u) & ~(size_t)15u)
-
 /* The largest device: 2^63 bytes. */
 #define MBLK__MAX_BYTES (1ull << 63)
 

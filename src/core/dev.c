@@ -726,7 +726,7 @@ int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops, void *priv,
 	dev->flags = flags;
 	dev->state = MBLK__CONNECTED;
 	dev->req_size =
-		MBLK__REQ_HDR + ((ops->req_ctx_size + 15u) & ~(size_t)15u);
+		MBLK_REQ_HDR_SIZE + ((ops->req_ctx_size + 15u) & ~(size_t)15u);
 	dev->spare_mem = malloc(2 * dev->req_size);
 	if (dev->spare_mem == NULL) {
 		free(dev->name);
