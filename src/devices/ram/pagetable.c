@@ -79,30 +79,28 @@ static unsigned idx(uint64_t key, unsigned level)
 	return (unsigned)(key >> ((level - 1) * PT_BITS)) & PT_MASK;
 }
 
-void *pt_lookup(const struct pagetable *pt, uint64_t key)
+/* The leaf (level-1 node) whose slots would hold key, or NULL. */
+static struct pt_node *find_leaf(const struct pagetable *pt, uint64_t key)
 {
 	if (pt->root == NULL || !fits(pt, key))
 		return NULL;
 	struct pt_node *n = pt->root;
-	for (unsigned l = pt->height; l > 1; l--) {
+	for (unsigned l = pt->height; l > 1 && n != NULL; l--)
 		n = n->slot[idx(key, l)];
-		if (n == NULL)
-			return NULL;
-	}
-	return n->slot[idx(key, 1)];
+	return n;
+}
+
+void *pt_lookup(const struct pagetable *pt, uint64_t key)
+{
+	struct pt_node *leaf = find_leaf(pt, key);
+	return leaf != NULL ? leaf->slot[idx(key, 1)] : NULL;
 }
 
 void pt_prefetch(const struct pagetable *pt, uint64_t key)
 {
-	if (pt->root == NULL || !fits(pt, key))
-		return;
-	const struct pt_node *n = pt->root;
-	for (unsigned l = pt->height; l > 1; l--) {
-		n = n->slot[idx(key, l)];
-		if (n == NULL)
-			return;
-	}
-	__builtin_prefetch(&n->slot[idx(key, 1)]);
+	const struct pt_node *leaf = find_leaf(pt, key);
+	if (leaf != NULL)
+		__builtin_prefetch(&leaf->slot[idx(key, 1)]);
 }
 
 static struct pt_node *new_node(struct pagetable *pt)
