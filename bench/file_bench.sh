@@ -24,8 +24,8 @@
 #   copy-2g-25pct          mk_sparse.py image: mblk copy | cp --sparse=always
 #                          | qemu-img convert -O raw; checks data (cmp) and
 #                          holes (allocated bytes, qemu-img map data ranges)
-# mblk-uring-plain: the io_uring engine with MBLK_FILE_URING_SETUP=plain
-# (see docs/devices/file.md), measured beside the default (defer).
+# mblk-uring-defer: the io_uring engine with MBLK_FILE_URING_SETUP=defer
+# (see docs/devices/file.md), measured beside the default (coop).
 # The thread-pool engine gets UV_THREADPOOL_SIZE=32 for QD32 tests (libuv
 # runs at most that many requests at once; its default is 4).
 # The acceptance ratios (mblk >= 0.95 x the best peer) are printed at the
@@ -99,7 +99,7 @@ for rep in $(seq 1 "$REPS"); do
 			--ioengine=io_uring --iodepth=32
 		mblk_run $n mblk-uring "$rep" "$U?buffered=0&engine=uring" \
 			--rw randread --bs 4k --qd 32
-		MBLK_FILE_URING_SETUP=plain mblk_run $n mblk-uring-plain "$rep" \
+		MBLK_FILE_URING_SETUP=defer mblk_run $n mblk-uring-defer "$rep" \
 			"$U?buffered=0&engine=uring" --rw randread --bs 4k --qd 32
 		UV_THREADPOOL_SIZE=32 mblk_run $n mblk-threads "$rep" \
 			"$U?buffered=0&engine=threads" --rw randread --bs 4k --qd 32
@@ -110,7 +110,7 @@ for rep in $(seq 1 "$REPS"); do
 			--ioengine=psync
 		mblk_run $n mblk-uring "$rep" "$U?buffered=0&engine=uring" \
 			--rw randread --bs 4k --qd 1
-		MBLK_FILE_URING_SETUP=plain mblk_run $n mblk-uring-plain "$rep" \
+		MBLK_FILE_URING_SETUP=defer mblk_run $n mblk-uring-defer "$rep" \
 			"$U?buffered=0&engine=uring" --rw randread --bs 4k --qd 1
 		mblk_run $n mblk-threads "$rep" "$U?buffered=0&engine=threads" \
 			--rw randread --bs 4k --qd 1

@@ -1,6 +1,8 @@
 #!/bin/sh
 # test-file-loop.sh - runs test-file-io on a loop block device.
 # Usage: test-file-loop.sh TEST_FILE_IO OPTIONS
+# Env: MBLK_TEST_REPEAT  run it that many times (default 1): bursts of
+#      completions that lose a wakeup hang only now and then.
 # Exit 77 (skip) when no loop device can be set up (not root, no
 # loop driver, a container).
 set -u
@@ -16,4 +18,8 @@ if [ -z "$dev" ]; then
 	exit 77
 fi
 trap 'losetup -d "$dev"; rm -f "$img"' EXIT
-"$io" "$opts" "$dev"
+i=0
+while [ "$i" -lt "${MBLK_TEST_REPEAT:-1}" ]; do
+	"$io" "$opts" "$dev" || exit 1
+	i=$((i + 1))
+done

@@ -14,19 +14,25 @@
  *   CQ budget spent: wait                               queued at once
  *   in a FIFO
  *
- * Submission is batched: ops only fill SQEs; a uv_prepare_t, started when
- * the first SQE of an iteration is filled and stopped once it has
- * submitted, calls io_uring_submit right before the loop blocks, so every
- * request queued in one loop iteration costs one io_uring_enter. The poll
- * callback also submits at its end what its completions queued (short
- * transfers continued, callbacks that submit the next request).
+ * Submission is batched, in small batches: ops only fill SQEs, and
+ * io_uring_submit runs when SUBMIT_BATCH (4) are waiting, or right before
+ * the loop blocks (a uv_prepare_t, started when the first SQE of an
+ * iteration is filled and stopped once it has submitted), or at the end of
+ * the poll callback, which submits what its completions queued (short
+ * transfers continued, callbacks that submit the next request). Why 4 and
+ * not the whole iteration: measured at QD 32 on a virtio disk
+ * (docs/BENCHMARKS.md), one io_uring_enter per iteration (about 10
+ * requests each) gave 0.88x fio's IOPS, batches of 2 or 4 gave 0.98-0.99x;
+ * a request that waits for the rest of its iteration's callbacks leaves
+ * the device's queue short. Batches of 4 cost a quarter of fio's
+ * io_uring_enter calls per request and less CPU than batches of 2.
  *
  * Completions: the ring fd is readable while its completion queue holds
  * entries; a uv_poll_t watches it (libuv polls level-triggered). With
  * MBLK_FILE_URING_SETUP=defer (DEFER_TASKRUN) it watches a registered
- * eventfd instead and reaps with io_uring_get_events. The poll
- * handle is referenced only while requests are in flight, so an idle
- * device does not keep uv_run from returning.
+ * eventfd instead and runs the deferred task work itself
+ * (uring_run_deferred). The poll handle is referenced only while requests
+ * are in flight, so an idle device does not keep uv_run from returning.
  *
  * A failed io_uring_submit (EAGAIN/EBUSY) is retried from a 1 ms timer,
  * since nothing may be in the kernel to wake the poll handle.
@@ -51,6 +57,9 @@
 
 #define RING_ENTRIES 256
 #define CQE_BATCH 64
+/* Filled SQEs are submitted once this many are waiting, or when the loop
+ * is about to block, whichever comes first (see the design notes). */
+#define SUBMIT_BATCH 4
 
 struct file_uring {
 	struct file_dev *f;
@@ -68,26 +77,26 @@ struct file_uring {
 	void (*closed)(struct file_dev *);
 };
 
-/* How the ring is set up: MBLK_FILE_URING_SETUP=defer (default:
- * SINGLE_ISSUER | DEFER_TASKRUN, completions reaped with
- * io_uring_get_events after an eventfd wake), plain (the ring fd polled)
- * or coop (IORING_SETUP_COOP_TASKRUN). Measured side by side on O_DIRECT
- * 4 KiB random reads at QD 32 (docs/BENCHMARKS.md), defer was 5-10 %
- * ahead of plain and coop: completions run as the loop reaps them, with
- * no task-work interruption of epoll_wait. A kernel without it (before
- * 6.1) refuses the flags with EINVAL and gets the plain ring. Single
- * issuer holds by design: a device belongs to its loop's thread, which
+/* How the ring is set up: MBLK_FILE_URING_SETUP=coop (the default:
+ * IORING_SETUP_COOP_TASKRUN, the ring fd polled), plain (no flags) or
+ * defer (SINGLE_ISSUER | DEFER_TASKRUN, an eventfd polled). Measured side
+ * by side on O_DIRECT 4 KiB random reads at QD 32 (docs/BENCHMARKS.md),
+ * with small submission batches coop reached 0.97x fio at 35 % CPU, defer
+ * 0.91x at 43 %: defer needs a costly call to run all its task work
+ * (uring_run_deferred), and without it a wakeup can be lost. A kernel
+ * that refuses the flags (EINVAL) gets the plain ring. Single issuer,
+ * for defer, holds by design: a device belongs to its loop's thread, which
  * opens it and submits everything. */
 enum uring_setup { SETUP_PLAIN, SETUP_COOP, SETUP_DEFER };
 
 static enum uring_setup uring_setup_mode(void)
 {
 	const char *e = getenv("MBLK_FILE_URING_SETUP");
-	if (e != NULL && strcmp(e, "coop") == 0)
-		return SETUP_COOP;
+	if (e != NULL && strcmp(e, "defer") == 0)
+		return SETUP_DEFER;
 	if (e != NULL && strcmp(e, "plain") == 0)
 		return SETUP_PLAIN;
-	return SETUP_DEFER;
+	return SETUP_COOP;
 }
 
 static void uring_fill(struct file_uring *u, struct io_uring_sqe *sqe,
@@ -139,6 +148,7 @@ static void uring_update_ref(struct file_uring *u)
 }
 
 static void uring_retry_cb(uv_timer_t *h);
+static void uring_prepare_cb(uv_prepare_t *h);
 
 /* Moves waiting requests into free SQEs and submits everything filled. */
 static void uring_flush(struct file_uring *u)
@@ -159,22 +169,26 @@ static void uring_flush(struct file_uring *u)
 		int r = io_uring_submit(&u->ring);
 		if (r == -EINTR)
 			continue;
-		if (r < 0) {
-			/* -EAGAIN/-EBUSY (no memory for the kernel's side):
-			 * again in a millisecond, or sooner if completions
-			 * come; nothing may be in the kernel to wake us. */
+		if (r <= 0) {
+			/* -EAGAIN/-EBUSY (no memory for the kernel's side),
+			 * or nothing taken: again in a millisecond, or
+			 * sooner if completions come; nothing may be in the
+			 * kernel to wake us. */
 			if (!uv_is_active((uv_handle_t *)&u->retry))
 				uv_timer_start(&u->retry, uring_retry_cb, 1, 0);
 			break;
 		}
-		if (u->wait_head == NULL || u->inflight >= u->cq_entries)
-			break;
+		/* Some taken: submit the rest, and refill from the FIFO. */
 	}
+	/* Whatever is left goes before the loop next blocks. */
 	bool more = io_uring_sq_ready(&u->ring) > 0 ||
 		    (u->wait_head != NULL && u->inflight < u->cq_entries);
-	if (!more && u->prepare_active) {
-		uv_prepare_stop(&u->prepare);
-		u->prepare_active = false;
+	if (more != u->prepare_active) {
+		if (more)
+			uv_prepare_start(&u->prepare, uring_prepare_cb);
+		else
+			uv_prepare_stop(&u->prepare);
+		u->prepare_active = more;
 	}
 }
 
@@ -196,6 +210,13 @@ void file_uring_start(struct file_rq *rq)
 		sqe = io_uring_get_sqe(&u->ring);
 	if (sqe != NULL) {
 		uring_fill(u, sqe, rq);
+		if (io_uring_sq_ready(&u->ring) >= SUBMIT_BATCH) {
+			/* Enough for one io_uring_enter: do not wait for
+			 * the end of the loop iteration. */
+			uring_flush(u);
+			uring_update_ref(u);
+			return;
+		}
 	} else {
 		rq->next = NULL;
 		if (u->wait_tail != NULL)
@@ -249,6 +270,31 @@ static void uring_complete(struct file_rq *rq, int res)
 	file_rq_complete(rq);
 }
 
+/* DEFER_TASKRUN: runs the ring's pending task work, which posts the
+ * completions, all of it. io_uring_get_events is not enough: the kernel
+ * runs at most about 20 items per call when asked for no completions, and
+ * it signals the eventfd only when its work list goes from empty to not
+ * empty, so items left over are never signalled again (a test with 700
+ * requests on a loop device hung that way). Asking for cq_entries
+ * completions with a zero timeout makes it run every pending item; it then
+ * returns -ETIME at once. */
+static void uring_run_deferred(struct file_uring *u)
+{
+	struct __kernel_timespec ts = { 0, 0 };
+	struct io_uring_getevents_arg arg = {
+		.sigmask = 0,
+		.sigmask_sz = _NSIG / 8,
+		.ts = (uint64_t)(uintptr_t)&ts,
+	};
+	int r;
+	do
+		r = io_uring_enter2((unsigned)u->ring.ring_fd, 0, u->cq_entries,
+				    IORING_ENTER_GETEVENTS |
+					    IORING_ENTER_EXT_ARG,
+				    (sigset_t *)&arg, sizeof(arg));
+	while (r == -EINTR);
+}
+
 static void uring_poll_cb(uv_poll_t *h, int status, int events)
 {
 	struct file_uring *u = h->data;
@@ -260,7 +306,7 @@ static void uring_poll_cb(uv_poll_t *h, int status, int events)
 			return;
 	}
 	if (u->deferred)
-		io_uring_get_events(&u->ring);
+		uring_run_deferred(u);
 	for (;;) {
 		struct io_uring_cqe *cqes[CQE_BATCH];
 		struct {
