@@ -17,7 +17,8 @@
 # Tests (mblk and its peers in the same rep, one after the other):
 #   dio-randread-4k-qd32   fio io_uring direct QD32 | mblk uring, threads
 #   dio-randread-4k-qd1    fio psync direct         | mblk uring, threads
-#   dio-seqread-1m         fio psync QD1, io_uring QD8 | mblk QD1, QD8
+#   dio-seqread-1m         fio psync QD1, io_uring QD8, each also with
+#                          --iomem=shmhuge (huge pages) | mblk QD1, QD8
 #   dio-seqwrite-1m        the same for writes
 #   buf-randread-4k-qd32   page-cache-warm file: fio psync QD1, libaio
 #                          QD32, io_uring QD32 | mblk uring, threads QD32
@@ -84,6 +85,23 @@ mblk_run() {
 
 want() { [[ $1 =~ $ONLY ]]; }
 
+# mblk's large buffers are on transparent huge pages (src/common/iobuf.h),
+# so a 1 MiB request is a segment or two and sequential ones merge; fio's
+# are on 4 KiB pages unless --iomem=shmhuge, which needs reserved huge
+# pages. For a like-for-like peer the sequential tests also run fio with
+# shmhuge, reserving 64 huge pages (128 MiB) for the run when root.
+HUGE_OK=0
+NR_HUGE=/proc/sys/vm/nr_hugepages
+if [ -w "$NR_HUGE" ]; then
+	HUGE_WAS=$(cat "$NR_HUGE")
+	if [ "$HUGE_WAS" -lt 64 ]; then
+		echo 64 > "$NR_HUGE"
+		trap 'echo "$HUGE_WAS" > "$NR_HUGE"' EXIT
+	fi
+	[ "$(cat "$NR_HUGE")" -ge 64 ] && HUGE_OK=1
+fi
+[ "$HUGE_OK" = 1 ] || echo "no huge pages: fio runs without --iomem=shmhuge" >&2
+
 # The test file: written once with fio's random buffers, fully allocated.
 if [ ! -s "$F" ] || [ "$(stat -c %s "$F")" != "$(numfmt --from=iec "$SIZE")" ]; then
 	rm -f "$F"
@@ -122,6 +140,13 @@ for rep in $(seq 1 "$REPS"); do
 			--ioengine=psync
 		fio_run $n fio-io_uring-qd8 "$rep" --rw=$rw --bs=1M --direct=1 \
 			--ioengine=io_uring --iodepth=8
+		if [ "$HUGE_OK" = 1 ]; then
+			fio_run $n fio-psync-qd1-huge "$rep" --rw=$rw --bs=1M \
+				--direct=1 --ioengine=psync --iomem=shmhuge
+			fio_run $n fio-io_uring-qd8-huge "$rep" --rw=$rw --bs=1M \
+				--direct=1 --ioengine=io_uring --iodepth=8 \
+				--iomem=shmhuge
+		fi
 		mblk_run $n mblk-uring-qd1 "$rep" "$U?buffered=0&engine=uring" \
 			--rw $rw --bs 1M --qd 1
 		mblk_run $n mblk-uring-qd8 "$rep" "$U?buffered=0&engine=uring" \

@@ -39,6 +39,7 @@
 
 #include "cli.h"
 #include "histogram.h"
+#include "../common/iobuf.h"
 #include "../common/size.h"
 
 static const char bench_help[] =
@@ -526,7 +527,8 @@ int cmd_bench(int argc, char **argv)
 
 	size_t align = inf.buf_align > 4096 ? inf.buf_align : 4096;
 	size_t slot_bytes = ((size_t)bs + align - 1) / align * align;
-	if (posix_memalign((void **)&bufs, align, slot_bytes * (size_t)qd)) {
+	bufs = mblk__iobuf_alloc(slot_bytes * (size_t)qd, align);
+	if (bufs == NULL) {
 		cli_fail("bench",
 			 "no memory for %" PRIu64 " buffers of %" PRIu64
 			 " bytes",
@@ -543,7 +545,8 @@ int cmd_bench(int argc, char **argv)
 			chunk = bs;
 		if (inf.max_io && chunk > inf.max_io)
 			chunk = inf.max_io / bs * bs;
-		if (posix_memalign((void **)&pattern, align, (size_t)chunk)) {
+		pattern = mblk__iobuf_alloc((size_t)chunk, align);
+		if (pattern == NULL) {
 			cli_fail("bench", "no memory for the prefill buffer");
 			goto out;
 		}

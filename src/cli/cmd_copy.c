@@ -38,6 +38,7 @@
 
 #include "cli.h"
 #include "progress.h"
+#include "../common/iobuf.h"
 
 static const char copy_help[] =
 	"Usage: mblk copy SRC DST [--progress[=bar|json]] [--buffer SIZE]\n"
@@ -81,6 +82,7 @@ struct copy {
 	uint64_t size, granule, chunk;
 	bool dst_created;    /* holes can be skipped */
 	bool zero_by_writes; /* DST cannot write_zeroes */
+	void *arena;         /* the slots' buffers, one after another */
 	void *zeros;         /* chunk bytes of zeros, for zero writes */
 
 	uint64_t pos, ext_end; /* cursor and end of the current extent */
@@ -455,9 +457,13 @@ int cmd_copy(int argc, char **argv)
 						   : di.buf_align;
 	if (align < 4096)
 		align = 4096; /* page-aligned helps every engine */
+	/* One arena for every slot (huge pages when big, see iobuf.h) and
+	 * a buffer of zeros. */
+	size_t stride = ((size_t)chunk + align - 1) / align * align;
 	cp.slots = calloc((size_t)cp.nslots, sizeof(*cp.slots));
-	if (cp.slots == NULL ||
-	    posix_memalign(&cp.zeros, align, (size_t)chunk) != 0) {
+	cp.arena = mblk__iobuf_alloc(stride * (size_t)cp.nslots, align);
+	if (cp.slots == NULL || cp.arena == NULL ||
+	    (cp.zeros = mblk__iobuf_alloc((size_t)chunk, align)) == NULL) {
 		cli_fail("copy",
 			 "no memory for %d buffers of %" PRIu64 " bytes",
 			 cp.nslots, chunk);
@@ -466,13 +472,7 @@ int cmd_copy(int argc, char **argv)
 	memset(cp.zeros, 0, (size_t)chunk);
 	for (int i = 0; i < cp.nslots; i++) {
 		cp.slots[i].c = &cp;
-		if (posix_memalign(&cp.slots[i].buf, align, (size_t)chunk)) {
-			cli_fail("copy",
-				 "no memory for %d buffers of %" PRIu64
-				 " bytes",
-				 cp.nslots, chunk);
-			goto out;
-		}
+		cp.slots[i].buf = (char *)cp.arena + (size_t)i * stride;
 	}
 
 	cp.prog = progress_new(pmode, "copy", cp.size);
@@ -493,9 +493,7 @@ int cmd_copy(int argc, char **argv)
 out:
 	cli_close(&loop, cp.src);
 	cli_close(&loop, cp.dst);
-	if (cp.slots != NULL)
-		for (int i = 0; i < cp.nslots; i++)
-			free(cp.slots[i].buf);
+	free(cp.arena);
 	free(cp.slots);
 	free(cp.zeros);
 	uv_loop_close(&loop);

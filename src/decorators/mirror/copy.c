@@ -52,6 +52,7 @@
 
 #include "mirror_int.h"
 #include "../../common/checked.h"
+#include "../../common/iobuf.h"
 
 static void copy_step(struct copy_op *op);
 
@@ -143,9 +144,16 @@ static void copy_read(struct copy_op *op)
 {
 	struct mirror *m = op->m;
 	size_t bytes = (size_t)((op->xend - op->pos) << m->sec_shift);
-	if (op->buf == NULL &&
-	    posix_memalign((void **)&op->buf, m->buf_align, m->op_bytes) != 0)
-		op->buf = NULL;
+	if (op->buf == NULL) {
+		/* One arena for all ops, on huge pages (see iobuf.h). */
+		size_t stride = (m->op_bytes + m->buf_align - 1) /
+				m->buf_align * m->buf_align;
+		if (m->arena == NULL)
+			m->arena = mblk__iobuf_alloc(stride * (size_t)m->nops,
+						     m->buf_align);
+		if (m->arena != NULL)
+			op->buf = m->arena + (size_t)(op - m->ops) * stride;
+	}
 	mblk_req *c =
 		op->buf ? mirror_child(m->p, MBLK_OP_READ, op->pos, m->pshift)
 			: NULL;

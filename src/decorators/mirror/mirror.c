@@ -631,8 +631,7 @@ static void mirror_disconnect(mblk_dev *dev, mblk_req *req)
 static void mirror_free(uv_handle_t *h)
 {
 	struct mirror *m = h->data;
-	for (int i = 0; i < m->nops; i++)
-		free(m->ops[i].buf);
+	free(m->arena);
 	mblk__bitmap_free(&m->dirty);
 	if (m->zero_known)
 		mblk__bitmap_free(&m->zero);

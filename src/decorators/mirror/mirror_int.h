@@ -39,7 +39,7 @@ struct copy_op {
 	struct ent ent;
 	struct mirror *m;
 	bool busy;
-	char *buf; /* op_bytes, allocated on first use */
+	char *buf; /* op_bytes in m->arena, set on first use */
 	struct iovec iov;
 	uint64_t pos;   /* next mirror sector to handle */
 	uint64_t xend;  /* end of the extent being handled */
@@ -77,6 +77,7 @@ struct mirror {
 	uint64_t op_chunks; /* chunks per copy operation */
 	size_t op_bytes;    /* buffer bytes per operation */
 	size_t buf_align;
+	char *arena; /* every op's buffer (iobuf.h), allocated on first use */
 	uint64_t cursor; /* next chunk the pass looks at */
 	uint64_t launched_in_pass;
 	uint64_t prev_dirty; /* ndirty at the end of the previous pass */
