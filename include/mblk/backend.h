@@ -105,7 +105,11 @@ static inline void *mblk_req_ctx(mblk_req *req)
  * children, a NULL member passes the request to child 0 unchanged; on a
  * device without, it fails with -ENOTSUP (the seeks answer "all data").
  * Each op receives a request the core has checked (see above) and must
- * complete it exactly once with mblk_req_done or mblk_req_fail. */
+ * complete it exactly once with mblk_req_done or mblk_req_fail. While a
+ * request is in flight the device keeps something referenced on its
+ * loop (a handle, a uv_work_t, a child's request) that will lead to its
+ * completion: uv_run must not return 0 with requests pending (the _sync
+ * helpers report such a request as -EIO, a device bug). */
 struct mblk_dev_ops {
 	const char *kind;    /* "ram", "file", "safe", ...: for messages */
 	size_t req_ctx_size; /* bytes of context per request */

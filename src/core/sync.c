@@ -6,19 +6,35 @@
  * from inside a callback on the same loop (libuv is not reentrant).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
 
+/* On the heap, not the stack: a request given up on (see wait_for) may
+ * still complete some day, and its callback must find live memory. */
 struct waiter {
 	bool done;
+	bool abandoned; /* the caller has gone: the callback frees it */
 	int status;
 	uint64_t sector;
 };
 
+static struct waiter *waiter_new(void)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		mblk_set_error(-ENOMEM, "no memory to wait for a request");
+	return w;
+}
+
 static void sync_cb(void *data, int status, const char *error)
 {
 	struct waiter *w = data;
+	if (w->abandoned) {
+		free(w);
+		return;
+	}
 	w->done = true;
 	w->status = status;
 	if (status < 0)
@@ -33,87 +49,98 @@ static void sync_seek_cb(void *data, int status, uint64_t sector,
 	sync_cb(data, status, error);
 }
 
-static int wait_for(uv_loop_t *loop, struct waiter *w, int submitted)
+/* Runs the loop until the callback has run, frees the waiter and returns
+ * the status (and *sector for seeks). A device with a request in flight
+ * keeps something referenced on the loop (backend.h): if uv_run says
+ * nothing is left and the callback has not run, nothing on the loop can
+ * run it, and spinning would hang the caller at 100 % CPU. That is a
+ * device bug; it is reported as -EIO with a sentence instead. */
+static int wait_for(mblk_dev *dev, struct waiter *w, int submitted,
+		    const char *op, uint64_t *sector)
 {
-	if (submitted < 0)
+	if (submitted < 0) {
+		free(w); /* no callback comes for a refused request */
 		return submitted;
+	}
 	while (!w->done)
-		uv_run(loop, UV_RUN_ONCE);
-	return w->status;
+		if (uv_run(dev->loop, UV_RUN_ONCE) == 0 && !w->done) {
+			w->abandoned = true;
+			return mblk_set_error(
+				-EIO,
+				"%s: %s: the request is still in flight but "
+				"the device left nothing on the loop that "
+				"could complete it (a bug in the device)",
+				dev->name, op);
+		}
+	int r = w->status;
+	if (r == 0 && sector != NULL)
+		*sector = w->sector;
+	free(w);
+	return r;
 }
 
-#define SYNC_LOOP(dev) ((dev) != NULL ? (dev)->loop : NULL)
+/* The body of every helper: a waiter, the submission, the wait. */
+#define SYNC_CALL(dev, op, sector, submit_expr)                           \
+	do {                                                              \
+		struct waiter *w = waiter_new();                          \
+		if (w == NULL)                                            \
+			return -ENOMEM;                                   \
+		return wait_for((dev), w, (submit_expr), (op), (sector)); \
+	} while (0)
 
 int mblk_read_sync(mblk_dev *dev, uint64_t sector, const struct iovec *iov,
 		   int iovcnt)
 {
-	struct waiter w = { 0 };
-	return wait_for(SYNC_LOOP(dev), &w,
-			mblk_read(dev, sector, iov, iovcnt, sync_cb, &w));
+	SYNC_CALL(dev, "read", NULL,
+		  mblk_read(dev, sector, iov, iovcnt, sync_cb, w));
 }
 
 int mblk_write_sync(mblk_dev *dev, uint64_t sector, const struct iovec *iov,
 		    int iovcnt, unsigned flags)
 {
-	struct waiter w = { 0 };
-	return wait_for(SYNC_LOOP(dev), &w,
-			mblk_write(dev, sector, iov, iovcnt, flags, sync_cb,
-				   &w));
+	SYNC_CALL(dev, "write", NULL,
+		  mblk_write(dev, sector, iov, iovcnt, flags, sync_cb, w));
 }
 
 int mblk_flush_sync(mblk_dev *dev)
 {
-	struct waiter w = { 0 };
-	return wait_for(SYNC_LOOP(dev), &w, mblk_flush(dev, sync_cb, &w));
+	SYNC_CALL(dev, "flush", NULL, mblk_flush(dev, sync_cb, w));
 }
 
 int mblk_discard_sync(mblk_dev *dev, uint64_t sector, uint64_t count)
 {
-	struct waiter w = { 0 };
-	return wait_for(SYNC_LOOP(dev), &w,
-			mblk_discard(dev, sector, count, sync_cb, &w));
+	SYNC_CALL(dev, "discard", NULL,
+		  mblk_discard(dev, sector, count, sync_cb, w));
 }
 
 int mblk_write_zeroes_sync(mblk_dev *dev, uint64_t sector, uint64_t count,
 			   unsigned flags)
 {
-	struct waiter w = { 0 };
-	return wait_for(SYNC_LOOP(dev), &w,
-			mblk_write_zeroes(dev, sector, count, flags, sync_cb,
-					  &w));
+	SYNC_CALL(dev, "write_zeroes", NULL,
+		  mblk_write_zeroes(dev, sector, count, flags, sync_cb, w));
 }
 
 int mblk_resize_sync(mblk_dev *dev, uint64_t size_sectors)
 {
-	struct waiter w = { 0 };
-	return wait_for(SYNC_LOOP(dev), &w,
-			mblk_resize(dev, size_sectors, sync_cb, &w));
+	SYNC_CALL(dev, "resize", NULL,
+		  mblk_resize(dev, size_sectors, sync_cb, w));
 }
 
 int mblk_seek_mapped_sync(mblk_dev *dev, uint64_t from, uint64_t *sector)
 {
-	struct waiter w = { 0 };
-	int r = wait_for(SYNC_LOOP(dev), &w,
-			 mblk_seek_mapped(dev, from, sync_seek_cb, &w));
-	if (r == 0 && sector != NULL)
-		*sector = w.sector;
-	return r;
+	SYNC_CALL(dev, "seek_mapped", sector,
+		  mblk_seek_mapped(dev, from, sync_seek_cb, w));
 }
 
 int mblk_seek_unmapped_sync(mblk_dev *dev, uint64_t from, uint64_t *sector)
 {
-	struct waiter w = { 0 };
-	int r = wait_for(SYNC_LOOP(dev), &w,
-			 mblk_seek_unmapped(dev, from, sync_seek_cb, &w));
-	if (r == 0 && sector != NULL)
-		*sector = w.sector;
-	return r;
+	SYNC_CALL(dev, "seek_unmapped", sector,
+		  mblk_seek_unmapped(dev, from, sync_seek_cb, w));
 }
 
 int mblk_disconnect_sync(mblk_dev *dev)
 {
-	struct waiter w = { 0 };
-	return wait_for(SYNC_LOOP(dev), &w, mblk_disconnect(dev, sync_cb, &w));
+	SYNC_CALL(dev, "disconnect", NULL, mblk_disconnect(dev, sync_cb, w));
 }
 
 int mblk_open_sync(uv_loop_t *loop, const char *uri, unsigned flags,
@@ -130,8 +157,15 @@ void mblk_close_sync(mblk_dev *dev)
 	if (dev == NULL)
 		return;
 	uv_loop_t *loop = dev->loop;
-	struct waiter w = { 0 };
-	mblk_close(dev, sync_cb, &w);
-	while (!w.done)
-		uv_run(loop, UV_RUN_ONCE);
+	struct waiter *w = waiter_new();
+	if (w == NULL)
+		return; /* the error is set; the device stays open */
+	mblk_close(dev, sync_cb, w);
+	while (!w->done)
+		if (uv_run(loop, UV_RUN_ONCE) == 0 && !w->done) {
+			/* As in wait_for: nothing left could finish it. */
+			w->abandoned = true;
+			return;
+		}
+	free(w);
 }

@@ -58,6 +58,7 @@
 
 #include <mblk/backend.h>
 #include "../../common/checked.h"
+#include "../../common/hex.h"
 #include "../../core/core.h"
 #include "../../core/uri.h"
 #include "file.h"
@@ -248,32 +249,10 @@ static void file_destroy(mblk_dev *dev)
 	file_free(f);
 }
 
-/* Percent-encodes a path for a URI: everything but unreserved characters
- * and '/'. Returns a malloc'd string or NULL. */
-static char *uri_encode_path(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(strlen(s) * 3 + 1), *w = out;
-	if (out == NULL)
-		return NULL;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p)) {
-			*w++ = (char)*p;
-		} else {
-			*w++ = '%';
-			*w++ = hex[*p >> 4];
-			*w++ = hex[*p & 15];
-		}
-	}
-	*w = '\0';
-	return out;
-}
-
 static int file_get_uri(mblk_dev *dev, char *buf, size_t len)
 {
 	struct file_dev *f = mblk_dev_priv(dev);
-	char *p = uri_encode_path(f->abspath);
+	char *p = mblk__pct_encode_path(f->abspath);
 	if (p == NULL)
 		return mblk_set_error(-ENOMEM, "%s: no memory for the URI",
 				      f->path);
@@ -457,8 +436,8 @@ static int file_open_fd(struct file_dev *f, const struct file_opts *o, bool *ro)
 				return mblk_set_error(
 					-EINVAL,
 					"%s: its filesystem refuses O_DIRECT "
-					"(buffered=0), as tmpfs does; open it "
-					"with buffered=1",
+					"(buffered=0), as ramfs and tmpfs before "
+					"Linux 6.6 do; open it with buffered=1",
 					path);
 			}
 		}
