@@ -21,11 +21,11 @@
  * the poll callback, which submits what its completions queued (short
  * transfers continued, callbacks that submit the next request). Why 4 and
  * not the whole iteration: measured at QD 32 on a virtio disk
- * (docs/BENCHMARKS.md), one io_uring_enter per iteration (about 10
- * requests each) gave 0.88x fio's IOPS, batches of 2 or 4 gave 0.98-0.99x;
- * a request that waits for the rest of its iteration's callbacks leaves
- * the device's queue short. Batches of 4 cost a quarter of fio's
- * io_uring_enter calls per request and less CPU than batches of 2.
+ * (bench/uring_batch.sh, docs/BENCHMARKS.md), one io_uring_enter per
+ * iteration (about 10 requests each) gave 0.83x fio's IOPS, batches of 1,
+ * 2 or 4 gave 0.98-1.02x, 8 gave 0.92x: a request that waits for the rest
+ * of its iteration's callbacks leaves the device's queue short. Batches
+ * of 4 cost four fifths of the CPU of batches of 1.
  *
  * Completions: the ring fd is readable while its completion queue holds
  * entries; a uv_poll_t watches it (libuv polls level-triggered). With
@@ -58,7 +58,9 @@
 #define RING_ENTRIES 256
 #define CQE_BATCH 64
 /* Filled SQEs are submitted once this many are waiting, or when the loop
- * is about to block, whichever comes first (see the design notes). */
+ * is about to block, whichever comes first (see the design notes).
+ * MBLK_FILE_URING_BATCH=N (1..256) overrides it, for bench/uring_batch.sh;
+ * 256 (the SQ's size) means once per loop iteration. */
 #define SUBMIT_BATCH 4
 
 struct file_uring {
@@ -71,6 +73,7 @@ struct file_uring {
 	uv_timer_t retry;    /* io_uring_submit failed (EAGAIN/EBUSY): again */
 	unsigned inflight;   /* in the SQ or the kernel, not yet reaped */
 	unsigned cq_entries; /* the cap on inflight */
+	unsigned submit_batch; /* SUBMIT_BATCH or MBLK_FILE_URING_BATCH */
 	struct file_rq *wait_head, *wait_tail; /* waiting for an SQE */
 	bool prepare_active;
 	int closing; /* handles still closing */
@@ -97,6 +100,17 @@ static enum uring_setup uring_setup_mode(void)
 	if (e != NULL && strcmp(e, "plain") == 0)
 		return SETUP_PLAIN;
 	return SETUP_COOP;
+}
+
+static unsigned uring_submit_batch(void)
+{
+	const char *e = getenv("MBLK_FILE_URING_BATCH");
+	if (e == NULL)
+		return SUBMIT_BATCH;
+	char *end;
+	unsigned long v = strtoul(e, &end, 10);
+	return *end == '\0' && v >= 1 && v <= RING_ENTRIES ? (unsigned)v
+							   : SUBMIT_BATCH;
 }
 
 static void uring_fill(struct file_uring *u, struct io_uring_sqe *sqe,
@@ -210,7 +224,7 @@ void file_uring_start(struct file_rq *rq)
 		sqe = io_uring_get_sqe(&u->ring);
 	if (sqe != NULL) {
 		uring_fill(u, sqe, rq);
-		if (io_uring_sq_ready(&u->ring) >= SUBMIT_BATCH) {
+		if (io_uring_sq_ready(&u->ring) >= u->submit_batch) {
 			/* Enough for one io_uring_enter: do not wait for
 			 * the end of the loop iteration. */
 			uring_flush(u);
@@ -376,6 +390,7 @@ int file_uring_init(struct file_dev *f, char *why, size_t len)
 		u->deferred = true;
 	}
 	u->cq_entries = u->ring.cq.ring_entries;
+	u->submit_batch = uring_submit_batch();
 	r = uv_poll_init(f->loop, &u->poll,
 			 u->efd >= 0 ? u->efd : u->ring.ring_fd);
 	if (r < 0) {
