@@ -132,6 +132,46 @@ int cli_open(const char *sub, uv_loop_t *loop, const char *uri, unsigned flags,
 	return r;
 }
 
+int cli_open_dst(const char *sub, uv_loop_t *loop, const char *uri,
+		 unsigned flags, bool direct, mblk_dev **devp)
+{
+	char path[4096];
+	char *enc = NULL, *duri = NULL;
+	if (direct && strchr(uri, '?') == NULL &&
+	    cli_uri_file_path(uri, path, sizeof(path)) &&
+	    (enc = mblk__pct_encode_path(path)) != NULL &&
+	    (duri = malloc(strlen(enc) + sizeof("file:?buffered=0"))) != NULL) {
+		sprintf(duri, "file:%s?buffered=0", enc);
+		int r = mblk_open(loop, duri, flags, devp);
+		if (r == 0) {
+			free(enc);
+			free(duri);
+			return 0;
+		}
+		fprintf(stderr,
+			"mblk %s: note: writing '%s' through the page cache: "
+			"%s\n",
+			sub, uri, mblk_last_error());
+	}
+	free(enc);
+	free(duri);
+	return cli_open(sub, loop, uri, flags, devp);
+}
+
+int cli_parse_dst_cache(const char *sub, const char *arg, bool *direct)
+{
+	if (strcmp(arg, "direct") == 0)
+		*direct = true;
+	else if (strcmp(arg, "buffered") == 0)
+		*direct = false;
+	else
+		return cli_usage(sub,
+				 "--dst-cache takes direct or buffered, "
+				 "not '%s'",
+				 arg);
+	return 0;
+}
+
 void cli_close(uv_loop_t *loop, mblk_dev *dev)
 {
 	if (dev == NULL)

@@ -68,6 +68,16 @@ void cli_close(uv_loop_t *loop, mblk_dev *dev);
  * in buf (size len) and returns true; otherwise returns false. */
 bool cli_uri_file_path(const char *uri, char *buf, size_t len);
 
+/* Opens a destination (copy's DST, mirror's secondary): a file given as a
+ * path, or as file:PATH without a query, is opened with O_DIRECT
+ * (buffered=0) when direct is set; where that open fails, the URI as
+ * given, after a note on stderr saying why. Errors as cli_open. */
+int cli_open_dst(const char *sub, uv_loop_t *loop, const char *uri,
+		 unsigned flags, bool direct, mblk_dev **devp);
+
+/* --dst-cache direct|buffered: 0, or CLI_USAGE after the message. */
+int cli_parse_dst_cache(const char *sub, const char *arg, bool *direct);
+
 /* Creates path, sparse, of size bytes, for a destination that does not
  * exist yet. Returns 1 if created, 0 if it already exists, -1 after
  * printing the error (as subcommand sub). */

@@ -38,7 +38,6 @@
 
 #include "cli.h"
 #include "progress.h"
-#include "../common/hex.h"
 #include "../common/iobuf.h"
 
 static const char copy_help[] =
@@ -349,35 +348,6 @@ static uint32_t copy_max_nonzero(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
-/* Opens DST: a file given as a path or as file:PATH without a query goes
- * O_DIRECT when direct is set (see the help), falling back to the URI as
- * given, with a note, when O_DIRECT is refused. */
-static int copy_open_dst(uv_loop_t *loop, const char *uri, bool direct,
-			 mblk_dev **devp)
-{
-	char path[4096];
-	char *enc = NULL, *duri = NULL;
-	if (direct && strchr(uri, '?') == NULL &&
-	    cli_uri_file_path(uri, path, sizeof(path)) &&
-	    (enc = mblk__pct_encode_path(path)) != NULL &&
-	    (duri = malloc(strlen(enc) + sizeof("file:?buffered=0"))) != NULL) {
-		sprintf(duri, "file:%s?buffered=0", enc);
-		int r = mblk_open(loop, duri, 0, devp);
-		if (r == 0) {
-			free(enc);
-			free(duri);
-			return 0;
-		}
-		fprintf(stderr,
-			"mblk copy: note: writing '%s' through the page "
-			"cache: %s\n",
-			uri, mblk_last_error());
-	}
-	free(enc);
-	free(duri);
-	return cli_open("copy", loop, uri, 0, devp);
-}
-
 int cmd_copy(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -418,13 +388,8 @@ int cmd_copy(int argc, char **argv)
 				return CLI_USAGE;
 			break;
 		case 't':
-			if (strcmp(optarg, "direct") != 0 &&
-			    strcmp(optarg, "buffered") != 0)
-				return cli_usage("copy",
-						 "--dst-cache takes direct or "
-						 "buffered, not '%s'",
-						 optarg);
-			dst_direct = strcmp(optarg, "direct") == 0;
+			if (cli_parse_dst_cache("copy", optarg, &dst_direct))
+				return CLI_USAGE;
 			break;
 		case 'h': fputs(copy_help, stdout); return CLI_OK;
 		default: return cli_bad_option("copy", c, argv);
@@ -455,7 +420,7 @@ int cmd_copy(int argc, char **argv)
 			goto out;
 		created = r == 1;
 	}
-	if (copy_open_dst(&loop, dst_uri, dst_direct, &cp.dst) < 0) {
+	if (cli_open_dst("copy", &loop, dst_uri, 0, dst_direct, &cp.dst) < 0) {
 		if (created)
 			unlink(path);
 		goto out;

@@ -37,11 +37,14 @@ static const char mirror_help[] =
 	"                   [--buffer SIZE] [--chunk SIZE]\n"
 	"                   [--on-error stop|retry] [--retries N]\n"
 	"                   [--write-load QD] [--load-bs SIZE]\n"
+	"                   [--dst-cache direct|buffered]\n"
 	"\n"
 	"Mirrors the device SRC onto DST (same size in bytes) with the live\n"
 	"mirror and exits 0 once DST is in sync and flushed. Holes of SRC are\n"
 	"not read. If DST is a file path (or file:PATH) that does not exist,\n"
-	"it is created, sparse, with the size of SRC.\n"
+	"it is created, sparse, with the size of SRC. As with `mblk copy`, a\n"
+	"file DST without settings is written with O_DIRECT, or buffered\n"
+	"with a note where O_DIRECT is refused.\n"
 	"\n"
 	"Options:\n"
 	"  -p, --progress[=bar|json]  a progress bar on a terminal (rate, ETA),\n"
@@ -61,6 +64,8 @@ static const char mirror_help[] =
 	"                             sync, and report the write rates while\n"
 	"                             copying and in sync (JSON with\n"
 	"                             --progress=json)\n"
+	"  -t, --dst-cache MODE       direct (default) or buffered: how a file\n"
+	"                             DST without settings is written\n"
 	"  -h, --help                 show this help\n"
 	"\n"
 	"Examples:\n"
@@ -200,6 +205,7 @@ int cmd_mirror(int argc, char **argv)
 		{ "write-load", required_argument, NULL, 'w' },
 		{ "load-bs", required_argument, NULL, 'B' },
 		{ "load-time", required_argument, NULL, 'T' },
+		{ "dst-cache", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -207,11 +213,16 @@ int cmd_mirror(int argc, char **argv)
 	struct mblk_mirror_opts mo = { 0 };
 	uint64_t retries = 3, qd = 0, bs = 4096;
 	double load_time = 0;
+	bool dst_direct = true;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":pr:b:c:e:n:w:B:T:h", opts,
+	while ((c = getopt_long(argc, argv, ":pr:b:c:e:n:w:B:T:t:h", opts,
 				NULL)) != -1) {
 		switch (c) {
+		case 't':
+			if (cli_parse_dst_cache("mirror", optarg, &dst_direct))
+				return CLI_USAGE;
+			break;
 		case 'p':
 			if (progress_parse_mode(optarg, &pmode) < 0)
 				return cli_usage("mirror",
@@ -321,7 +332,8 @@ int cmd_mirror(int argc, char **argv)
 			goto out;
 		created = k == 1;
 	}
-	if (cli_open("mirror", &r->loop, dst_uri, MBLK_OPEN_NO_SAFE, &dst) < 0)
+	if (cli_open_dst("mirror", &r->loop, dst_uri, MBLK_OPEN_NO_SAFE,
+			 dst_direct, &dst) < 0)
 		goto out;
 	mo.secondary_is_zero = created;
 	if (mblk_mirror_open(src, dst, &mo, mirror_event_cb, r, &r->m) < 0) {
