@@ -208,7 +208,10 @@ MBLK_API const char *mblk_last_error(void);
 /* Synchronous helpers: submit one request, then run the device's loop
  * (UV_RUN_ONCE) until it completes. They return the status; on failure
  * the sentence is in mblk_last_error(). Never call them from inside a
- * callback of the same loop (libuv loops are not reentrant). */
+ * callback of the same loop (libuv loops are not reentrant). If the loop
+ * runs out of work while the request is still pending (a device bug:
+ * nothing left could complete it), they return -EIO instead of spinning,
+ * and mblk_close_sync returns. */
 
 MBLK_API int mblk_open_sync(uv_loop_t *loop, const char *uri, unsigned flags,
 			    mblk_dev **devp);

@@ -158,8 +158,12 @@ void mblk_close_sync(mblk_dev *dev)
 		return;
 	uv_loop_t *loop = dev->loop;
 	struct waiter *w = waiter_new();
-	if (w == NULL)
-		return; /* the error is set; the device stays open */
+	if (w == NULL) {
+		/* No memory to wait: close it anyway; the teardown
+		 * finishes the next time the loop runs. */
+		mblk_close(dev, NULL, NULL);
+		return;
+	}
 	mblk_close(dev, sync_cb, w);
 	while (!w->done)
 		if (uv_run(loop, UV_RUN_ONCE) == 0 && !w->done) {
