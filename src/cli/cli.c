@@ -120,16 +120,21 @@ const char *cli_cap_name(uint32_t bit)
 	return NULL;
 }
 
-int cli_open(const char *sub, uv_loop_t *loop, const char *uri, unsigned flags,
-	     mblk_dev **devp)
+/* Says why opening uri failed (r < 0) and returns r; 0 passes through. */
+static int open_result(const char *sub, const char *uri, int r)
 {
-	int r = mblk_open(loop, uri, flags, devp);
 	if (r < 0) {
 		const char *why = mblk_last_error();
 		cli_fail(sub, "cannot open '%s': %s", uri,
 			 why[0] ? why : mblk_strerror(r));
 	}
 	return r;
+}
+
+int cli_open(const char *sub, uv_loop_t *loop, const char *uri, unsigned flags,
+	     mblk_dev **devp)
+{
+	return open_result(sub, uri, mblk_open(loop, uri, flags, devp));
 }
 
 int cli_open_dst(const char *sub, uv_loop_t *loop, const char *uri,
@@ -143,11 +148,16 @@ int cli_open_dst(const char *sub, uv_loop_t *loop, const char *uri,
 	    (duri = malloc(strlen(enc) + sizeof("file:?buffered=0"))) != NULL) {
 		sprintf(duri, "file:%s?buffered=0", enc);
 		int r = mblk_open(loop, duri, flags, devp);
-		if (r == 0) {
+		if (r != -EINVAL) {
+			/* Opened, or failed for a reason O_DIRECT has
+			 * nothing to do with (missing, locked, denied):
+			 * said once, not again by a second open. */
 			free(enc);
 			free(duri);
-			return 0;
+			return open_result(sub, uri, r);
 		}
+		/* -EINVAL: O_DIRECT refused, or the file does not fit its
+		 * alignment. */
 		fprintf(stderr,
 			"mblk %s: note: writing '%s' through the page cache: "
 			"%s\n",

@@ -70,7 +70,8 @@ bool cli_uri_file_path(const char *uri, char *buf, size_t len);
 
 /* Opens a destination (copy's DST, mirror's secondary): a file given as a
  * path, or as file:PATH without a query, is opened with O_DIRECT
- * (buffered=0) when direct is set; where that open fails, the URI as
+ * (buffered=0) when direct is set; where O_DIRECT does not fit (-EINVAL:
+ * refused by the filesystem, or the size or sector size), the URI as
  * given, after a note on stderr saying why. Errors as cli_open. */
 int cli_open_dst(const char *sub, uv_loop_t *loop, const char *uri,
 		 unsigned flags, bool direct, mblk_dev **devp);

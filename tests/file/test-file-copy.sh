@@ -54,6 +54,25 @@ if command -v fincore >/dev/null; then
 	echo "dst.img after a buffered copy: $c bytes cached"
 	[ "$c" -ge $((8 << 20)) ] || { echo "--dst-cache=buffered did not use the page cache"; exit 1; }
 fi
+# A destination another process holds locked: one error saying so, and
+# no note about the page cache (a second, buffered open would fail alike).
+if command -v flock >/dev/null; then
+	truncate -s 32M "$dir/locked.img"
+	mkfifo "$dir/release"
+	flock -x "$dir/locked.img" -c "touch '$dir/held'; read x < '$dir/release'" \
+		>/dev/null 2>&1 &
+	holder=$!
+	while [ ! -e "$dir/held" ]; do sleep 0.05; done
+	err=$("$mblk" copy "$dir/src.img" "$dir/locked.img" 2>&1)
+	rc=$?
+	echo > "$dir/release"
+	wait "$holder"
+	echo "$err"
+	[ $rc -eq 1 ] || { echo "copy onto a locked file: exit $rc, not 1"; exit 1; }
+	echo "$err" | grep -q "locked by another process" || { echo "no lock sentence"; exit 1; }
+	[ "$(echo "$err" | wc -l)" -eq 1 ] || { echo "more than one message"; exit 1; }
+	echo "$err" | grep -q "note:" && { echo "a page-cache note for a lock conflict"; exit 1; }
+fi
 "$mblk" copy --dst-cache=sideways "$dir/src.img" "$dir/x.img" 2>&1
 [ $? -eq 2 ] || { echo "a bad --dst-cache must be a usage error (exit 2)"; exit 1; }
 echo ok
