@@ -526,8 +526,9 @@ int cmd_bench(int argc, char **argv)
 	}
 
 	size_t align = inf.buf_align > 4096 ? inf.buf_align : 4096;
-	size_t slot_bytes = ((size_t)bs + align - 1) / align * align;
-	bufs = mblk__iobuf_alloc(slot_bytes * (size_t)qd, align);
+	size_t slot_bytes;
+	bufs = mblk__iobuf_alloc_array((size_t)qd, (size_t)bs, align,
+				       &slot_bytes);
 	if (bufs == NULL) {
 		cli_fail("bench",
 			 "no memory for %" PRIu64 " buffers of %" PRIu64

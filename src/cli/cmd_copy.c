@@ -474,9 +474,10 @@ int cmd_copy(int argc, char **argv)
 		align = 4096; /* page-aligned helps every engine */
 	/* One arena for every slot (huge pages when big, see iobuf.h) and
 	 * a buffer of zeros. */
-	size_t stride = ((size_t)chunk + align - 1) / align * align;
+	size_t stride;
 	cp.slots = calloc((size_t)cp.nslots, sizeof(*cp.slots));
-	cp.arena = mblk__iobuf_alloc(stride * (size_t)cp.nslots, align);
+	cp.arena = mblk__iobuf_alloc_array((size_t)cp.nslots, (size_t)chunk,
+					   align, &stride);
 	if (cp.slots == NULL || cp.arena == NULL ||
 	    (cp.zeros = mblk__iobuf_alloc((size_t)chunk, align)) == NULL) {
 		cli_fail("copy",

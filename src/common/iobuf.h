@@ -1,6 +1,7 @@
 /* iobuf.h - memory for data buffers: aligned, and on huge pages when big.
  *
- * Header-only; used by the mirror's copy and by `mblk copy` and `bench`.
+ * Header-only; used by the mirror's copy and by `mblk copy` and `bench`,
+ * each of which keeps one buffer per request slot in one arena.
  *
  * A request's buffer reaches the disk as one segment per physically
  * contiguous run of memory. Buffers of 4 KiB pages are scattered, so a
@@ -49,6 +50,19 @@ static inline void *mblk__iobuf_alloc(size_t len, size_t align)
 		(void)madvise(p, len, MADV_HUGEPAGE);
 #endif
 	return p;
+}
+
+/* n buffers of len bytes each, one after another in one allocation (as
+ * above), each aligned to align: *stride is the distance between them
+ * (len rounded up to align). Returns the first, or NULL. */
+static inline void *mblk__iobuf_alloc_array(size_t n, size_t len, size_t align,
+					    size_t *stride)
+{
+	size_t st = (len + align - 1) / align * align;
+	if (st < len || (n != 0 && st > SIZE_MAX / n))
+		return NULL;
+	*stride = st;
+	return mblk__iobuf_alloc(st * n, align);
 }
 
 #endif

@@ -144,15 +144,15 @@ static void copy_read(struct copy_op *op)
 {
 	struct mirror *m = op->m;
 	size_t bytes = (size_t)((op->xend - op->pos) << m->sec_shift);
-	if (op->buf == NULL) {
-		/* One arena for all ops, on huge pages (see iobuf.h). */
-		size_t stride = (m->op_bytes + m->buf_align - 1) /
-				m->buf_align * m->buf_align;
-		if (m->arena == NULL)
-			m->arena = mblk__iobuf_alloc(stride * (size_t)m->nops,
-						     m->buf_align);
-		if (m->arena != NULL)
-			op->buf = m->arena + (size_t)(op - m->ops) * stride;
+	if (m->arena == NULL) {
+		/* Every op's buffer in one arena, on huge pages (iobuf.h),
+		 * at the first copy (a mirror created in sync may never
+		 * need them). */
+		size_t stride;
+		m->arena = mblk__iobuf_alloc_array((size_t)m->nops, m->op_bytes,
+						   m->buf_align, &stride);
+		for (int i = 0; m->arena != NULL && i < m->nops; i++)
+			m->ops[i].buf = m->arena + (size_t)i * stride;
 	}
 	mblk_req *c =
 		op->buf ? mirror_child(m->p, MBLK_OP_READ, op->pos, m->pshift)

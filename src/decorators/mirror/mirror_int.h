@@ -39,7 +39,7 @@ struct copy_op {
 	struct ent ent;
 	struct mirror *m;
 	bool busy;
-	char *buf; /* op_bytes in m->arena, set on first use */
+	char *buf; /* op_bytes in m->arena; NULL until the arena exists */
 	struct iovec iov;
 	uint64_t pos;   /* next mirror sector to handle */
 	uint64_t xend;  /* end of the extent being handled */
