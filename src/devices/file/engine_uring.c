@@ -224,13 +224,6 @@ void file_uring_start(struct file_rq *rq)
 		sqe = io_uring_get_sqe(&u->ring);
 	if (sqe != NULL) {
 		uring_fill(u, sqe, rq);
-		if (io_uring_sq_ready(&u->ring) >= u->submit_batch) {
-			/* Enough for one io_uring_enter: do not wait for
-			 * the end of the loop iteration. */
-			uring_flush(u);
-			uring_update_ref(u);
-			return;
-		}
 	} else {
 		rq->next = NULL;
 		if (u->wait_tail != NULL)
@@ -239,7 +232,12 @@ void file_uring_start(struct file_rq *rq)
 			u->wait_head = rq;
 		u->wait_tail = rq;
 	}
-	if (!u->prepare_active) {
+	if (io_uring_sq_ready(&u->ring) >= u->submit_batch) {
+		/* Enough for one io_uring_enter: do not wait for the end
+		 * of the loop iteration. uring_flush arms the prepare
+		 * handle for whatever it leaves. */
+		uring_flush(u);
+	} else if (!u->prepare_active) {
 		uv_prepare_start(&u->prepare, uring_prepare_cb);
 		u->prepare_active = true;
 	}
