@@ -91,7 +91,7 @@ struct copy {
 	uint64_t size, granule, chunk;
 	bool dst_created;    /* holes can be skipped */
 	bool zero_by_writes; /* DST cannot write_zeroes */
-	void *arena;         /* the slots' buffers, one after another */
+	void *arena;         /* the slots' buffers, then zeros */
 	void *zeros;         /* chunk bytes of zeros, for zero writes */
 
 	uint64_t pos, ext_end; /* cursor and end of the current extent */
@@ -472,19 +472,19 @@ int cmd_copy(int argc, char **argv)
 						   : di.buf_align;
 	if (align < 4096)
 		align = 4096; /* page-aligned helps every engine */
-	/* One arena for every slot (huge pages when big, see iobuf.h) and
-	 * a buffer of zeros. */
+	/* One arena (huge pages when big, see iobuf.h): a buffer per slot,
+	 * then the buffer of zeros. */
 	size_t stride;
 	cp.slots = calloc((size_t)cp.nslots, sizeof(*cp.slots));
-	cp.arena = mblk__iobuf_alloc_array((size_t)cp.nslots, (size_t)chunk,
+	cp.arena = mblk__iobuf_alloc_array((size_t)cp.nslots + 1, (size_t)chunk,
 					   align, &stride);
-	if (cp.slots == NULL || cp.arena == NULL ||
-	    (cp.zeros = mblk__iobuf_alloc((size_t)chunk, align)) == NULL) {
+	if (cp.slots == NULL || cp.arena == NULL) {
 		cli_fail("copy",
 			 "no memory for %d buffers of %" PRIu64 " bytes",
 			 cp.nslots, chunk);
 		goto out;
 	}
+	cp.zeros = (char *)cp.arena + (size_t)cp.nslots * stride;
 	memset(cp.zeros, 0, (size_t)chunk);
 	for (int i = 0; i < cp.nslots; i++) {
 		cp.slots[i].c = &cp;
@@ -511,7 +511,6 @@ out:
 	cli_close(&loop, cp.dst);
 	free(cp.arena);
 	free(cp.slots);
-	free(cp.zeros);
 	uv_loop_close(&loop);
 	return rc;
 }

@@ -54,6 +54,14 @@ if command -v fincore >/dev/null; then
 	echo "dst.img after a buffered copy: $c bytes cached"
 	[ "$c" -ge $((8 << 20)) ] || { echo "--dst-cache=buffered did not use the page cache"; exit 1; }
 fi
+# Onto an existing destination full of junk that refuses write_zeroes
+# (the fault decorator answers ENOTSUP): the holes are written as zeros
+# from the copy's zero buffer.
+head -c $((32 << 20)) /dev/urandom > "$dir/junk.img"
+"$mblk" copy "$dir/src.img" \
+	"fault:?inner=file:$dir/junk.img&fail=write_zeroes&errno=ENOTSUP" || exit 1
+cmp "$dir/src.img" "$dir/junk.img" || { echo "zeros written wrong"; exit 1; }
+
 # A destination another process holds locked: one error saying so, and
 # no note about the page cache (a second, buffered open would fail alike).
 if command -v flock >/dev/null; then
