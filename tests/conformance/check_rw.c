@@ -57,27 +57,14 @@ void check_info(void)
 
 const char *expect_caps;
 
-static const struct {
-	const char *name;
-	uint32_t bit;
-} cap_names[] = {
-	{ "flush", MBLK_CAP_FLUSH },
-	{ "discard", MBLK_CAP_DISCARD },
-	{ "write_zeroes", MBLK_CAP_WRITE_ZEROES },
-	{ "resize", MBLK_CAP_RESIZE },
-	{ "seek", MBLK_CAP_SEEK },
-	{ "fua", MBLK_CAP_FUA },
-	{ "zero_is_fast", MBLK_CAP_ZERO_IS_FAST },
-};
-
 static void caps_text(uint32_t caps, char *buf, size_t len)
 {
 	size_t n = 0;
 	buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
-		if (caps & cap_names[i].bit)
+	for (const struct shim_cap *c = shim_caps; c->name != NULL; c++)
+		if (caps & c->bit)
 			n += (size_t)snprintf(buf + n, len - n, "%s%s",
-					      n ? "," : "", cap_names[i].name);
+					      n ? "," : "", c->name);
 	if (n == 0)
 		snprintf(buf, len, "(none)");
 }
@@ -92,17 +79,15 @@ void check_expected_caps(void)
 	char *list = strdup(expect_caps), *save = NULL;
 	for (char *t = strtok_r(list, ",", &save); t;
 	     t = strtok_r(NULL, ",", &save)) {
-		size_t i = 0, n = sizeof(cap_names) / sizeof(cap_names[0]);
-		while (i < n && strcmp(cap_names[i].name, t) != 0)
-			i++;
-		if (i == n && strcmp(t, "none") == 0)
+		uint32_t bit = shim_cap_bit(t);
+		if (bit == 0 && strcmp(t, "none") == 0)
 			continue;
-		if (i == n) {
+		if (bit == 0) {
 			fail("--expect-caps: unknown capability '%s'", t);
 			free(list);
 			return;
 		}
-		want |= cap_names[i].bit;
+		want |= bit;
 	}
 	free(list);
 	char w[160], g[160];

@@ -149,10 +149,7 @@ static const struct mblk_dev_ops shim_ops = {
 	.destroy = shim_destroy,
 };
 
-static const struct {
-	const char *name;
-	uint32_t bit;
-} shim_caps[] = {
+const struct shim_cap shim_caps[] = {
 	{ "flush", MBLK_CAP_FLUSH },
 	{ "discard", MBLK_CAP_DISCARD },
 	{ "write_zeroes", MBLK_CAP_WRITE_ZEROES },
@@ -160,7 +157,16 @@ static const struct {
 	{ "seek", MBLK_CAP_SEEK },
 	{ "fua", MBLK_CAP_FUA },
 	{ "zero_is_fast", MBLK_CAP_ZERO_IS_FAST },
+	{ NULL, 0 },
 };
+
+uint32_t shim_cap_bit(const char *name)
+{
+	for (const struct shim_cap *c = shim_caps; c->name != NULL; c++)
+		if (strcmp(c->name, name) == 0)
+			return c->bit;
+	return 0;
+}
 
 static int shim_parse(struct shim *sh, const char *spec)
 {
@@ -186,12 +192,9 @@ static int shim_parse(struct shim *sh, const char *spec)
 			char *s2 = NULL;
 			for (char *c = strtok_r(t + 5, "+", &s2); c;
 			     c = strtok_r(NULL, "+", &s2)) {
-				size_t i = 0, n = sizeof(shim_caps) /
-						  sizeof(shim_caps[0]);
-				while (i < n && strcmp(shim_caps[i].name, c))
-					i++;
-				if (i < n)
-					sh->caps_mask |= shim_caps[i].bit;
+				uint32_t bit = shim_cap_bit(c);
+				if (bit != 0)
+					sh->caps_mask |= bit;
 				else if (strcmp(c, "none") != 0) {
 					fprintf(stderr,
 						"shim: unknown "

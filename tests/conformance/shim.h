@@ -20,6 +20,8 @@
 #ifndef MBLK_TEST_SHIM_H
 #define MBLK_TEST_SHIM_H
 
+#include <stdint.h>
+
 #include <mblk.h>
 
 /* Wraps inner (which the new device owns) as SPEC says. Returns 0 or
@@ -31,5 +33,17 @@ int shim_wrap(mblk_dev *inner, const char *spec, mblk_dev **devp);
  * has MBLK_OPEN_NO_SAFE. Without one (spec NULL), plain mblk_open. */
 int shim_open(uv_loop_t *loop, const char *uri, unsigned flags,
 	      const char *spec, mblk_dev **devp);
+
+/* The capabilities by the names mblk info prints ("flush", "discard",
+ * "write_zeroes", ...), ending with { NULL, 0 }: the shim's caps= and the
+ * conformance suite's --expect-caps both read them. */
+struct shim_cap {
+	const char *name;
+	uint32_t bit;
+};
+extern const struct shim_cap shim_caps[];
+
+/* The bit of the capability called name, or 0 if there is none. */
+uint32_t shim_cap_bit(const char *name);
 
 #endif
