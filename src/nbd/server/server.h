@@ -132,6 +132,7 @@ struct nbds_slot {
 	/* The data buffer (READ, WRITE), kept between requests. */
 	uint8_t *buf;
 	size_t buf_cap;
+	struct iovec iov; /* borrowed by the device until completion */
 
 	/* Walking holes (READ) or extents (BLOCK_STATUS). */
 	uint64_t walk_pos, walk_end; /* bytes */

@@ -85,9 +85,9 @@ static void tx_walk_add(struct nbds_slot *s, uint64_t end, uint32_t flags)
 static void tx_read_submit(struct nbds_slot *s)
 {
 	struct nbds_conn *c = s->conn;
-	struct iovec iov = { s->buf, s->rq.length };
-	int r = mblk_read(c->exp->dev, s->rq.offset / c->info.sector_size, &iov,
-			  1, tx_done, s);
+	s->iov = (struct iovec){ s->buf, s->rq.length };
+	int r = mblk_read(c->exp->dev, s->rq.offset / c->info.sector_size,
+			  &s->iov, 1, tx_done, s);
 	if (r < 0)
 		tx_fail(s, r, "the read could not be submitted: %s",
 			mblk_strerror(r));
@@ -349,7 +349,7 @@ static void tx_dispatch(struct nbds_slot *s)
 	}
 	uint64_t ss = c->info.sector_size;
 	uint64_t sector = rq->offset / ss, count = rq->length / ss;
-	struct iovec iov = { s->buf, rq->length };
+	s->iov = (struct iovec){ s->buf, rq->length };
 	int r = 0;
 	switch (rq->type) {
 	case NBD_CMD_READ:
@@ -363,7 +363,7 @@ static void tx_dispatch(struct nbds_slot *s)
 		tx_read_submit(s);
 		return;
 	case NBD_CMD_WRITE:
-		r = mblk_write(dev, sector, &iov, 1,
+		r = mblk_write(dev, sector, &s->iov, 1,
 			       (rq->flags & NBD_CMD_FLAG_FUA) ? MBLK_WRITE_FUA
 							      : 0,
 			       tx_done, s);
