@@ -128,7 +128,7 @@ static void uring_fill(struct file_uring *u, struct io_uring_sqe *sqe,
 		int cnt;
 		bool single;
 		bool rd = rq->req->op == MBLK_OP_READ;
-		file_rq_span(rq, &iov, &cnt, &one, &single);
+		mblk__file_rq_span(rq, &iov, &cnt, &one, &single);
 		/* One op moves at most 2^32-1 bytes; cap it well below and
 		 * let the cursor continue. */
 		if (single && one.iov_len > (1u << 30))
@@ -216,7 +216,7 @@ static void uring_retry_cb(uv_timer_t *h)
 	uring_flush(h->data);
 }
 
-void file_uring_start(struct file_rq *rq)
+void mblk__file_uring_start(struct file_rq *rq)
 {
 	struct file_uring *u = rq->f->uring;
 	struct io_uring_sqe *sqe = NULL;
@@ -251,7 +251,7 @@ static void uring_complete(struct file_rq *rq, int res)
 	struct file_dev *f = rq->f;
 	if ((res == -EINTR || res == -EAGAIN) &&
 	    ++rq->retries < FILE_MAX_RETRIES) {
-		file_uring_start(rq);
+		mblk__file_uring_start(rq);
 		return;
 	}
 	if (req->op == MBLK_OP_FLUSH) {
@@ -262,24 +262,24 @@ static void uring_complete(struct file_rq *rq, int res)
 				 f->sync == FILE_SYNC_OS ? "fdatasync"
 							 : "fsync",
 				 strerror(-res));
-		file_rq_complete(rq);
+		mblk__file_rq_complete(rq);
 		return;
 	}
 	if (res < 0) {
-		file_rw_error(rq, res,
-			      req->op == MBLK_OP_READ ? "io_uring read"
-						      : "io_uring write");
+		mblk__file_rw_error(rq, res,
+				    req->op == MBLK_OP_READ ? "io_uring read"
+							    : "io_uring write");
 	} else if (res == 0) {
-		file_rw_eof(rq);
+		mblk__file_rw_eof(rq);
 	} else {
-		file_rq_advance(rq, (size_t)res);
+		mblk__file_rq_advance(rq, (size_t)res);
 		if (rq->left > 0) {
-			file_uring_start(rq);
+			mblk__file_uring_start(rq);
 			return;
 		}
 		rq->res = 0;
 	}
-	file_rq_complete(rq);
+	mblk__file_rq_complete(rq);
 }
 
 /* DEFER_TASKRUN: runs the ring's pending task work, which posts the
@@ -344,7 +344,7 @@ static void uring_poll_cb(uv_poll_t *h, int status, int events)
 	uring_update_ref(u);
 }
 
-int file_uring_init(struct file_dev *f, char *why, size_t len)
+int mblk__file_uring_init(struct file_dev *f, char *why, size_t len)
 {
 	struct file_uring *u = calloc(1, sizeof(*u));
 	if (u == NULL) {
@@ -424,7 +424,7 @@ static void uring_handle_closed(uv_handle_t *h)
 	done(f);
 }
 
-void file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
+void mblk__file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
 {
 	struct file_uring *u = f->uring;
 	u->closed = done;
@@ -437,21 +437,21 @@ void file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
 
 #else /* !MBLK_HAVE_URING */
 
-int file_uring_init(struct file_dev *f, char *why, size_t len)
+int mblk__file_uring_init(struct file_dev *f, char *why, size_t len)
 {
 	(void)f;
 	snprintf(why, len, "this mblk was built without liburing");
 	return -ENOSYS;
 }
 
-void file_uring_start(struct file_rq *rq)
+void mblk__file_uring_start(struct file_rq *rq)
 {
 	/* Never reached: file_engine_for picks io_uring only when the
 	 * ring exists. */
-	file_threads_start(rq);
+	mblk__file_threads_start(rq);
 }
 
-void file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
+void mblk__file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
 {
 	done(f);
 }

@@ -109,15 +109,15 @@ static enum file_engine file_engine_for(const struct file_dev *f,
 static void file_start(struct file_dev *f, struct file_rq *rq)
 {
 	if (file_engine_for(f, rq->req) == FILE_ENGINE_URING)
-		file_uring_start(rq);
+		mblk__file_uring_start(rq);
 	else
-		file_threads_start(rq);
+		mblk__file_threads_start(rq);
 }
 
 static struct file_rq *file_rq(mblk_dev *dev, mblk_req *req)
 {
 	struct file_rq *rq = mblk_req_ctx(req);
-	file_rq_init(rq, mblk_dev_priv(dev), req);
+	mblk__file_rq_init(rq, mblk_dev_priv(dev), req);
 	return rq;
 }
 
@@ -129,7 +129,7 @@ static bool file_read_nowait(struct file_dev *f, struct file_rq *rq)
 		f->nowait_skip--;
 		return false;
 	}
-	int r = file_rw_blocking(rq, RWF_NOWAIT);
+	int r = mblk__file_rw_blocking(rq, RWF_NOWAIT);
 	if (r == 0) {
 		f->nowait_misses = 0;
 		mblk_req_done(rq->req, 0);
@@ -146,7 +146,7 @@ static bool file_read_nowait(struct file_dev *f, struct file_rq *rq)
 		f->nowait_ok = false;
 		return false;
 	}
-	file_rq_complete(rq);
+	mblk__file_rq_complete(rq);
 	return true;
 }
 
@@ -229,7 +229,7 @@ static void file_disconnect(mblk_dev *dev, mblk_req *req)
 	struct file_dev *f = mblk_dev_priv(dev);
 	f->disc_req = req;
 	if (f->uring != NULL)
-		file_uring_close(f, file_closed);
+		mblk__file_uring_close(f, file_closed);
 	else
 		file_closed(f);
 }
@@ -241,7 +241,7 @@ static void file_destroy(mblk_dev *dev)
 		/* Only when close could not disconnect first (no memory):
 		 * the handles close asynchronously and free f. */
 		f->destroy_pending = true;
-		file_uring_close(f, file_closed);
+		mblk__file_uring_close(f, file_closed);
 		return;
 	}
 	if (f->fd >= 0)
@@ -634,7 +634,7 @@ static int file_open(uv_loop_t *loop, const char *path,
 	f->engine = FILE_ENGINE_THREADS;
 	if (o->engine == FILE_ENGINE_URING) {
 		char why[160];
-		if (file_uring_init(f, why, sizeof(why)) == 0)
+		if (mblk__file_uring_init(f, why, sizeof(why)) == 0)
 			f->engine = FILE_ENGINE_URING;
 		else
 			add_note(f,

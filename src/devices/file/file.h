@@ -92,42 +92,43 @@ struct file_rq {
 #define FILE_MAX_RETRIES 1000
 
 /* io.c */
-void file_rq_init(struct file_rq *rq, struct file_dev *f, mblk_req *req);
-void file_rq_advance(struct file_rq *rq, size_t n);
+void mblk__file_rq_init(struct file_rq *rq, struct file_dev *f, mblk_req *req);
+void mblk__file_rq_advance(struct file_rq *rq, size_t n);
 /* The buffer run the cursor points at: either a whole tail of req->iov
  * (*single false) or what is left of one buffer (*single true). */
-void file_rq_span(const struct file_rq *rq, const struct iovec **iov, int *cnt,
-		  struct iovec *one, bool *single);
+void mblk__file_rq_span(const struct file_rq *rq, const struct iovec **iov,
+			int *cnt, struct iovec *one, bool *single);
 /* Blocking read/write from the cursor to the end with rq->rwflags |
  * extra. Returns 0; -EAGAIN when extra has RWF_NOWAIT and the kernel
  * would block (the cursor keeps what was done); or -errno with
  * rq->cause set. */
-int file_rw_blocking(struct file_rq *rq, int extra);
+int mblk__file_rw_blocking(struct file_rq *rq, int extra);
 /* Sets rq->res and rq->cause for a failed read/write syscall. */
-void file_rw_error(struct file_rq *rq, int err, const char *call);
+void mblk__file_rw_error(struct file_rq *rq, int err, const char *call);
 /* Explains a read that got 0 bytes before its end. */
-void file_rw_eof(struct file_rq *rq);
+void mblk__file_rw_eof(struct file_rq *rq);
 /* Completes rq->req from rq->res / rq->cause (loop thread). */
-void file_rq_complete(struct file_rq *rq);
+void mblk__file_rq_complete(struct file_rq *rq);
 
 /* space.c: blocking; run on the thread pool. Each sets rq->res (and
  * rq->cause), the seeks also rq->req->result. */
-void file_space_discard(struct file_rq *rq);
-void file_space_zeroes(struct file_rq *rq);
-void file_space_resize(struct file_rq *rq);
-void file_space_seek(struct file_rq *rq);
-void file_space_flush(struct file_rq *rq);
+void mblk__file_space_discard(struct file_rq *rq);
+void mblk__file_space_zeroes(struct file_rq *rq);
+void mblk__file_space_resize(struct file_rq *rq);
+void mblk__file_space_seek(struct file_rq *rq);
+void mblk__file_space_flush(struct file_rq *rq);
 
 /* engine_threads.c: runs the request's operation on libuv's pool and
  * completes it from the loop. */
-void file_threads_start(struct file_rq *rq);
+void mblk__file_threads_start(struct file_rq *rq);
 
 /* engine_uring.c (only with liburing; otherwise these fail/abort). */
 /* Sets up the ring; returns 0 or -errno with why (len bytes) filled. */
-int file_uring_init(struct file_dev *f, char *why, size_t len);
+int mblk__file_uring_init(struct file_dev *f, char *why, size_t len);
 /* Queues a read, write or flush; completes it from the loop. */
-void file_uring_start(struct file_rq *rq);
+void mblk__file_uring_start(struct file_rq *rq);
 /* Closes the ring's handles and the ring; calls done(f) from the loop. */
-void file_uring_close(struct file_dev *f, void (*done)(struct file_dev *));
+void mblk__file_uring_close(struct file_dev *f,
+			    void (*done)(struct file_dev *));
 
 #endif

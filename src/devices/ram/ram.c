@@ -78,8 +78,8 @@ static void registry_unlink(struct store *st)
 
 static void store_free(struct store *st)
 {
-	pt_destroy(&st->pt, NULL);
-	arena_destroy(&st->pages);
+	mblk__pt_destroy(&st->pt, NULL);
+	mblk__arena_destroy(&st->pages);
 	pthread_rwlock_destroy(&st->lock);
 	free(st->name);
 	free(st);
@@ -127,8 +127,8 @@ static struct store *store_new(const char *name, uint64_t size_sectors,
 	st->size_sectors = size_sectors;
 	st->sector_size = sector_size;
 	st->page_shift = mblk__log2(mblk__max_u64(4096, sector_size));
-	pt_init(&st->pt);
-	arena_init(&st->pages, 1u << st->page_shift, 1);
+	mblk__pt_init(&st->pt);
+	mblk__arena_init(&st->pages, 1u << st->page_shift, 1);
 	return st;
 }
 
@@ -150,7 +150,8 @@ static void store_read(struct store *st, uint64_t off, char *dst, size_t len)
 	while (len > 0) {
 		uint64_t in = off & (psize - 1);
 		size_t n = (size_t)mblk__min_u64(len, psize - in);
-		const char *page = pt_lookup(&st->pt, off >> st->page_shift);
+		const char *page =
+			mblk__pt_lookup(&st->pt, off >> st->page_shift);
 		if (page)
 			memcpy(dst, page + in, n);
 		else
@@ -172,21 +173,22 @@ static int store_write(struct store *st, uint64_t off, const char *src,
 		uint64_t in = off & (psize - 1);
 		size_t n = (size_t)mblk__min_u64(len, psize - in);
 		bool zero = src == NULL || is_zero(src, n);
-		char *page = pt_lookup(&st->pt, key);
+		char *page = mblk__pt_lookup(&st->pt, key);
 		if (zero && !keep) {
 			if (n == psize && page)
-				arena_free(&st->pages, pt_remove(&st->pt, key));
+				mblk__arena_free(&st->pages,
+						 mblk__pt_remove(&st->pt, key));
 			else if (page)
 				memset(page + in, 0, n);
 		} else {
 			if (page == NULL) {
-				page = arena_alloc(&st->pages);
+				page = mblk__arena_alloc(&st->pages);
 				if (page == NULL)
 					return -ENOMEM;
 				if (n != psize)
 					memset(page, 0, psize);
-				if (pt_insert(&st->pt, key, page) < 0) {
-					arena_free(&st->pages, page);
+				if (mblk__pt_insert(&st->pt, key, page) < 0) {
+					mblk__arena_free(&st->pages, page);
 					return -ENOMEM;
 				}
 			}
@@ -210,16 +212,16 @@ static void store_truncate(struct store *st, uint64_t end)
 	uint64_t psize = 1ull << st->page_shift;
 	uint64_t first = end >> st->page_shift;
 	if (end & (psize - 1)) {
-		char *page = pt_lookup(&st->pt, first);
+		char *page = mblk__pt_lookup(&st->pt, first);
 		if (page)
 			memset(page + (end & (psize - 1)), 0,
 			       psize - (end & (psize - 1)));
 		first++;
 	}
-	for (uint64_t k = pt_next_present(&st->pt, first); k != PT_NONE;
-	     k = pt_next_present(&st->pt, k + 1))
-		arena_free(&st->pages, pt_remove(&st->pt, k));
-	arena_flush(&st->pages);
+	for (uint64_t k = mblk__pt_next_present(&st->pt, first); k != PT_NONE;
+	     k = mblk__pt_next_present(&st->pt, k + 1))
+		mblk__arena_free(&st->pages, mblk__pt_remove(&st->pt, k));
+	mblk__arena_flush(&st->pages);
 }
 
 /* ------------------------------------------------------------------ */
@@ -289,8 +291,9 @@ static void ram_read(mblk_dev *dev, mblk_req *req)
 		return;
 	}
 	pthread_rwlock_rdlock(&st->lock);
-	pt_prefetch(&st->pt, (req->sector << mblk__log2(st->sector_size)) >>
-				     st->page_shift);
+	mblk__pt_prefetch(&st->pt,
+			  (req->sector << mblk__log2(st->sector_size)) >>
+				  st->page_shift);
 	pthread_rwlock_unlock(&st->lock);
 	mblk_req_defer(req, ram_read_copy);
 }
@@ -309,7 +312,7 @@ static void ram_write(mblk_dev *dev, mblk_req *req)
 					req->iov[i].iov_len, false);
 			off += req->iov[i].iov_len;
 		}
-		arena_flush(&st->pages);
+		mblk__arena_flush(&st->pages);
 	}
 	uint64_t held = st->pt.npages << st->page_shift;
 	pthread_rwlock_unlock(&st->lock);
@@ -318,7 +321,7 @@ static void ram_write(mblk_dev *dev, mblk_req *req)
 
 /* Zeros len bytes at off, leaving holes: partial pages at the ends are
  * cleared in place, whole pages in between are dropped. It visits only
- * pages that exist (pt_next_present), so its cost follows the data held,
+ * pages that exist (mblk__pt_next_present), so its cost follows the data held,
  * not the length: a discard of 2^63 bytes is as quick as the data is
  * small. */
 static void store_punch(struct store *st, uint64_t off, uint64_t len)
@@ -328,7 +331,7 @@ static void store_punch(struct store *st, uint64_t off, uint64_t len)
 	uint64_t last = end >> st->page_shift; /* first page not wholly in */
 
 	if (off & (psize - 1)) {
-		char *page = pt_lookup(&st->pt, first);
+		char *page = mblk__pt_lookup(&st->pt, first);
 		uint64_t in = off & (psize - 1);
 		uint64_t n = mblk__min_u64(len, psize - in);
 		if (page)
@@ -336,17 +339,18 @@ static void store_punch(struct store *st, uint64_t off, uint64_t len)
 		first++;
 	}
 	if (first < last)
-		for (uint64_t k = pt_next_present(&st->pt, first);
+		for (uint64_t k = mblk__pt_next_present(&st->pt, first);
 		     k != PT_NONE && k < last;
-		     k = pt_next_present(&st->pt, k + 1))
-			arena_free(&st->pages, pt_remove(&st->pt, k));
+		     k = mblk__pt_next_present(&st->pt, k + 1))
+			mblk__arena_free(&st->pages,
+					 mblk__pt_remove(&st->pt, k));
 	if ((end & (psize - 1)) && last >= first &&
 	    (last << st->page_shift) >= off) {
-		char *page = pt_lookup(&st->pt, last);
+		char *page = mblk__pt_lookup(&st->pt, last);
 		if (page)
 			memset(page, 0, end & (psize - 1));
 	}
-	arena_flush(&st->pages);
+	mblk__arena_flush(&st->pages);
 }
 
 /* Discard and write_zeroes: zeros over the range; holes unless NO_HOLE,
@@ -372,7 +376,7 @@ static void ram_zero(mblk_dev *dev, mblk_req *req)
 			off += n;
 			len -= n;
 		}
-		arena_flush(&st->pages);
+		mblk__arena_flush(&st->pages);
 	}
 	uint64_t held = st->pt.npages << st->page_shift;
 	pthread_rwlock_unlock(&st->lock);
@@ -398,8 +402,8 @@ static void ram_seek(mblk_dev *dev, mblk_req *req)
 	uint64_t size = st->size_sectors;
 	uint64_t key = (req->sector << ss) >> st->page_shift;
 	uint64_t k = req->op == MBLK_OP_SEEK_MAPPED
-			     ? pt_next_present(&st->pt, key)
-			     : pt_next_absent(&st->pt, key);
+			     ? mblk__pt_next_present(&st->pt, key)
+			     : mblk__pt_next_absent(&st->pt, key);
 	uint64_t ans = size;
 	/* Convert the page back to a sector, never before `from`. */
 	if (k != PT_NONE && k < (size << ss >> st->page_shift) + 1)
