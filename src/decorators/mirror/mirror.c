@@ -647,38 +647,35 @@ static void mirror_destroy(mblk_dev *dev)
 	uv_close((uv_handle_t *)&m->timer, mirror_free);
 }
 
-/* Percent-encodes what would confuse the outer URI's query. */
-static size_t mirror_encode(char *out, size_t cap, const char *in)
+/* Writes an inner URI as a value of ours: in brackets when its own
+ * brackets balance (the usual case: docs/uri.md), else percent-encoded. */
+static size_t mirror_value(char *out, size_t cap, const char *in)
 {
-	size_t n = 0;
-	for (; *in; in++) {
-		char tmp[4];
-		const char *s = tmp;
-		if (*in == '&' || *in == '%' || *in == '#')
-			snprintf(tmp, sizeof(tmp), "%%%02X",
-				 (unsigned char)*in);
-		else {
-			tmp[0] = *in;
-			tmp[1] = '\0';
-		}
-		for (; *s; s++, n++)
-			if (n + 1 < cap)
-				out[n] = *s;
+	int depth = 0;
+	bool balanced = true;
+	for (const char *p = in; *p; p++) {
+		if (*p == '[')
+			depth++;
+		else if (*p == ']' && --depth < 0)
+			balanced = false;
 	}
-	if (cap > 0)
-		out[n < cap ? n : cap - 1] = '\0';
+	if (balanced && depth == 0)
+		return (size_t)snprintf(out, cap, "[%s]", in);
+	char *e = mblk_uri_encode(in, "/:?=");
+	size_t n = (size_t)snprintf(out, cap, "%s", e ? e : "");
+	free(e);
 	return n;
 }
 
 static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 {
 	struct mirror *m = mblk_dev_priv(dev);
-	char pu[1024], su[1024], pe[2048], se[2048];
+	char pu[1024], su[1024], pe[3072], se[3072];
 	if (mblk_get_uri(m->p, pu, sizeof(pu)) < 0 ||
 	    mblk_get_uri(m->s, su, sizeof(su)) < 0)
 		return -ENOTSUP;
-	mirror_encode(pe, sizeof(pe), pu);
-	mirror_encode(se, sizeof(se), su);
+	mirror_value(pe, sizeof(pe), pu);
+	mirror_value(se, sizeof(se), su);
 	/* The options that shape the copy; not secondary-zero or in-sync,
 	 * which describe the secondary when the mirror was made. */
 	char q[256] = "";

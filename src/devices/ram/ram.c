@@ -36,8 +36,7 @@
 
 #include <mblk/backend.h>
 #include "../../common/checked.h"
-#include "../../core/core.h"
-#include "../../core/uri.h"
+#include <mblk/ram.h>
 #include "pagetable.h"
 
 struct store {
@@ -427,11 +426,18 @@ static int ram_get_uri(mblk_dev *dev, char *buf, size_t len)
 	pthread_rwlock_rdlock(&st->lock); /* another handle may resize */
 	uint64_t size = st->size_sectors;
 	pthread_rwlock_unlock(&st->lock);
-	return snprintf(buf, len, "ram:%s?size=%llu&sector-size=%u",
-			st->name ? st->name : "",
-			(unsigned long long)(size
-					     << mblk__log2(st->sector_size)),
-			st->sector_size);
+	/* The name percent-encoded, so that a name with '?', '&' or '%'
+	 * reopens as itself. */
+	char *name = mblk_uri_encode(st->name ? st->name : "", NULL);
+	if (name == NULL)
+		return mblk_set_error(-ENOMEM, "%s: no memory for the URI",
+				      mblk_dev_name(dev));
+	int n = snprintf(buf, len, "ram:%s?size=%llu&sector-size=%u", name,
+			 (unsigned long long)(size
+					      << mblk__log2(st->sector_size)),
+			 st->sector_size);
+	free(name);
+	return n;
 }
 
 static int ram_get_allocated(mblk_dev *dev, uint64_t *bytes)
@@ -608,41 +614,70 @@ int mblk_ram_destroy(const char *name)
 /* ram:NAME?size=SIZE&sector-size=N. An existing name is connected to,
  * but only if the size and sector size given (if any) match it: a URI
  * that silently opened a device of another size would mislead. */
-int mblk__open_ram_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
-		       mblk_dev **devp)
+static void ram_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 {
+	uv_loop_t *loop = mblk_open_req_loop(req);
 	uint64_t size = (uint64_t)MBLK_RAM_DEFAULT_SECTORS *
 			MBLK_RAM_DEFAULT_SECTOR_SIZE;
 	uint64_t ss = MBLK_RAM_DEFAULT_SECTOR_SIZE;
-	bool have_size = mblk__uri_get(u, "size") != NULL;
-	bool have_ss = mblk__uri_get(u, "sector-size") != NULL;
+	bool have_size = mblk_uri_get(u, "size") != NULL;
+	bool have_ss = mblk_uri_get(u, "sector-size") != NULL;
+	const char *text = mblk_uri_text(u);
+	const char *path = mblk_uri_path(u);
+	mblk_dev *dev;
 	int r;
 
-	if ((r = mblk__uri_get_size(u, "size", &size)) < 0 ||
-	    (r = mblk__uri_get_size(u, "sector-size", &ss)) < 0 ||
-	    (r = mblk__uri_finish(u, "size, sector-size")) < 0)
-		return r;
-	if (ss > 65536 || !mblk__is_pow2(ss) || ss < 512)
-		return mblk_set_error(-EINVAL,
-				      "sector-size=%llu in URI '%s': must be a "
-				      "power of two from 512 to 65536",
-				      (unsigned long long)ss, u->text);
-	if (size % ss != 0)
-		return mblk_set_error(-EINVAL,
-				      "size=%llu in URI '%s' is not a whole "
-				      "number of %llu-byte sectors",
-				      (unsigned long long)size, u->text,
-				      (unsigned long long)ss);
-	const char *name = u->path[0] ? u->path : NULL;
+	if ((r = mblk_uri_get_size(u, "size", &size)) < 0 ||
+	    (r = mblk_uri_get_size(u, "sector-size", &ss)) < 0 ||
+	    (r = mblk_uri_finish(u)) < 0) {
+		mblk_open_fail_last(req, r);
+		return;
+	}
+	if (ss > 65536 || !mblk__is_pow2(ss) || ss < 512) {
+		mblk_open_fail(req, -EINVAL,
+			       "sector-size=%llu in URI '%s': must be a power "
+			       "of two from 512 to 65536",
+			       (unsigned long long)ss, text);
+		return;
+	}
+	if (size % ss != 0) {
+		mblk_open_fail(req, -EINVAL,
+			       "size=%llu in URI '%s' is not a whole number of "
+			       "%llu-byte sectors",
+			       (unsigned long long)size, text,
+			       (unsigned long long)ss);
+		return;
+	}
+	const char *name = path[0] ? path : NULL;
 	if (name != NULL) {
 		/* Connect if it exists with this geometry, else create it. */
-		struct ram_want want = { have_size, have_ss, u->text };
+		struct ram_want want = { have_size, have_ss, text };
 		r = create_common(loop, name, size / ss, (uint32_t)ss, true,
-				  &want, devp);
+				  &want, &dev);
 	} else {
-		r = mblk_ram_create(loop, name, size / ss, (uint32_t)ss, devp);
+		r = mblk_ram_create(loop, name, size / ss, (uint32_t)ss, &dev);
 	}
-	if (r == 0 && (flags & MBLK_OPEN_RDONLY))
-		mblk_dev_info(*devp)->read_write = false;
-	return r;
+	if (r < 0) {
+		mblk_open_fail_last(req, r);
+		return;
+	}
+	mblk_open_done(req, dev);
 }
+
+static const struct mblk_uri_key ram_keys[] = {
+	{ "size", "size",
+	  "the device size in bytes (default 16M); a whole number of "
+	  "sectors, at most 2^63 bytes" },
+	{ "sector-size", "size",
+	  "bytes per sector: a power of two from 512 to 65536 (default 512)" },
+	{ NULL, NULL, NULL },
+};
+
+const struct mblk_scheme mblk__scheme_ram = {
+	.name = "ram",
+	.syntax = "ram:[NAME][?size=SIZE][&sector-size=N]",
+	.summary = "a sparse in-memory device; NAME shares it within the "
+		   "process, no NAME makes a private one",
+	.keys = ram_keys,
+	.open = ram_open_uri,
+};
