@@ -233,15 +233,8 @@ static int fault_get_uri(mblk_dev *dev, char *buf, size_t len)
 	int r = mblk_get_uri(mblk_dev_child(dev, 0), in, sizeof(in));
 	if (r < 0)
 		return r;
-	size_t w = 0;
-	for (const char *p = in; *p && w + 4 < sizeof(enc); p++) {
-		if (*p == '&' || *p == '%')
-			w += (size_t)snprintf(enc + w, sizeof(enc) - w,
-					      "%%%02X", (unsigned char)*p);
-		else
-			enc[w++] = *p;
-	}
-	enc[w] = '\0';
+	if (mblk_uri_nest(enc, sizeof(enc), in) < 0)
+		return -ENOMEM;
 	const struct mblk_fault_rule *fail = NULL, *delay = NULL;
 	for (int i = 0; i < f->nrules; i++) {
 		if (f->rules[i].error > 0 && fail == NULL)
