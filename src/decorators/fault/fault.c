@@ -208,18 +208,16 @@ static void fault_get_info(mblk_dev *dev, struct mblk_info *info)
 /* Appends the operation names of ops ("read,write") to buf. */
 static void fault_ops_names(unsigned ops, char *buf, size_t len)
 {
-	static const char *const names[] = { "read", "write", "flush",
-					     "discard", "write_zeroes" };
 	buf[0] = '\0';
 	if (ops == MBLK_FAULT_ANY) {
 		snprintf(buf, len, "any");
 		return;
 	}
-	for (unsigned i = 0; i < 5; i++)
+	for (int i = 0; i < MBLK__FAULT_NBITS; i++)
 		if (ops & (1u << i)) {
 			size_t n = strlen(buf);
 			snprintf(buf + n, len - n, "%s%s", n ? "," : "",
-				 names[i]);
+				 mblk_op_name(mblk__fault_bit_op[i]));
 		}
 }
 
