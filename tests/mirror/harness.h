@@ -12,6 +12,7 @@
 
 #include <mblk.h>
 #include <mblk/backend.h>
+#include <mblk/ram.h>
 #include <mblk/fault.h>
 #include <mblk/mirror.h>
 
@@ -141,6 +142,7 @@ static inline bool same_contents(mblk_dev *a, mblk_dev *b)
 
 /* Progress events recorded by a test. */
 struct events {
+	int switched, cancelled; /* pivots and cancels reported */
 	int percents, last_percent, complete, active, errors, failed;
 	int last_error;
 	char msg[400];
@@ -177,6 +179,8 @@ static inline void record_event(void *data, enum mblk_mirror_event ev,
 			 error ? error : "(null)");
 		e->done = true;
 		break;
+	case MBLK_MIRROR_SWITCHED: e->switched++; break;
+	case MBLK_MIRROR_CANCELLED: e->cancelled++; break;
 	}
 }
 

@@ -1,5 +1,6 @@
-/* mirror.c - the live mirror device: creation, foreground requests, the
- * range lock and progress. The background copier is in copy.c.
+/* mirror.c - the live mirror device: creation, foreground requests and
+ * progress. The range lock is in lock.c, the background copier in copy.c,
+ * the pivot onto the secondary in pivot.c.
  *
  * Design notes
  *
@@ -39,44 +40,7 @@
  * write_zeroes/discard on the secondary (or nothing when the secondary is
  * known to be zero there). A failed operation sets its chunks in D again.
  *
- * The range lock. An entry runs only when no EARLIER entry in L
- * conflicts with it, where
- *   copy  vs copy          conflict if their chunks overlap;
- *   copy  vs dual write    conflict if their chunks overlap;
- *   copy  vs primary-only  never conflict;
- *   write vs write         conflict if their sectors overlap, unless both
- *                          are primary-only.
- * Waiting is FIFO by arrival, so there is no deadlock (every wait is on
- * an earlier entry) and no starvation (a copy waiting for a busy chunk
- * holds back later writes to it). Every entry leaves L when its I/O is
- * over, success or failure, in every state: there is no residual lock
- * (upstream's hang, §5.33).
- *
- * The argument. Claim: whenever D is empty, no copy operation is in L
- * and no primary-only write is in flight, the secondary equals the
- * primary. Take any chunk c and its last change on the primary before
- * that moment, made by some write W.
- *  (1) W primary-only: W set D[c] when it completed. D[c] is clear now,
- *      so a copy operation C on c cleared it later. C read c after it
- *      cleared D[c], so after W's data was on the primary; a primary-only
- *      write finishing after C's read would set D[c] again, and a dual
- *      write cannot run concurrently with C (they conflict). C finished
- *      (no copy in L), and no later copy of c ran concurrently with it
- *      (copy vs copy conflict), so C's data is the last copy write to c.
- *      Any dual write after C went to both devices in lock order.
- *  (2) W dual: W wrote both devices. Dual writes that overlap W are
- *      serialized with it by L, so both devices saw the same sequence of
- *      overlapping dual writes. A copy of c cannot overlap W in time; a
- *      copy after W reads W's data. Parts of c W did not cover are the
- *      business of earlier writes, by the same argument, or of the copy
- *      that D still demands: W clears D only for chunks it covers
- *      entirely, when both halves succeeded.
- *  Reading the primary while a primary-only write to the same chunk is in
- *  flight can give torn data, but that write sets D when it completes, so
- *  the chunk is copied again, and the copies of one chunk are ordered.
- *  This is why the mirror can enter SYNCED exactly when D is empty, no
- *  copy is in L and no primary-only write is in flight: from then on all
- *  writes are dual and keep the devices equal.
+ * The range lock and the argument that the copy is exact are in lock.c.
  *
  * Convergence (copy.c). In BACKGROUND a client writing flat out can
  * re-dirty chunks as fast as they are copied. The copier sweeps the map
@@ -108,21 +72,11 @@
 #include "mirror_int.h"
 #include "../../common/checked.h"
 
-/* Per-request context of a foreground request. */
-struct fg {
-	struct ent ent;
-	mblk_req *req;
-	struct mirror *m;
-	int pending; /* child requests outstanding */
-	int pstatus, sstatus;
-	uint64_t pos; /* unmapped seek with scaling: next candidate */
-};
-
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
-mblk_req *mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
-		       unsigned shift)
+mblk_req *mblk__mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
+			     unsigned shift)
 {
 	mblk_req *c = mblk_req_alloc(d);
 	if (c != NULL) {
@@ -132,27 +86,27 @@ mblk_req *mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
 	return c;
 }
 
-void mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend)
+void mblk__mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend)
 {
 	m->ndirty += mblk__bitmap_assign(&m->dirty, cstart, cend, true);
 }
 
 /* The secondary is about to hold data in [start, end): no longer zero. */
-void mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end)
+void mblk__mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end)
 {
 	if (m->zero_known && end > start)
 		mblk__bitmap_assign(&m->zero, mirror_chunk_of(m, start),
 				    mirror_chunk_up(m, end), false);
 }
 
-void mirror_event(struct mirror *m, enum mblk_mirror_event ev, int value,
-		  const char *error)
+void mblk__mirror_event(struct mirror *m, enum mblk_mirror_event ev, int value,
+			const char *error)
 {
 	if (m->cb != NULL && !m->stopping)
 		m->cb(m->cb_data, ev, value, error);
 }
 
-uint64_t mirror_remaining_bytes(const struct mirror *m)
+uint64_t mblk__mirror_remaining_bytes(const struct mirror *m)
 {
 	uint64_t cb = m->cs << m->sec_shift;
 	uint64_t r = m->ndirty * cb;
@@ -164,25 +118,25 @@ uint64_t mirror_remaining_bytes(const struct mirror *m)
 	return r + (m->copy_sectors << m->sec_shift);
 }
 
-void mirror_report_percent(struct mirror *m)
+void mblk__mirror_report_percent(struct mirror *m)
 {
 	uint64_t total = m->size << m->sec_shift;
 	if (total == 0 || m->state != MBLK_MIRROR_COPYING)
 		return;
-	uint64_t rem = mirror_remaining_bytes(m);
+	uint64_t rem = mblk__mirror_remaining_bytes(m);
 	uint64_t done = total - (rem < total ? rem : total);
 	int pct = (int)((unsigned __int128)done * 100 / total);
 	if (pct > 99)
 		pct = 99; /* 100 is Complete, reported once in sync */
 	if (pct > m->last_percent) {
 		m->last_percent = pct;
-		mirror_event(m, MBLK_MIRROR_PERCENT, pct, NULL);
+		mblk__mirror_event(m, MBLK_MIRROR_PERCENT, pct, NULL);
 	}
 }
 
 /* A copy failure: retry (the caller has already marked the range dirty)
  * or stop. Never dropped: always reported. */
-void mirror_failure(struct mirror *m, int status, const char *msg)
+void mblk__mirror_failure(struct mirror *m, int status, const char *msg)
 {
 	if (m->state == MBLK_MIRROR_STOPPED || m->stopping)
 		return;
@@ -190,14 +144,14 @@ void mirror_failure(struct mirror *m, int status, const char *msg)
 		m->retries_left--;
 		if (m->state == MBLK_MIRROR_SYNCED)
 			m->state = MBLK_MIRROR_COPYING;
-		mirror_event(m, MBLK_MIRROR_ERROR, status, msg);
+		mblk__mirror_event(m, MBLK_MIRROR_ERROR, status, msg);
 		return;
 	}
 	m->state = MBLK_MIRROR_STOPPED;
 	m->error = status;
 	snprintf(m->errmsg, sizeof(m->errmsg), "%s", msg);
 	m->end_ns = uv_hrtime();
-	mirror_event(m, MBLK_MIRROR_FAILED, status, m->errmsg);
+	mblk__mirror_event(m, MBLK_MIRROR_FAILED, status, m->errmsg);
 }
 
 static void mirror_disc_child_done(mblk_req *c)
@@ -217,7 +171,8 @@ static void mirror_disconnect_children(struct mirror *m)
 	req->result = 2;
 	mblk_dev *kids[2] = { m->p, m->s };
 	for (int i = 0; i < 2; i++) {
-		mblk_req *c = mblk_req_alloc(kids[i]);
+		/* After a pivot the primary is gone. */
+		mblk_req *c = kids[i] ? mblk_req_alloc(kids[i]) : NULL;
 		if (c == NULL) {
 			if (--req->result == 0)
 				mblk_req_done(req, 0);
@@ -229,98 +184,16 @@ static void mirror_disconnect_children(struct mirror *m)
 }
 
 /* One copier child request finished; call last in a handler. */
-void mirror_bg_put(struct mirror *m)
+void mblk__mirror_bg_put(struct mirror *m)
 {
 	if (--m->bg_inflight == 0 && m->stopping && m->disc_req != NULL)
 		mirror_disconnect_children(m);
 }
 
 /* ------------------------------------------------------------------ */
-/* The range lock                                                      */
-
-static bool ent_overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
-{
-	return a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1;
-}
-
-static bool ent_conflict(const struct ent *a, const struct ent *b)
-{
-	if (a->kind == ENT_COPY || b->kind == ENT_COPY) {
-		if (a->kind == ENT_WRITE_PRIMARY ||
-		    b->kind == ENT_WRITE_PRIMARY)
-			return false;
-		return ent_overlap(a->cstart, a->cend, b->cstart, b->cend);
-	}
-	if (a->kind == ENT_WRITE_PRIMARY && b->kind == ENT_WRITE_PRIMARY)
-		return false;
-	return ent_overlap(a->start, a->end, b->start, b->end);
-}
-
-static bool ent_blocked(const struct mirror *m, const struct ent *e)
-{
-	for (const struct ent *x = m->lhead; x != e; x = x->next)
-		if (ent_conflict(x, e))
-			return true;
-	return false;
-}
-
-/* Adds e at the tail and runs it at once if nothing earlier conflicts.
- * e->run must not complete e synchronously (it submits I/O). */
-void mirror_lock_add(struct mirror *m, struct ent *e)
-{
-	e->next = NULL;
-	e->prev = m->ltail;
-	if (m->ltail != NULL)
-		m->ltail->next = e;
-	else
-		m->lhead = e;
-	m->ltail = e;
-	e->running = false;
-	if (ent_blocked(m, e)) {
-		m->nwaiting++;
-		return;
-	}
-	e->running = true;
-	e->run(m, e);
-}
-
-/* Removes e and runs every waiting entry nothing earlier blocks now.
- * Reentrant: an entry that runs may finish at once and remove itself
- * (or the scan's callbacks may remove others); the list changed, so the
- * scan starts again from the head. */
-void mirror_lock_remove(struct mirror *m, struct ent *e)
-{
-	if (e->prev != NULL)
-		e->prev->next = e->next;
-	else
-		m->lhead = e->next;
-	if (e->next != NULL)
-		e->next->prev = e->prev;
-	else
-		m->ltail = e->prev;
-	m->lock_changed = true;
-	if (m->lock_scanning)
-		return;
-	m->lock_scanning = true;
-	while (m->lock_changed && m->nwaiting > 0) {
-		m->lock_changed = false;
-		for (struct ent *x = m->lhead; x != NULL; x = x->next) {
-			if (x->running || ent_blocked(m, x))
-				continue;
-			x->running = true;
-			m->nwaiting--;
-			x->run(m, x);
-			if (m->lock_changed)
-				break;
-		}
-	}
-	m->lock_scanning = false;
-}
-
-/* ------------------------------------------------------------------ */
 /* Foreground: reads, seeks, flush                                     */
 
-static void mirror_pass_done(mblk_req *c)
+void mblk__mirror_pass_done(mblk_req *c)
 {
 	mblk_req *req = c->done_data;
 	mblk_req_done_from(req, c);
@@ -330,14 +203,17 @@ static void mirror_pass_done(mblk_req *c)
 static void mirror_read(mblk_dev *dev, mblk_req *req)
 {
 	struct mirror *m = mblk_dev_priv(dev);
-	mblk_req *c = mirror_child(m->p, MBLK_OP_READ, req->sector, m->pshift);
+	if (mblk__mirror_pivot_admit(m, req))
+		return;
+	mblk_req *c =
+		mblk__mirror_child(m->p, MBLK_OP_READ, req->sector, m->pshift);
 	if (c == NULL) {
 		mblk_req_fail(req, -ENOMEM, "no memory for a request");
 		return;
 	}
 	c->iov = req->iov;
 	c->iovcnt = req->iovcnt;
-	mblk_req_submit(c, mirror_pass_done, req);
+	mblk_req_submit(c, mblk__mirror_pass_done, req);
 }
 
 static void mirror_seek_step(struct fg *f);
@@ -372,7 +248,8 @@ static void mirror_seek_done(mblk_req *c)
 			return;
 		}
 		f->pos = cand;
-		c = mirror_child(m->p, MBLK_OP_SEEK_MAPPED, cand, m->pshift);
+		c = mblk__mirror_child(m->p, MBLK_OP_SEEK_MAPPED, cand,
+				       m->pshift);
 		if (c == NULL) {
 			mblk_req_fail(req, -ENOMEM, "no memory for a request");
 			return;
@@ -398,8 +275,8 @@ static void mirror_seek_step(struct fg *f)
 		mblk_req_done(f->req, 0);
 		return;
 	}
-	mblk_req *c =
-		mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, f->pos, m->pshift);
+	mblk_req *c = mblk__mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, f->pos,
+					 m->pshift);
 	if (c == NULL) {
 		mblk_req_fail(f->req, -ENOMEM, "no memory for a request");
 		return;
@@ -410,6 +287,8 @@ static void mirror_seek_step(struct fg *f)
 static void mirror_seek(mblk_dev *dev, mblk_req *req)
 {
 	struct mirror *m = mblk_dev_priv(dev);
+	if (mblk__mirror_pivot_admit(m, req))
+		return;
 	struct fg *f = mblk_req_ctx(req);
 	f->m = m;
 	f->req = req;
@@ -418,8 +297,8 @@ static void mirror_seek(mblk_dev *dev, mblk_req *req)
 		return;
 	}
 	if (req->op == MBLK_OP_SEEK_MAPPED) {
-		mblk_req *c =
-			mirror_child(m->p, req->op, req->sector, m->pshift);
+		mblk_req *c = mblk__mirror_child(m->p, req->op, req->sector,
+						 m->pshift);
 		if (c == NULL) {
 			mblk_req_fail(req, -ENOMEM, "no memory for a request");
 			return;
@@ -443,30 +322,33 @@ static void mirror_flush_done(mblk_req *c)
 	} else if (c->status < 0 && m->state != MBLK_MIRROR_STOPPED) {
 		/* Which writes the secondary lost is unknown: all dirty. */
 		if (m->on_error == MBLK_MIRROR_RETRY && m->retries_left > 0) {
-			mirror_mark_dirty(m, 0, m->nchunks);
+			mblk__mirror_mark_dirty(m, 0, m->nchunks);
 			if (m->state == MBLK_MIRROR_SYNCED)
 				m->mode = MBLK_MIRROR_ACTIVE_MODE;
 		}
-		mirror_failure(m, c->status, c->msg);
+		mblk__mirror_failure(m, c->status, c->msg);
 	}
 	mblk_req_free(c);
 	if (--f->pending > 0)
 		return;
-	mirror_kick(m);
+	mblk__mirror_kick(m);
 	mblk_req_done(f->req, f->pstatus);
 }
 
 static void mirror_flush(mblk_dev *dev, mblk_req *req)
 {
 	struct mirror *m = mblk_dev_priv(dev);
+	if (mblk__mirror_pivot_admit(m, req))
+		return;
 	struct fg *f = mblk_req_ctx(req);
 	f->m = m;
 	f->req = req;
 	f->pstatus = 0;
 	bool both = m->state != MBLK_MIRROR_STOPPED;
 	f->pending = both ? 2 : 1;
-	mblk_req *pc = mirror_child(m->p, MBLK_OP_FLUSH, 0, 0);
-	mblk_req *sc = both ? mirror_child(m->s, MBLK_OP_FLUSH, 0, 0) : NULL;
+	mblk_req *pc = mblk__mirror_child(m->p, MBLK_OP_FLUSH, 0, 0);
+	mblk_req *sc = both ? mblk__mirror_child(m->s, MBLK_OP_FLUSH, 0, 0)
+			    : NULL;
 	if (pc == NULL || (both && sc == NULL)) {
 		if (pc)
 			mblk_req_free(pc);
@@ -490,7 +372,7 @@ static void mirror_fg_finish(struct mirror *m, struct fg *f)
 	if (e->kind == ENT_WRITE_PRIMARY) {
 		m->po_inflight--;
 		if (m->state == MBLK_MIRROR_COPYING)
-			mirror_mark_dirty(m, e->cstart, e->cend);
+			mblk__mirror_mark_dirty(m, e->cstart, e->cend);
 	} else if (m->state != MBLK_MIRROR_STOPPED) {
 		if (f->pstatus == 0 && f->sstatus == 0) {
 			if (m->state == MBLK_MIRROR_COPYING) {
@@ -507,16 +389,16 @@ static void mirror_fg_finish(struct mirror *m, struct fg *f)
 								    false);
 			}
 		} else {
-			mirror_mark_dirty(m, e->cstart, e->cend);
+			mblk__mirror_mark_dirty(m, e->cstart, e->cend);
 			if (m->state == MBLK_MIRROR_SYNCED)
 				m->state = MBLK_MIRROR_COPYING;
 		}
 	}
-	mirror_lock_remove(m, e);
+	mblk__mirror_lock_remove(m, e);
 	if (e->kind == ENT_WRITE_DUAL && f->sstatus < 0)
-		mirror_failure(m, f->sstatus, m->smsg);
-	mirror_kick(m);
-	mirror_report_percent(m);
+		mblk__mirror_failure(m, f->sstatus, m->smsg);
+	mblk__mirror_kick(m);
+	mblk__mirror_report_percent(m);
 	mblk_req_done(req, f->pstatus);
 }
 
@@ -541,7 +423,7 @@ static void mirror_fg_done(mblk_req *c)
 /* The request for one device: the same operation, scaled. On the
  * secondary a discard or write_zeroes uses whichever of the two it has
  * (both make the range read as zeros). */
-static mblk_req *mirror_fg_child(struct mirror *m, mblk_req *req, bool sec)
+mblk_req *mblk__mirror_fg_child(struct mirror *m, mblk_req *req, bool sec)
 {
 	mblk_dev *d = sec ? m->s : m->p;
 	unsigned shift = sec ? m->sshift : m->pshift;
@@ -554,7 +436,7 @@ static mblk_req *mirror_fg_child(struct mirror *m, mblk_req *req, bool sec)
 			 !(caps & MBLK_CAP_WRITE_ZEROES))
 			op = MBLK_OP_DISCARD;
 	}
-	mblk_req *c = mirror_child(d, op, req->sector, shift);
+	mblk_req *c = mblk__mirror_child(d, op, req->sector, shift);
 	if (c == NULL)
 		return NULL;
 	c->flags = op == req->op ? req->flags : 0;
@@ -568,8 +450,8 @@ static void mirror_fg_run(struct mirror *m, struct ent *e)
 {
 	struct fg *f = (struct fg *)e;
 	bool dual = e->kind == ENT_WRITE_DUAL;
-	mblk_req *pc = mirror_fg_child(m, f->req, false);
-	mblk_req *sc = dual ? mirror_fg_child(m, f->req, true) : NULL;
+	mblk_req *pc = mblk__mirror_fg_child(m, f->req, false);
+	mblk_req *sc = dual ? mblk__mirror_fg_child(m, f->req, true) : NULL;
 	if (e->kind == ENT_WRITE_PRIMARY)
 		m->po_inflight++;
 	if (pc == NULL || (dual && sc == NULL)) {
@@ -588,7 +470,7 @@ static void mirror_fg_run(struct mirror *m, struct ent *e)
 	}
 	f->pending = dual ? 2 : 1;
 	if (dual && f->req->op == MBLK_OP_WRITE)
-		mirror_lose_zero(m, e->start, e->end);
+		mblk__mirror_lose_zero(m, e->start, e->end);
 	mblk_req_submit(pc, mirror_fg_done, f);
 	if (sc)
 		mblk_req_submit(sc, mirror_fg_done, f);
@@ -597,6 +479,8 @@ static void mirror_fg_run(struct mirror *m, struct ent *e)
 static void mirror_write_like(mblk_dev *dev, mblk_req *req)
 {
 	struct mirror *m = mblk_dev_priv(dev);
+	if (mblk__mirror_pivot_admit(m, req))
+		return;
 	struct fg *f = mblk_req_ctx(req);
 	struct ent *e = &f->ent;
 	f->m = m;
@@ -611,7 +495,35 @@ static void mirror_write_like(mblk_dev *dev, mblk_req *req)
 				      m->mode == MBLK_MIRROR_ACTIVE_MODE));
 	e->kind = dual ? ENT_WRITE_DUAL : ENT_WRITE_PRIMARY;
 	e->run = mirror_fg_run;
-	mirror_lock_add(m, e);
+	mblk__mirror_lock_add(m, e);
+}
+
+/* Prefetch on the device that serves reads, scaled to its sectors. */
+static void mirror_cache(mblk_dev *dev, mblk_req *req)
+{
+	struct mirror *m = mblk_dev_priv(dev);
+	if (mblk__mirror_pivot_admit(m, req))
+		return;
+	mblk_req *c =
+		mblk__mirror_child(m->p, MBLK_OP_CACHE, req->sector, m->pshift);
+	if (c == NULL) {
+		mblk_req_fail(req, -ENOMEM, "no memory for a request");
+		return;
+	}
+	c->count = req->count << m->pshift;
+	mblk_req_submit(c, mblk__mirror_pass_done, req);
+}
+
+void mblk__mirror_dispatch(mblk_dev *dev, mblk_req *req)
+{
+	switch (req->op) {
+	case MBLK_OP_READ: mirror_read(dev, req); break;
+	case MBLK_OP_FLUSH: mirror_flush(dev, req); break;
+	case MBLK_OP_SEEK_MAPPED:
+	case MBLK_OP_SEEK_UNMAPPED: mirror_seek(dev, req); break;
+	case MBLK_OP_CACHE: mirror_cache(dev, req); break;
+	default: mirror_write_like(dev, req); break;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -644,38 +556,19 @@ static void mirror_destroy(mblk_dev *dev)
 	uv_close((uv_handle_t *)&m->timer, mirror_free);
 }
 
-/* Percent-encodes what would confuse the outer URI's query. */
-static size_t mirror_encode(char *out, size_t cap, const char *in)
-{
-	size_t n = 0;
-	for (; *in; in++) {
-		char tmp[4];
-		const char *s = tmp;
-		if (*in == '&' || *in == '%' || *in == '#')
-			snprintf(tmp, sizeof(tmp), "%%%02X",
-				 (unsigned char)*in);
-		else {
-			tmp[0] = *in;
-			tmp[1] = '\0';
-		}
-		for (; *s; s++, n++)
-			if (n + 1 < cap)
-				out[n] = *s;
-	}
-	if (cap > 0)
-		out[n < cap ? n : cap - 1] = '\0';
-	return n;
-}
-
 static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 {
 	struct mirror *m = mblk_dev_priv(dev);
-	char pu[1024], su[1024], pe[2048], se[2048];
+	char pu[1024], su[1024], pe[3072], se[3072];
+	/* After a pivot the mirror is the secondary, and reopens as it. */
+	if (m->pivoted)
+		return mblk_get_uri(m->s, buf, len);
 	if (mblk_get_uri(m->p, pu, sizeof(pu)) < 0 ||
 	    mblk_get_uri(m->s, su, sizeof(su)) < 0)
 		return -ENOTSUP;
-	mirror_encode(pe, sizeof(pe), pu);
-	mirror_encode(se, sizeof(se), su);
+	if (mblk_uri_nest(pe, sizeof(pe), pu) < 0 ||
+	    mblk_uri_nest(se, sizeof(se), su) < 0)
+		return -ENOMEM;
 	/* The options that shape the copy; not secondary-zero or in-sync,
 	 * which describe the secondary when the mirror was made. */
 	char q[256] = "";
@@ -707,12 +600,13 @@ static const struct mblk_dev_ops mirror_ops = {
 	.discard = mirror_write_like,
 	.write_zeroes = mirror_write_like,
 	.seek = mirror_seek,
+	.cache = mirror_cache,
 	.disconnect = mirror_disconnect,
 	.get_uri = mirror_get_uri,
 	.destroy = mirror_destroy,
 };
 
-static struct mirror *mirror_find(mblk_dev *dev)
+struct mirror *mblk__mirror_find(mblk_dev *dev)
 {
 	for (; dev != NULL; dev = mblk_dev_child(dev, 0))
 		if (mblk_dev_ops(dev) == &mirror_ops)
@@ -722,14 +616,15 @@ static struct mirror *mirror_find(mblk_dev *dev)
 
 int mblk_mirror_get_progress(mblk_dev *dev, struct mblk_mirror_progress *p)
 {
-	struct mirror *m = mirror_find(dev);
+	struct mirror *m = mblk__mirror_find(dev);
 	if (m == NULL || p == NULL)
 		return mblk_set_error(-EINVAL, "mblk_mirror_get_progress: not "
 					       "a mirror");
 	memset(p, 0, sizeof(*p));
 	p->bytes_total = m->size << m->sec_shift;
-	p->bytes_remaining =
-		m->state == MBLK_MIRROR_SYNCED ? 0 : mirror_remaining_bytes(m);
+	p->bytes_remaining = m->state == MBLK_MIRROR_SYNCED
+				     ? 0
+				     : mblk__mirror_remaining_bytes(m);
 	if (p->bytes_remaining > p->bytes_total)
 		p->bytes_remaining = p->bytes_total;
 	p->bytes_done = p->bytes_total - p->bytes_remaining;
@@ -744,7 +639,7 @@ int mblk_mirror_get_progress(mblk_dev *dev, struct mblk_mirror_progress *p)
 	}
 	p->percent = m->state == MBLK_MIRROR_SYNCED ? 100 : m->last_percent;
 	p->passes = m->passes;
-	p->state = m->state;
+	p->state = m->pivoted ? MBLK_MIRROR_PIVOTED : m->state;
 	if (m->state == MBLK_MIRROR_SYNCED && m->flushing) {
 		/* Not in sync until the secondary is flushed. */
 		p->state = MBLK_MIRROR_COPYING;
@@ -760,7 +655,7 @@ int mblk_mirror_get_progress(mblk_dev *dev, struct mblk_mirror_progress *p)
 
 int mblk_mirror_set_callback(mblk_dev *dev, mblk_mirror_cb cb, void *data)
 {
-	struct mirror *m = mirror_find(dev);
+	struct mirror *m = mblk__mirror_find(dev);
 	if (m == NULL)
 		return mblk_set_error(-EINVAL, "mblk_mirror_set_callback: not "
 					       "a mirror");
@@ -948,6 +843,6 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	m->timer.data = m;
 	/* Start from the loop: the callback must never run in here. */
 	m->timer_armed = true;
-	uv_timer_start(&m->timer, mirror_timer_cb, 0, 0);
+	uv_timer_start(&m->timer, mblk__mirror_timer_cb, 0, 0);
 	return 0;
 }
