@@ -75,6 +75,10 @@ def main():
     mblk = sys.argv[1]
     K, M = 1024, 1 << 20
     ram = w.Server(mblk, ["ram:?size=8M"])
+    img = os.path.join(ram.dir, "file.raw")
+    with open(img, "wb") as f:
+        f.truncate(4 * M)
+    fil = w.Server(mblk, [img])
     faulty = w.Server(mblk, [
         "fault:?inner=ram:?size=1M&fail=write&at=2&errno=ENOSPC"
     ])
@@ -177,6 +181,21 @@ def main():
               "NBD_CMD_WRITE of bytes 4096-8191" in log and
               "injected" in log, True)
 
+        # A file: flush, FUA and cache are advertised and work.
+        h = connect(fil.uri)
+        check("file flush", h.can_flush(), True)
+        check("file fua", h.can_fua(), True)
+        check("file cache", h.can_cache(), True)
+        h.pwrite(b"f" * 4096, 8192, nbd.CMD_FLAG_FUA)
+        h.flush()
+        h.cache(64 * K, 0)
+        h.zero(4096, 4096, nbd.CMD_FLAG_FAST_ZERO | nbd.CMD_FLAG_FUA)
+        h.trim(4096, 0, nbd.CMD_FLAG_FUA)
+        h.shutdown()
+        with open(img, "rb") as f:
+            f.seek(8192)
+            check("FUA write reached the file", f.read(4096), b"f" * 4096)
+
         # The unknown export message lists what is exported (libnbd does
         # not show it, so the raw client reads it).
         c = ram.conn()
@@ -191,7 +210,8 @@ def main():
     finally:
         rc1 = ram.stop()
         rc2 = faulty.stop()
-    check("exit statuses", (rc1, rc2), (0, 0))
+        rc3 = fil.stop()
+    check("exit statuses", (rc1, rc2, rc3), (0, 0, 0))
     if FAILS:
         print("server logs:\n" + ram.logtext() + faulty.logtext())
         print("%d check(s) failed" % len(FAILS))

@@ -138,6 +138,7 @@ struct nbds_slot {
 	uint64_t walk_pos, walk_end; /* bytes */
 	unsigned nwalk, walk_max;
 	struct nbds_extent walk[NBDS_MAX_EXTENTS];
+	struct mblk_extent ext[NBDS_MAX_EXTENTS]; /* mblk_extents' answer */
 
 	/* The reply: headers, error message, descriptors, the write. */
 	uv_write_t wr;
