@@ -81,20 +81,20 @@ struct mblk_uri;
 int mblk__nbdc_cfg_parse(struct mblk_uri *u, struct mblk__nbdc_cfg *cfg);
 void mblk__nbdc_cfg_free(struct mblk__nbdc_cfg *cfg);
 /* Writes the URI that reopens cfg's export (snprintf's contract). */
-int mblk__nbdc_cfg_uri(const struct mblk__nbdc_cfg *cfg, char *buf,
-		       size_t len, bool with_device_keys);
+int mblk__nbdc_cfg_uri(const struct mblk__nbdc_cfg *cfg, char *buf, size_t len,
+		       bool with_device_keys);
 
 /* What the handshake learnt about the export. */
 struct mblk__nbdc_export {
-	uint64_t size;         /* bytes */
-	uint16_t tflags;       /* NBD_FLAG_* transmission flags */
-	uint32_t min_block;    /* 0 when not advertised */
-	uint32_t pref_block;   /* 0 when not advertised */
-	uint32_t max_payload;  /* 0 when not advertised */
-	bool structured;       /* structured replies (or extended headers) */
-	bool extended;         /* extended headers */
-	bool have_meta;        /* base:allocation negotiated */
-	uint32_t meta_id;      /* its context id */
+	uint64_t size;        /* bytes */
+	uint16_t tflags;      /* NBD_FLAG_* transmission flags */
+	uint32_t min_block;   /* 0 when not advertised */
+	uint32_t pref_block;  /* 0 when not advertised */
+	uint32_t max_payload; /* 0 when not advertised */
+	bool structured;      /* structured replies (or extended headers) */
+	bool extended;        /* extended headers */
+	bool have_meta;       /* base:allocation negotiated */
+	uint32_t meta_id;     /* its context id */
 	bool fixed_newstyle;
 	bool no_zeroes;        /* the server offered NBD_FLAG_NO_ZEROES */
 	bool have_export_info; /* size and flags arrived */
@@ -104,8 +104,8 @@ struct mblk__nbdc_export {
 
 /* One command on the wire: the table entry its cookie names. */
 struct mblk__nbdc_slot {
-	mblk_req *req;     /* NULL when the slot is free */
-	uint64_t offset;   /* the command's range, in bytes */
+	mblk_req *req;   /* NULL when the slot is free */
+	uint64_t offset; /* the command's range, in bytes */
 	uint64_t length;
 	uint64_t got;      /* READ: content bytes received (data + holes) */
 	uint64_t deadline; /* uv_now() past which it has stalled */
@@ -160,7 +160,7 @@ struct mblk__nbdc_conn {
 	uv_connect_t creq;
 	uv_timer_t timer;
 	bool timer_inited;
-	int handles_open;                    /* close callbacks pending */
+	int handles_open; /* close callbacks pending */
 	void (*on_closed)(struct mblk__nbdc_conn *k); /* all handles gone */
 
 	/* Receiving (see the design notes). */
@@ -169,7 +169,7 @@ struct mblk__nbdc_conn {
 	enum mblk__nbdc_want_kind want;
 	size_t want_n;
 	mblk__nbdc_step step;
-	bool direct;  /* the last alloc gave libuv the caller's buffer */
+	bool direct; /* the last alloc gave libuv the caller's buffer */
 	const struct iovec *d_iov;
 	int d_iovcnt, d_i;
 	size_t d_off;
@@ -184,8 +184,8 @@ struct mblk__nbdc_conn {
 
 	/* Transmission (xmit.c). */
 	struct mblk__nbdc_slot *slots;
-	uint32_t nslots, free_slot; /* free list through next_free */
-	uint32_t inflight;          /* slots in use */
+	uint32_t nslots, free_slot;  /* free list through next_free */
+	uint32_t inflight;           /* slots in use */
 	mblk_req *sq_head, *sq_tail; /* requests with commands to send */
 	uint64_t queued;             /* requests in the send queue */
 	uv_write_t wreq;
@@ -222,8 +222,7 @@ void mblk__nbdc_conn_close(struct mblk__nbdc_conn *k,
 			   void (*on_closed)(struct mblk__nbdc_conn *k));
 /* Frees the buffers (after the handles are closed). */
 void mblk__nbdc_conn_free(struct mblk__nbdc_conn *k);
-void mblk__nbdc_want(struct mblk__nbdc_conn *k, size_t n,
-		     mblk__nbdc_step step);
+void mblk__nbdc_want(struct mblk__nbdc_conn *k, size_t n, mblk__nbdc_step step);
 void mblk__nbdc_want_data(struct mblk__nbdc_conn *k, const struct iovec *iov,
 			  int iovcnt, uint64_t skip, uint64_t len,
 			  mblk__nbdc_step step);
@@ -263,15 +262,15 @@ struct mblk__nbdc_rctx {
 	uint32_t pending;             /* commands sent and not answered */
 	int iov_i;                    /* write: where the next piece starts */
 	size_t iov_off;
-	bool finished; /* completed or failed: ignore further news */
-	bool queued;   /* in a send queue */
+	bool finished;  /* completed or failed: ignore further news */
+	bool queued;    /* in a send queue */
 	uint32_t epoch; /* reconnect: the connection generation it is on */
 	/* Extents: the partial sector being assembled (see xmit.c). */
 	uint64_t bs_pos;
 	uint32_t bs_pflags;
 	bool bs_partial;
 	int status; /* the first failure of one of its commands */
-	char cause[200];
+	char cause[256];
 };
 
 /* Prepares k's slot table and batch buffers. */

@@ -327,13 +327,13 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	if (nread < 0) {
 		if (nread == UV_EOF)
-			mblk__nbdc_conn_fail(
-				k, -ESHUTDOWN,
-				"%s closed the connection%s", k->cfg->server,
-				k->want == MBLK__NBDC_WANT_DATA ||
-						k->rpos != k->rlen
-					? " in the middle of a reply"
-					: "");
+			mblk__nbdc_conn_fail(k, -ESHUTDOWN,
+					     "%s closed the connection%s",
+					     k->cfg->server,
+					     k->want == MBLK__NBDC_WANT_DATA ||
+							     k->rpos != k->rlen
+						     ? " in the middle of a reply"
+						     : "");
 		else
 			mblk__nbdc_conn_fail(k, -ECONNRESET,
 					     "reading from %s: %s",
@@ -450,8 +450,8 @@ static void conn_on_resolved(uv_getaddrinfo_t *g, int status,
 	}
 	if (status < 0) {
 		mblk__nbdc_conn_fail(k, -EHOSTUNREACH,
-				     "could not resolve %s: %s",
-				     k->cfg->server, uv_strerror(status));
+				     "could not resolve %s: %s", k->cfg->server,
+				     uv_strerror(status));
 		return;
 	}
 	k->ai_list = res;

@@ -41,44 +41,32 @@ static void hs_list_next(struct mblk__nbdc_conn *k);
 const char *mblk__nbdc_rep_err_text(uint32_t rep)
 {
 	switch (rep) {
-	case NBD_REP_ERR_UNSUP:
-		return "the option is not supported";
-	case NBD_REP_ERR_POLICY:
-		return "refused by the server's policy";
-	case NBD_REP_ERR_INVALID:
-		return "the request was invalid";
+	case NBD_REP_ERR_UNSUP: return "the option is not supported";
+	case NBD_REP_ERR_POLICY: return "refused by the server's policy";
+	case NBD_REP_ERR_INVALID: return "the request was invalid";
 	case NBD_REP_ERR_PLATFORM:
 		return "not supported on the server's platform";
 	case NBD_REP_ERR_TLS_REQD:
 		return "the server requires TLS (use nbds:// or nbds+unix://)";
-	case NBD_REP_ERR_UNKNOWN:
-		return "no such export";
-	case NBD_REP_ERR_SHUTDOWN:
-		return "the server is shutting down";
+	case NBD_REP_ERR_UNKNOWN: return "no such export";
+	case NBD_REP_ERR_SHUTDOWN: return "the server is shutting down";
 	case NBD_REP_ERR_BLOCK_SIZE_REQD:
 		return "the server requires block size negotiation";
-	case NBD_REP_ERR_TOO_BIG:
-		return "the request or reply is too big";
-	default:
-		return "an error";
+	case NBD_REP_ERR_TOO_BIG: return "the request or reply is too big";
+	default: return "an error";
 	}
 }
 
 static int hs_rep_err_errno(uint32_t rep)
 {
 	switch (rep) {
-	case NBD_REP_ERR_UNKNOWN:
-		return -ENOENT;
+	case NBD_REP_ERR_UNKNOWN: return -ENOENT;
 	case NBD_REP_ERR_POLICY:
-	case NBD_REP_ERR_TLS_REQD:
-		return -EACCES;
-	case NBD_REP_ERR_SHUTDOWN:
-		return -ESHUTDOWN;
+	case NBD_REP_ERR_TLS_REQD: return -EACCES;
+	case NBD_REP_ERR_SHUTDOWN: return -ESHUTDOWN;
 	case NBD_REP_ERR_UNSUP:
-	case NBD_REP_ERR_PLATFORM:
-		return -ENOTSUP;
-	default:
-		return -EPROTO;
+	case NBD_REP_ERR_PLATFORM: return -ENOTSUP;
+	default: return -EPROTO;
 	}
 }
 
@@ -189,8 +177,7 @@ static void hs_done(struct mblk__nbdc_conn *k)
 	k->on_ready(k, 0, NULL);
 }
 
-static void hs_refused(struct mblk__nbdc_conn *k, const uint8_t *p,
-		       size_t len)
+static void hs_refused(struct mblk__nbdc_conn *k, const uint8_t *p, size_t len)
 {
 	int n = len > 200 ? 200 : (int)len;
 	mblk__nbdc_conn_fail(k, hs_rep_err_errno(k->rep_type),
@@ -225,8 +212,7 @@ static void hs_parse_info(struct mblk__nbdc_conn *k, const uint8_t *p,
 	}
 }
 
-static void hs_on_reply(struct mblk__nbdc_conn *k, const uint8_t *p,
-			size_t len)
+static void hs_on_reply(struct mblk__nbdc_conn *k, const uint8_t *p, size_t len)
 {
 	uint32_t t = k->rep_type;
 	bool err = (t & NBD_REP_FLAG_ERROR) != 0;
@@ -253,7 +239,7 @@ static void hs_on_reply(struct mblk__nbdc_conn *k, const uint8_t *p,
 			hs_send_go(k);
 			return;
 		}
-	meta:
+meta:
 		hs_send_name_opt(k, NBD_OPT_SET_META_CONTEXT,
 				 k->cfg->export_name, NULL, 0,
 				 "base:allocation");
@@ -347,8 +333,7 @@ static void hs_on_reply(struct mblk__nbdc_conn *k, const uint8_t *p,
 			return;
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 	mblk__nbdc_conn_fail(k, -EPROTO,
 			     "%s sent an unexpected reply 0x%x (%s) to %s",
@@ -432,8 +417,7 @@ static void hs_send_export_name(struct mblk__nbdc_conn *k)
 				   (uint32_t)strlen(name)) < 0)
 		return;
 	k->opt = NBD_OPT_EXPORT_NAME;
-	mblk__nbdc_want(k, 10 + (k->ex.no_zeroes ? 0 : 124),
-			hs_on_export_info);
+	mblk__nbdc_want(k, 10 + (k->ex.no_zeroes ? 0 : 124), hs_on_export_info);
 }
 
 static void hs_list_next(struct mblk__nbdc_conn *k)

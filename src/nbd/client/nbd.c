@@ -71,7 +71,7 @@ struct nbd {
 
 	/* Why the device can no longer serve requests ("" while it can). */
 	int dead_err;
-	char dead_msg[300];
+	char dead_msg[600];
 
 	/* Closing: handles still to close, then disc_req or the free. */
 	bool closing;
@@ -388,13 +388,12 @@ static void nbd_resume(struct nbd *n)
 void mblk__nbdc_lost(struct mblk__nbdc_conn *k)
 {
 	struct nbd *n = k->owner;
-	bool retry = n->cfg.reconnect_s > 0 && k->err != -EPROTO &&
-		     !n->closing;
+	bool retry = n->cfg.reconnect_s > 0 && k->err != -EPROTO && !n->closing;
 	if (retry) {
 		if (!n->reconnecting) {
 			n->reconnecting = true;
-			n->r_deadline = uv_now(n->loop) +
-					n->cfg.reconnect_s * 1000;
+			n->r_deadline =
+				uv_now(n->loop) + n->cfg.reconnect_s * 1000;
 		}
 		n->redial[k->index] = true;
 		n->retried[k->index] = false;
@@ -439,8 +438,8 @@ static void nbd_reconnected(struct nbd *n, struct mblk__nbdc_conn *k,
 			    int status, const char *msg)
 {
 	char why[300];
-	if (status == 0 && k->ex.size / n->info.sector_size !=
-				   n->info.size_sectors) {
+	if (status == 0 &&
+	    k->ex.size / n->info.sector_size != n->info.size_sectors) {
 		status = -EIO;
 		snprintf(why, sizeof(why),
 			 "%s: the export's size changed across the reconnect "
@@ -460,7 +459,7 @@ static void nbd_reconnected(struct nbd *n, struct mblk__nbdc_conn *k,
 		return;
 	}
 	if (uv_now(n->loop) >= n->r_deadline) {
-		char last[300];
+		char last[600];
 		snprintf(last, sizeof(last),
 			 "could not reconnect within %llu s (reconnect=%llu): "
 			 "%s",
@@ -469,8 +468,9 @@ static void nbd_reconnected(struct nbd *n, struct mblk__nbdc_conn *k,
 		n->redial[k->index] = false;
 		mblk__nbdc_conn_close(k, nbd_on_conn_closed);
 		if (nbd_pick(n) == NULL)
-			nbd_give_up(n, status == -ETIMEDOUT ? -ETIMEDOUT
-							    : -ESHUTDOWN,
+			nbd_give_up(n,
+				    status == -ETIMEDOUT ? -ETIMEDOUT
+							 : -ESHUTDOWN,
 				    last);
 		else
 			nbd_resume(n);
@@ -581,8 +581,7 @@ static int nbd_conn_begin(struct nbd *n, int i)
 	return 0;
 }
 
-static void nbd_on_ready(struct mblk__nbdc_conn *k, int status,
-			 const char *msg)
+static void nbd_on_ready(struct mblk__nbdc_conn *k, int status, const char *msg)
 {
 	struct nbd *n = k->owner;
 	if (n->dev) {
@@ -611,7 +610,8 @@ static void nbd_on_ready(struct mblk__nbdc_conn *k, int status,
 		snprintf(n->open_msg, sizeof(n->open_msg),
 			 "%s gave connection %d a size of %llu bytes but "
 			 "connection 0 %llu",
-			 n->cfg.server, k->index, (unsigned long long)k->ex.size,
+			 n->cfg.server, k->index,
+			 (unsigned long long)k->ex.size,
 			 (unsigned long long)n->conns[0].ex.size);
 	}
 	if (n->starting == 0)

@@ -136,8 +136,7 @@ int mblk__nbdc_cfg_parse(struct mblk_uri *u, struct mblk__nbdc_cfg *cfg)
 	if ((r = nbduri_split(cfg, text, mblk_uri_path(u))) < 0)
 		return r;
 	if ((r = mblk_uri_get_uint(u, "timeout", &cfg->timeout_s)) < 0 ||
-	    (r = mblk_uri_get_uint(u, "connections", &cfg->connections)) <
-		    0 ||
+	    (r = mblk_uri_get_uint(u, "connections", &cfg->connections)) < 0 ||
 	    (r = mblk_uri_get_uint(u, "reconnect", &cfg->reconnect_s)) < 0 ||
 	    (r = mblk_uri_get_bool(u, "read-only", &cfg->read_only)) < 0)
 		return r;
@@ -174,8 +173,7 @@ int mblk__nbdc_cfg_parse(struct mblk_uri *u, struct mblk__nbdc_cfg *cfg)
 				      text);
 	char server[600];
 	if (cfg->unix_socket)
-		snprintf(server, sizeof(server), "NBD server %s",
-			 cfg->socket);
+		snprintf(server, sizeof(server), "NBD server %s", cfg->socket);
 	else
 		snprintf(server, sizeof(server),
 			 strchr(cfg->host, ':') ? "NBD server [%s]:%s"
@@ -233,8 +231,8 @@ static void nbduri_param(char *buf, size_t len, size_t *n, bool *first,
 	nbduri_put(buf, len, n, value, "/:");
 }
 
-int mblk__nbdc_cfg_uri(const struct mblk__nbdc_cfg *cfg, char *buf,
-		       size_t len, bool with_device_keys)
+int mblk__nbdc_cfg_uri(const struct mblk__nbdc_cfg *cfg, char *buf, size_t len,
+		       bool with_device_keys)
 {
 	size_t n = 0;
 	bool first = true;

@@ -122,8 +122,7 @@ static uint64_t xmit_cookie(const struct mblk__nbdc_conn *k, uint32_t i)
 }
 
 /* The slot a cookie names, or SLOT_NONE. */
-static uint32_t xmit_slot_find(const struct mblk__nbdc_conn *k,
-			       uint64_t cookie)
+static uint32_t xmit_slot_find(const struct mblk__nbdc_conn *k, uint64_t cookie)
 {
 	uint32_t i = (uint32_t)cookie;
 	if (i >= k->nslots || k->slots[i].req == NULL ||
@@ -142,8 +141,7 @@ static uint64_t xmit_piece_max(const struct mblk__nbdc_conn *k, uint16_t cmd)
 	if (cmd == NBD_CMD_READ || cmd == NBD_CMD_WRITE) {
 		m = k->ex.max_payload ? k->ex.max_payload
 				      : MBLK__NBDC_DEFAULT_MAX_PAYLOAD;
-		if (m > MBLK__NBDC_DEFAULT_MAX_PAYLOAD &&
-		    !k->ex.max_payload)
+		if (m > MBLK__NBDC_DEFAULT_MAX_PAYLOAD && !k->ex.max_payload)
 			m = MBLK__NBDC_DEFAULT_MAX_PAYLOAD;
 	} else {
 		m = MBLK__NBDC_MAX_EFFECT;
@@ -170,8 +168,8 @@ static void xmit_on_written(uv_write_t *w, int status)
 }
 
 /* Buffers a write piece of len bytes from c's cursor needs. */
-static int xmit_count_bufs(const mblk_req *req,
-			   const struct mblk__nbdc_rctx *c, uint64_t len)
+static int xmit_count_bufs(const mblk_req *req, const struct mblk__nbdc_rctx *c,
+			   uint64_t len)
 {
 	int n = 0, i = c->iov_i;
 	size_t off = c->iov_off;
@@ -187,8 +185,8 @@ static int xmit_count_bufs(const mblk_req *req,
 	return n;
 }
 
-static int xmit_add_bufs(uv_buf_t *b, mblk_req *req,
-			 struct mblk__nbdc_rctx *c, uint64_t len)
+static int xmit_add_bufs(uv_buf_t *b, mblk_req *req, struct mblk__nbdc_rctx *c,
+			 uint64_t len)
 {
 	int n = 0;
 	while (len > 0) {
@@ -489,9 +487,9 @@ static void xmit_ext_emit(mblk_req *req, uint64_t sector, uint64_t count,
 	}
 	if (req->ext_n >= req->ext_max)
 		return;
-	req->ext[req->ext_n++] =
-		(struct mblk_extent){ .sector = sector, .count = count,
-				      .flags = flags };
+	req->ext[req->ext_n++] = (struct mblk_extent){ .sector = sector,
+						       .count = count,
+						       .flags = flags };
 }
 
 static void xmit_bs_add(struct mblk__nbdc_conn *k, uint64_t len,
