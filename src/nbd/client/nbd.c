@@ -224,14 +224,26 @@ static void nbd_write_zeroes(mblk_dev *dev, mblk_req *req)
 	nbd_submit(dev, req, NBD_CMD_WRITE_ZEROES, f, nbd_bytes(dev, req));
 }
 
+/* Without base:allocation (a server without structured replies or
+ * metadata contexts) there is nothing to ask: everything is data. */
 static void nbd_extents(mblk_dev *dev, mblk_req *req)
 {
+	struct nbd *n = mblk_dev_priv(dev);
+	if (!(n->info.caps & MBLK_CAP_SEEK) || req->count == 0) {
+		req->ext[0] = (struct mblk_extent){ .sector = req->sector,
+						    .count = req->count };
+		req->ext_n = 1;
+		mblk_req_done(req, 0);
+		return;
+	}
 	nbd_submit(dev, req, NBD_CMD_BLOCK_STATUS, 0, nbd_bytes(dev, req));
 }
 
+/* Advisory: without NBD_FLAG_SEND_CACHE it does nothing. */
 static void nbd_cache(mblk_dev *dev, mblk_req *req)
 {
-	if (req->count == 0) {
+	struct nbd *n = mblk_dev_priv(dev);
+	if (req->count == 0 || !(n->info.caps & MBLK_CAP_CACHE)) {
 		mblk_req_done(req, 0);
 		return;
 	}
@@ -501,6 +513,8 @@ static void nbd_geometry(struct nbd *n, const struct mblk__nbdc_export *ex)
 	in->pref_io = pref < ss ? ss : (uint32_t)pref;
 	uint64_t max = ex->max_payload ? ex->max_payload
 				       : MBLK__NBDC_DEFAULT_MAX_PAYLOAD;
+	if (max > MBLK__NBDC_DEFAULT_MAX_PAYLOAD) /* as xmit.c cuts them */
+		max = MBLK__NBDC_DEFAULT_MAX_PAYLOAD;
 	max &= ~(uint64_t)(ss - 1);
 	in->max_io = max ? (uint32_t)max : ss;
 	in->read_write = !(ex->tflags & NBD_FLAG_READ_ONLY) &&

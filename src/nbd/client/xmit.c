@@ -139,9 +139,12 @@ static uint64_t xmit_piece_max(const struct mblk__nbdc_conn *k, uint16_t cmd)
 	uint32_t ss = k->sector_size;
 	uint64_t m;
 	if (cmd == NBD_CMD_READ || cmd == NBD_CMD_WRITE) {
+		/* The server's maximum, but never above the spec's portable
+		 * 32 MiB: a server advertising 0xffffffff ("no limit") gets
+		 * commands it handles without a huge buffer. */
 		m = k->ex.max_payload ? k->ex.max_payload
 				      : MBLK__NBDC_DEFAULT_MAX_PAYLOAD;
-		if (m > MBLK__NBDC_DEFAULT_MAX_PAYLOAD && !k->ex.max_payload)
+		if (m > MBLK__NBDC_DEFAULT_MAX_PAYLOAD)
 			m = MBLK__NBDC_DEFAULT_MAX_PAYLOAD;
 	} else {
 		m = MBLK__NBDC_MAX_EFFECT;
