@@ -199,6 +199,7 @@ struct mblk__nbdc_conn {
 	uint32_t bs_left; /* block status descriptors still to read */
 	bool bs_match;    /* the chunk is for base:allocation */
 	uv_write_t dreq;  /* NBD_CMD_DISC */
+	int write_err;    /* a write failed (see xmit_write_failed) */
 	uint32_t sector_size; /* the device's, set by the owner */
 
 	/* Why the connection died, for every request it fails. */

@@ -23,6 +23,8 @@
  * owner free the connection.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -467,9 +469,32 @@ static void conn_on_early_fail(uv_timer_t *t)
 	mblk__nbdc_conn_fail(k, k->err, "%s", k->msg);
 }
 
+/* A write to a socket the server has closed raises SIGPIPE, whose
+ * default action kills the process; libuv writes with write(2), so it
+ * cannot pass MSG_NOSIGNAL. The first connection therefore ignores
+ * SIGPIPE, but only if the program left it at its default: a program
+ * that handles it keeps its handler (and must then cope with it). The
+ * write then fails with EPIPE, which fails the connection like any
+ * other loss. Documented in docs/devices/nbd.md. */
+static pthread_once_t conn_sigpipe_once = PTHREAD_ONCE_INIT;
+
+static void conn_ignore_sigpipe(void)
+{
+	struct sigaction old;
+	if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+	    !(old.sa_flags & SA_SIGINFO)) {
+		struct sigaction ign;
+		memset(&ign, 0, sizeof(ign));
+		ign.sa_handler = SIG_IGN;
+		sigemptyset(&ign.sa_mask);
+		sigaction(SIGPIPE, &ign, NULL);
+	}
+}
+
 void mblk__nbdc_conn_start(struct mblk__nbdc_conn *k,
 			   mblk__nbdc_ready_fn on_ready)
 {
+	pthread_once(&conn_sigpipe_once, conn_ignore_sigpipe);
 	k->on_ready = on_ready;
 	k->phase = MBLK__NBDC_CONNECTING;
 	k->referenced = true;

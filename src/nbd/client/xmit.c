@@ -155,16 +155,33 @@ static uint64_t xmit_piece_max(const struct mblk__nbdc_conn *k, uint16_t cmd)
 
 static void xmit_pump(struct mblk__nbdc_conn *k);
 
+static void xmit_on_write_grace(uv_timer_t *t)
+{
+	struct mblk__nbdc_conn *k = t->data;
+	mblk__nbdc_conn_fail(k, -ECONNRESET, "writing to %s: %s",
+			     k->cfg->server, uv_strerror(k->write_err));
+}
+
+/* A failed write (EPIPE: the server closed the socket) is usually
+ * followed at once by the read side's end of file, which says more (a
+ * reply cut in half, or a clean close): the read side gets 100 ms to
+ * report it before the write error does. Nothing more is sent. */
+static void xmit_write_failed(struct mblk__nbdc_conn *k, int status)
+{
+	if (k->phase != MBLK__NBDC_TRANSMISSION || k->write_err)
+		return;
+	k->write_err = status;
+	k->writing = true; /* nothing more is written */
+	uv_timer_start(&k->timer, xmit_on_write_grace, 100, 0);
+}
+
 static void xmit_on_written(uv_write_t *w, int status)
 {
 	struct mblk__nbdc_conn *k = w->data;
 	k->writing = false;
 	if (status < 0) {
 		if (status != UV_ECANCELED)
-			mblk__nbdc_conn_fail(k, -ECONNRESET,
-					     "writing to %s: %s",
-					     k->cfg->server,
-					     uv_strerror(status));
+			xmit_write_failed(k, status);
 		return;
 	}
 	xmit_pump(k);
@@ -288,8 +305,7 @@ static void xmit_pump(struct mblk__nbdc_conn *k)
 	int r = uv_write(&k->wreq, &k->sock.stream, k->wbufs, (unsigned)nb,
 			 xmit_on_written);
 	if (r < 0) {
-		mblk__nbdc_conn_fail(k, -ECONNRESET, "writing to %s: %s",
-				     k->cfg->server, uv_strerror(r));
+		xmit_write_failed(k, r);
 		return;
 	}
 	k->writing = true;
