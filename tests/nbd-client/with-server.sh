@@ -4,7 +4,9 @@
 # Usage: with-server.sh [--keys 'k=v&...'] KIND [SERVER-ARGS...] -- PROGRAM [ARGS...]
 #
 #   KIND         nbdkit-unix | nbdkit-tcp | qemu-nbd-unix | qemu-nbd-tcp |
-#                nbd-server-unix | nbd-server-tcp | mblk-serve-unix
+#                nbd-server-unix | nbd-server-tcp | mblk-serve-unix |
+#                mblk-serve-tcp (SERVER-ARGS: device URIs, default @IMG@;
+#                MBLK_CLI names the mblk binary)
 #   SERVER-ARGS  nbdkit: its options, filters, plugin and plugin arguments
 #                (@IMG@ is a fresh 16 MiB sparse file, @DIR@ the scratch
 #                directory); the others: none
@@ -100,6 +102,22 @@ qemu-nbd-*)
 	qemu-nbd --fork --pid-file="$dir/pid" "${listen[@]}" -f raw \
 		--shared=16 --persistent --discard=unmap --cache=writeback \
 		"$img" || exit 1
+	;;
+mblk-serve-*)
+	# Our own server (MBLK_CLI, the mblk binary), exporting the device
+	# URIs given (default: the image), the first as the default export.
+	[ -n "${MBLK_CLI:-}" ] && [ -x "$MBLK_CLI" ] || {
+		echo "FAIL: MBLK_CLI does not name the mblk binary" >&2
+		exit 1
+	}
+	[ ${#server_args[@]} -gt 0 ] || server_args=("$img")
+	if [ "$kind" = mblk-serve-unix ]; then
+		listen=(--unix "$sock")
+	else
+		listen=(--tcp "127.0.0.1:$port")
+	fi
+	"$MBLK_CLI" serve "${listen[@]}" --pidfile "$dir/pid" \
+		"${server_args[@]}" >"$dir/serve.log" 2>&1 &
 	;;
 nbd-server-*)
 	command -v nbd-server >/dev/null || missing nbd-server
