@@ -62,6 +62,7 @@
 #include <unistd.h>
 
 #include <mblk.h>
+#include "mtest.h"
 #include "pattern.h"
 #include "shim.h"
 
@@ -882,6 +883,7 @@ int main(int argc, char **argv)
 		       r, mblk_last_error());
 		return 1;
 	}
+	mtest_check_engine(uri, dev);
 	mblk_get_info(dev, &info);
 	ss = info.sector_size;
 	size = orig_size = info.size_sectors;
