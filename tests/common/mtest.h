@@ -20,11 +20,15 @@
  *   would leave the default engine untested while saying "ok": skip,
  *   naming the refusal, also under CI=true.
  *
+ * - mtest_watchdog(): a test that hangs on a bug fails at once with a
+ *   sentence (an assertion, not a timeout) when its own bound passes.
+ *
  * tests/common/peers.sh is the same for the shell tests.
  */
 #ifndef MBLK_TEST_MTEST_H
 #define MBLK_TEST_MTEST_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,6 +54,29 @@ static inline void mtest_skip(const char *fmt, ...)
 	va_end(ap);
 	fflush(stdout);
 	exit(MTEST_SKIP);
+}
+
+static const char *mtest_watchdog_what = "the test";
+
+static inline void mtest_watchdog_fire(int sig)
+{
+	char msg[300];
+	(void)sig;
+	int n = snprintf(msg, sizeof(msg),
+			 "FAIL: %s did not finish within its bound: a hang\n",
+			 mtest_watchdog_what);
+	if (n > 0 && write(2, msg, (size_t)n) < 0)
+		_exit(1);
+	_exit(1);
+}
+
+/* Fails the test (exit 1, with a sentence naming `what`) if it is still
+ * running after `seconds`: a bug that hangs fails cleanly and fast. */
+static inline void mtest_watchdog(unsigned seconds, const char *what)
+{
+	mtest_watchdog_what = what;
+	signal(SIGALRM, mtest_watchdog_fire);
+	alarm(seconds);
 }
 
 /* True when running under CI (CI=true or CI=1, as CI services set). */

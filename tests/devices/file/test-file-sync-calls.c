@@ -170,6 +170,7 @@ static void expect(const char *what, const char *uri, int pw_plain,
 
 int main(int argc, char **argv)
 {
+	mtest_watchdog(10, "the sync calls test");
 	const char *engine = argc > 1 ? argv[1] : "threads";
 	bool uring = strcmp(engine, "uring") == 0;
 #ifndef MBLK_TEST_HAVE_URING

@@ -79,6 +79,7 @@ static void check_file(const char *img, const char *when)
 
 int main(int argc, char **argv)
 {
+	mtest_watchdog(15, "the zero fallback test");
 	const char *opts = argc > 1 ? argv[1] : "";
 	const char *img = ft_make_file("zero-fallback.img", FILE_BYTES);
 	if (refuse_fallocate() != 0)
