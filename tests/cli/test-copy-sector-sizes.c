@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <mblk.h>
+#include <mblk/ram.h>
 #include "../../src/cli/cli.h"
 
 #define SIZE (4u << 20)

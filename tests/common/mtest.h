@@ -38,6 +38,7 @@
 
 #include <mblk.h>
 #include <mblk/backend.h>
+#include <mblk/file.h>
 
 #define MTEST_SKIP 77
 

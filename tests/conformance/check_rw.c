@@ -18,7 +18,7 @@ void check_info(void)
 	const uint32_t known = MBLK_CAP_FLUSH | MBLK_CAP_DISCARD |
 			       MBLK_CAP_WRITE_ZEROES | MBLK_CAP_RESIZE |
 			       MBLK_CAP_SEEK | MBLK_CAP_FUA |
-			       MBLK_CAP_ZERO_IS_FAST;
+			       MBLK_CAP_ZERO_IS_FAST | MBLK_CAP_CACHE;
 	EXPECT(info.sector_size != 0 &&
 		       (info.sector_size & (info.sector_size - 1)) == 0,
 	       "sector_size %u is not a power of two", info.sector_size);
@@ -61,10 +61,11 @@ static void caps_text(uint32_t caps, char *buf, size_t len)
 {
 	size_t n = 0;
 	buf[0] = '\0';
-	for (const struct shim_cap *c = shim_caps; c->name != NULL; c++)
-		if (caps & c->bit)
+	for (int b = 0; b < 32; b++)
+		if ((caps & (1u << b)) && mblk_cap_name(1u << b) != NULL)
 			n += (size_t)snprintf(buf + n, len - n, "%s%s",
-					      n ? "," : "", c->name);
+					      n ? "," : "",
+					      mblk_cap_name(1u << b));
 	if (n == 0)
 		snprintf(buf, len, "(none)");
 }

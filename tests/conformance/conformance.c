@@ -82,6 +82,11 @@ static const struct {
 	{ "seek_at_end", check_seek_end },
 	{ "seek_conservative", check_seek_sound },
 	{ "seek_finds_discarded_hole", check_seek_hole },
+	{ "extents_cover_the_device", check_extents_cover },
+	{ "extents_sound", check_extents_sound },
+	{ "extents_limits", check_extents_limits },
+	{ "cache", check_cache },
+	{ "write_zeroes_fast", check_zeroes_fast },
 	{ "read_only", check_read_only },
 	{ "never_inside_submit", check_never_inside },
 	{ "any_order_exactly_once", check_any_order },
@@ -142,8 +147,8 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	if (r < 0) {
-		printf("FAIL open: mblk_open(\"%s\") returned %d: %s\n", uri, r,
-		       mblk_last_error());
+		printf("FAIL open: mblk_open_sync(\"%s\") returned %d: %s\n",
+		       uri, r, mblk_last_error());
 		return 1;
 	}
 	mtest_check_engine(uri, dev);

@@ -6,7 +6,7 @@
  * The copier owns nops operation slots (buffer option / bytes per
  * operation, at most 64), each with a buffer of op_bytes allocated on
  * first use, so copy memory never exceeds the buffer option (or one
- * operation when the option is smaller than a chunk). mirror_kick, called
+ * operation when the option is smaller than a chunk). mblk__mirror_kick, called
  * after every event that may have made work possible, fills free slots:
  * from the cursor it finds the next dirty chunk that no copy operation
  * holds, extends it over up to op_chunks consecutive dirty chunks, and
@@ -16,15 +16,18 @@
  * An operation, once running, clears its chunks' dirty bits and walks
  * its range extent by extent:
  *
- *   seek_unmapped(pos) -> data up to u?  read [pos, u) -> write secondary
- *                      -> hole at pos:   seek_mapped(pos) -> hole to m:
- *                           secondary known zero there: nothing
- *                           else: write_zeroes (or discard) on secondary
+ *   the walker (src/core/walk.h) gives the primary's next extent, in
+ *   its sectors rounded to one mirror sector:
+ *     data          read [pos, end) -> write the secondary
+ *     reads zeros:  secondary known zero there: nothing
+ *                   else: write_zeroes (or discard) on the secondary
  *
  * (without seek support on the primary, or when the secondary can
- * neither zero nor is known zero, everything is data). Scaling: a primary
- * sector boundary inside a mirror sector rounds data outwards and holes
- * inwards, so a hole is only ever skipped when it is whole.
+ * neither zero nor is known zero, everything is data). Scaling: the
+ * walker's granule is one mirror sector, so a primary sector boundary
+ * inside a mirror sector rounds data outwards and zeros inwards: a hole
+ * is only ever skipped when it is whole. The walker's extents request is
+ * counted in bg_inflight like the copier's other child requests.
  *
  * Passes and convergence: when the cursor reaches the end of the map, a
  * pass that launched work ends; see the policy in mirror.c's notes
@@ -75,16 +78,16 @@ static void copy_end(struct copy_op *op, int status, const char *msg)
 	m->copy_sectors -= e->end - e->start;
 	if (status < 0) {
 		/* Anything may have reached the secondary: copy it again. */
-		mirror_mark_dirty(m, e->cstart, e->cend);
-		mirror_lose_zero(m, e->start, e->end);
+		mblk__mirror_mark_dirty(m, e->cstart, e->cend);
+		mblk__mirror_lose_zero(m, e->start, e->end);
 	}
 	op->busy = false;
 	m->ops_busy--;
-	mirror_lock_remove(m, e);
+	mblk__mirror_lock_remove(m, e);
 	if (status < 0)
-		mirror_failure(m, status, msg);
-	mirror_kick(m);
-	mirror_report_percent(m);
+		mblk__mirror_failure(m, status, msg);
+	mblk__mirror_kick(m);
+	mblk__mirror_report_percent(m);
 }
 
 static void copy_fail_nomem(struct copy_op *op)
@@ -111,7 +114,7 @@ static void copy_write_done(mblk_req *c)
 		copy_step(op);
 	}
 	mblk_req_free(c);
-	mirror_bg_put(m);
+	mblk__mirror_bg_put(m);
 }
 
 static void copy_read_done(mblk_req *c)
@@ -124,19 +127,19 @@ static void copy_read_done(mblk_req *c)
 		copy_step(op);
 	} else {
 		m->bytes_read += op->iov.iov_len;
-		mblk_req *w =
-			mirror_child(m->s, MBLK_OP_WRITE, op->pos, m->sshift);
+		mblk_req *w = mblk__mirror_child(m->s, MBLK_OP_WRITE, op->pos,
+						 m->sshift);
 		if (w == NULL) {
 			copy_fail_nomem(op);
 		} else {
-			mirror_lose_zero(m, op->pos, op->xend);
+			mblk__mirror_lose_zero(m, op->pos, op->xend);
 			w->iov = &op->iov;
 			w->iovcnt = 1;
 			copy_submit(op, w, copy_write_done);
 		}
 	}
 	mblk_req_free(c);
-	mirror_bg_put(m);
+	mblk__mirror_bg_put(m);
 }
 
 /* Copies the data extent [pos, xend). */
@@ -154,9 +157,9 @@ static void copy_read(struct copy_op *op)
 		for (int i = 0; m->arena != NULL && i < m->nops; i++)
 			m->ops[i].buf = m->arena + (size_t)i * stride;
 	}
-	mblk_req *c =
-		op->buf ? mirror_child(m->p, MBLK_OP_READ, op->pos, m->pshift)
-			: NULL;
+	mblk_req *c = op->buf ? mblk__mirror_child(m->p, MBLK_OP_READ, op->pos,
+						   m->pshift)
+			      : NULL;
 	if (c == NULL) {
 		copy_fail_nomem(op);
 		return;
@@ -191,7 +194,7 @@ static bool copy_zero(struct copy_op *op)
 	uint32_t caps = mblk_dev_info(m->s)->caps;
 	enum mblk_op zop = caps & MBLK_CAP_WRITE_ZEROES ? MBLK_OP_WRITE_ZEROES
 							: MBLK_OP_DISCARD;
-	mblk_req *c = mirror_child(m->s, zop, op->pos, m->sshift);
+	mblk_req *c = mblk__mirror_child(m->s, zop, op->pos, m->sshift);
 	if (c == NULL) {
 		copy_fail_nomem(op);
 		return false;
@@ -201,59 +204,51 @@ static bool copy_zero(struct copy_op *op)
 	return false;
 }
 
-static void copy_seek_done(mblk_req *c)
+/* The next extent of the primary is known: copy it, zero it, or (on a
+ * failure to tell) copy the rest of the operation as data. */
+static void copy_extent(struct copy_op *op, const struct mblk_extent *e)
 {
-	struct copy_op *op = c->done_data;
 	struct mirror *m = op->m;
-	uint64_t ans = c->result, k = 1ull << m->pshift;
-	enum mblk_op kind = c->op;
-	int status = c->status;
-	mblk_req_free(c);
-
 	if (copy_halted(m)) {
 		copy_step(op);
-	} else if (status < 0) {
+		return;
+	}
+	/* The walker's granule is one mirror sector, so the ends are
+	 * whole mirror sectors: data rounded outward, zeros inward. */
+	uint64_t end = (e->sector + e->count) >> m->pshift;
+	if (e->count == 0 || end <= op->pos || end > op->ent.end)
+		end = op->ent.end;
+	op->xend = end;
+	if (!(e->flags & MBLK_EXTENT_ZERO))
+		copy_read(op);
+	else if (copy_zero(op))
+		copy_step(op);
+}
+
+static void copy_walk_done(void *data, int status, const struct mblk_extent *e,
+			   const char *error)
+{
+	struct copy_op *op = data;
+	struct mirror *m = op->m;
+	(void)error;
+	if (status < 0) {
 		/* No map: copy the rest as data. */
 		op->xend = op->ent.end;
-		copy_read(op);
-	} else if (kind == MBLK_OP_SEEK_UNMAPPED) {
-		uint64_t dend =
-			mblk__min_u64((ans + k - 1) >> m->pshift, op->ent.end);
-		if (dend > op->pos) {
-			op->xend = dend;
+		if (copy_halted(m))
+			copy_step(op);
+		else
 			copy_read(op);
-		} else {
-			mblk_req *s = mirror_child(m->p, MBLK_OP_SEEK_MAPPED,
-						   op->pos, m->pshift);
-			if (s == NULL)
-				copy_fail_nomem(op);
-			else
-				copy_submit(op, s, copy_seek_done);
-		}
 	} else {
-		uint64_t hend = mblk__min_u64(ans >> m->pshift, op->ent.end);
-		if (hend <= op->pos) {
-			/* Data and hole share this mirror sector. */
-			op->xend = op->pos + 1;
-			copy_read(op);
-		} else {
-			op->xend = hend;
-			if (copy_zero(op))
-				copy_step(op);
-		}
+		copy_extent(op, e);
 	}
-	mirror_bg_put(m);
+	mblk__mirror_bg_put(m);
 }
 
 /* Starts the next extent, or ends the operation. */
 static void copy_step(struct copy_op *op)
 {
 	struct mirror *m = op->m;
-	if (copy_halted(m)) {
-		copy_end(op, 0, NULL);
-		return;
-	}
-	if (op->pos >= op->ent.end) {
+	if (copy_halted(m) || op->pos >= op->ent.end) {
 		copy_end(op, 0, NULL);
 		return;
 	}
@@ -264,14 +259,18 @@ static void copy_step(struct copy_op *op)
 		copy_read(op);
 		return;
 	}
-	mblk_req *c =
-		mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, op->pos, m->pshift);
-	if (c == NULL) {
+	struct mblk_extent e;
+	int r = mblk__walk_next(&op->walk, &e, copy_walk_done, op);
+	if (r == 1) {
+		copy_extent(op, &e);
+	} else if (r == 0) {
+		/* The walker's extents request is the copier's too: the
+		 * disconnect waits for it. */
+		m->bg_inflight++;
+	} else {
 		op->xend = op->ent.end;
 		copy_fail_nomem(op);
-		return;
 	}
-	copy_submit(op, c, copy_seek_done);
 }
 
 /* The lock lets the operation run: its chunks are no longer dirty (a
@@ -284,6 +283,10 @@ static void copy_run(struct mirror *m, struct ent *e)
 	op->pos = e->start;
 	op->xend = e->end;
 	op->zmask = 0;
+	/* Extents of the primary, in its sectors, rounded to one mirror
+	 * sector: the one walker's rule (src/core/walk.h). */
+	mblk__walk_init(&op->walk, m->p, e->start << m->pshift,
+			e->end << m->pshift, 1ull << m->pshift);
 	if (m->zero_known)
 		for (uint64_t i = e->cstart; i < e->cend; i++)
 			if (mblk__bitmap_get(&m->zero, i))
@@ -316,15 +319,15 @@ static void copy_launch(struct mirror *m, uint64_t c, uint64_t n)
 	e->start = c << m->cs_shift;
 	e->end = mblk__min_u64((c + n) << m->cs_shift, m->size);
 	e->run = copy_run;
-	mirror_lock_add(m, e);
+	mblk__mirror_lock_add(m, e);
 }
 
-void mirror_switch_active(struct mirror *m)
+void mblk__mirror_switch_active(struct mirror *m)
 {
 	if (m->mode == MBLK_MIRROR_ACTIVE_MODE)
 		return;
 	m->mode = MBLK_MIRROR_ACTIVE_MODE;
-	mirror_event(m, MBLK_MIRROR_ACTIVE, 0, NULL);
+	mblk__mirror_event(m, MBLK_MIRROR_ACTIVE, 0, NULL);
 }
 
 static void copy_end_pass(struct mirror *m)
@@ -334,7 +337,7 @@ static void copy_end_pass(struct mirror *m)
 	if (m->mode == MBLK_MIRROR_BACKGROUND &&
 	    ((m->passes >= 2 && m->ndirty * 4 > m->prev_dirty * 3) ||
 	     m->passes >= 8))
-		mirror_switch_active(m);
+		mblk__mirror_switch_active(m);
 	m->prev_dirty = m->ndirty;
 }
 
@@ -344,17 +347,17 @@ static void copy_flush_done(mblk_req *c)
 	m->flushing = false;
 	if (c->status < 0 && !copy_halted(m)) {
 		if (m->on_error == MBLK_MIRROR_RETRY && m->retries_left > 0)
-			mirror_mark_dirty(m, 0, m->nchunks);
-		mirror_failure(m, c->status, c->msg);
+			mblk__mirror_mark_dirty(m, 0, m->nchunks);
+		mblk__mirror_failure(m, c->status, c->msg);
 	} else if (c->status == 0 && m->state == MBLK_MIRROR_SYNCED &&
 		   !m->stopping) {
 		m->end_ns = uv_hrtime();
 		m->last_percent = 100;
-		mirror_event(m, MBLK_MIRROR_COMPLETE, 100, NULL);
+		mblk__mirror_event(m, MBLK_MIRROR_COMPLETE, 100, NULL);
 	}
 	mblk_req_free(c);
-	mirror_kick(m);
-	mirror_bg_put(m);
+	mblk__mirror_kick(m);
+	mblk__mirror_bg_put(m);
 }
 
 /* Enters SYNCED when nothing is left to copy and nothing can dirty. */
@@ -365,7 +368,7 @@ static void copy_maybe_sync(struct mirror *m)
 	if (m->po_inflight > 0) {
 		/* Only client writes in flight stand between us and sync;
 		 * more keep coming: make them dual. */
-		mirror_switch_active(m);
+		mblk__mirror_switch_active(m);
 		return;
 	}
 	mblk_req *c = mblk_req_alloc(m->s);
@@ -373,7 +376,7 @@ static void copy_maybe_sync(struct mirror *m)
 		/* No memory: try again shortly rather than stall. */
 		if (!m->timer_armed) {
 			m->timer_armed = true;
-			uv_timer_start(&m->timer, mirror_timer_cb, 10, 0);
+			uv_timer_start(&m->timer, mblk__mirror_timer_cb, 10, 0);
 		}
 		return;
 	}
@@ -395,7 +398,7 @@ static void copy_refill(struct mirror *m)
 	m->refill_ns = now;
 }
 
-void mirror_kick(struct mirror *m)
+void mblk__mirror_kick(struct mirror *m)
 {
 	if (!m->started || m->stopping || m->state != MBLK_MIRROR_COPYING)
 		return;
@@ -413,8 +416,8 @@ void mirror_kick(struct mirror *m)
 							 (double)m->rate) +
 					      1;
 				m->timer_armed = true;
-				uv_timer_start(&m->timer, mirror_timer_cb, ms,
-					       0);
+				uv_timer_start(&m->timer, mblk__mirror_timer_cb,
+					       ms, 0);
 			}
 			break;
 		}
@@ -455,19 +458,19 @@ static void copy_probe_done(mblk_req *c)
 	if (!m->stopping) {
 		m->started = true;
 		m->start_ns = uv_hrtime();
-		mirror_kick(m);
+		mblk__mirror_kick(m);
 	}
-	mirror_bg_put(m);
+	mblk__mirror_bg_put(m);
 }
 
-void mirror_timer_cb(uv_timer_t *t)
+void mblk__mirror_timer_cb(uv_timer_t *t)
 {
 	struct mirror *m = t->data;
 	m->timer_armed = false;
 	if (m->stopping)
 		return;
 	if (m->started) {
-		mirror_kick(m);
+		mblk__mirror_kick(m);
 		return;
 	}
 	/* Start: find out whether the secondary is all zeros first. */
@@ -484,5 +487,5 @@ void mirror_timer_cb(uv_timer_t *t)
 	}
 	m->started = true;
 	m->start_ns = uv_hrtime();
-	mirror_kick(m);
+	mblk__mirror_kick(m);
 }
