@@ -1,6 +1,7 @@
 /* cli.c - helpers shared by the mblk subcommands: error sentences,
  * option values, JSON strings, opening and closing devices. */
 #include <ctype.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -134,7 +136,7 @@ static int open_result(const char *sub, const char *uri, int r)
 int cli_open(const char *sub, uv_loop_t *loop, const char *uri, unsigned flags,
 	     mblk_dev **devp)
 {
-	return open_result(sub, uri, mblk_open(loop, uri, flags, devp));
+	return open_result(sub, uri, mblk_open_sync(loop, uri, flags, devp));
 }
 
 int cli_open_dst(const char *sub, uv_loop_t *loop, const char *uri,
@@ -147,7 +149,7 @@ int cli_open_dst(const char *sub, uv_loop_t *loop, const char *uri,
 	    (enc = mblk__pct_encode_path(path)) != NULL &&
 	    (duri = malloc(strlen(enc) + sizeof("file:?buffered=0"))) != NULL) {
 		sprintf(duri, "file:%s?buffered=0", enc);
-		int r = mblk_open(loop, duri, flags, devp);
+		int r = mblk_open_sync(loop, duri, flags, devp);
 		if (r != -EINVAL) {
 			/* Opened, or failed for a reason O_DIRECT has
 			 * nothing to do with (missing, locked, denied):
@@ -247,4 +249,125 @@ int cli_create_sparse_file(const char *sub, const char *path, uint64_t size)
 	}
 	close(fd);
 	return 1;
+}
+
+/* The name of a ram: device ("" for an anonymous one), or NULL. */
+static bool cli_ram_name(const char *uri, char *buf, size_t len)
+{
+	if (strncasecmp(uri, "ram:", 4) != 0)
+		return false;
+	size_t n = strcspn(uri + 4, "?");
+	if (n + 1 > len)
+		return false;
+	memcpy(buf, uri + 4, n);
+	buf[n] = '\0';
+	return true;
+}
+
+bool cli_same_device(const char *a, const char *b)
+{
+	char pa[4096], pb[4096];
+	if (strcmp(a, b) == 0)
+		return true;
+	if (cli_ram_name(a, pa, sizeof(pa)) && cli_ram_name(b, pb, sizeof(pb)))
+		return pa[0] != '\0' && strcmp(pa, pb) == 0;
+	struct stat sa, sb;
+	if (!cli_uri_file_path(a, pa, sizeof(pa)) ||
+	    !cli_uri_file_path(b, pb, sizeof(pb)) || stat(pa, &sa) < 0 ||
+	    stat(pb, &sb) < 0)
+		return false;
+	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
+		return sa.st_rdev == sb.st_rdev;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Signatures of the image formats people mistake for raw disks, with
+ * the name qemu-img gives each (-f). */
+static const struct cli_format {
+	size_t off;
+	const char *magic;
+	size_t len;
+	const char *name, *qemu;
+} cli_formats[] = {
+	{ 0, "QFI\xfb", 4, "qcow2", "qcow2" },
+	{ 0, "KDMV", 4, "VMDK", "vmdk" },
+	{ 0, "COWD", 4, "VMDK", "vmdk" },
+	{ 0, "# Disk DescriptorFile", 21, "VMDK descriptor", "vmdk" },
+	{ 0, "vhdxfile", 8, "VHDX", "vhdx" },
+	{ 0, "conectix", 8, "VHD", "vpc" },
+	{ 64, "\x7f\x10\xda\xbe", 4, "VDI", "vdi" },
+	{ 0, "QEVM", 4, "QED", "qed" },
+};
+
+int cli_check_raw(const char *sub, const char *uri, mblk_dev *dev)
+{
+	struct mblk_info inf;
+	mblk_get_info(dev, &inf);
+	uint64_t len = inf.sector_size;
+	while (len < 512)
+		len += inf.sector_size;
+	if (inf.size_sectors * inf.sector_size < len)
+		return 0;
+	size_t align = inf.buf_align > 4096 ? inf.buf_align : 4096;
+	void *buf = NULL;
+	if (posix_memalign(&buf, align, (size_t)len) != 0)
+		return 0;
+	struct iovec iov = { buf, (size_t)len };
+	const struct cli_format *f = NULL;
+	if (mblk_read_sync(dev, 0, &iov, 1) == 0)
+		for (size_t i = 0;
+		     f == NULL &&
+		     i < sizeof(cli_formats) / sizeof(cli_formats[0]);
+		     i++)
+			if (memcmp((char *)buf + cli_formats[i].off,
+				   cli_formats[i].magic,
+				   cli_formats[i].len) == 0)
+				f = &cli_formats[i];
+	free(buf);
+	if (f == NULL)
+		return 0;
+	cli_fail(sub,
+		 "'%s' is a %s image, and mblk reads raw images only; make a "
+		 "raw copy with: qemu-img convert -f %s -O raw '%s' IMAGE.raw",
+		 uri, f->name, f->qemu, uri);
+	return -1;
+}
+
+static void cli_signal_cb(uv_signal_t *h, int signo)
+{
+	struct cli_signals *s = h->data;
+	if (s->signo == 0) {
+		s->signo = signo;
+		s->stop(s->data);
+	}
+}
+
+void cli_signals_start(struct cli_signals *s, uv_loop_t *loop,
+		       void (*stop)(void *data), void *data)
+{
+	static const int signos[2] = { SIGINT, SIGTERM };
+	s->signo = 0;
+	s->stop = stop;
+	s->data = data;
+	for (int i = 0; i < 2; i++) {
+		uv_signal_init(loop, &s->sig[i]);
+		s->sig[i].data = s;
+		/* One-shot: a second signal of the kind kills at once. */
+		uv_signal_start_oneshot(&s->sig[i], cli_signal_cb, signos[i]);
+		uv_unref((uv_handle_t *)&s->sig[i]);
+	}
+}
+
+void cli_signals_stop(struct cli_signals *s)
+{
+	for (int i = 0; i < 2; i++)
+		if (!uv_is_closing((uv_handle_t *)&s->sig[i]))
+			uv_close((uv_handle_t *)&s->sig[i], NULL);
+}
+
+const char *cli_signal_name(int signo)
+{
+	return signo == SIGINT    ? "SIGINT"
+	       : signo == SIGTERM ? "SIGTERM"
+				  : "a signal";
 }

@@ -3,9 +3,16 @@
  * `mblk SUB ARGS...` calls the SUB entry of the table below with argv
  * starting at SUB, so each subcommand parses its own options with
  * getopt_long exactly as a program of its own would.
+ *
+ * Output that cannot be written is an error, as in coreutils: stdout is
+ * flushed and checked once the subcommand is done, and a failure (a full
+ * disk, a closed pipe, /dev/full) turns the exit status into 1 with a
+ * sentence, whatever the subcommand returned.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -22,6 +29,9 @@ static const struct subcommand subcommands[] = {
 	{ "copy", cmd_copy, "copy one device onto another, skipping holes" },
 	{ "bench", cmd_bench, "measure a device with an in-process load" },
 	{ "mirror", cmd_mirror, "mirror a live device onto another" },
+	{ "compare", cmd_compare, "compare two devices, sparse-aware" },
+	{ "create", cmd_create, "create a sparse image file" },
+	{ "resize", cmd_resize, "grow (or, with --shrink, shrink) a device" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -36,11 +46,32 @@ static void main_usage(FILE *f)
 			subcommands[i].summary);
 	fprintf(f, "\nDevices are named by URI: ram:NAME?size=SIZE, "
 		   "ram:?size=SIZE, file:PATH, or a PATH.\n"
-		   "Sizes take K, M, G, T suffixes (binary). "
+		   "Sizes take K, M, G, T, P, E suffixes (binary). "
 		   "'mblk COMMAND --help' explains each command;\n"
 		   "'man mblk' explains them all.\n"
 		   "Exit status: 0 done, 1 the operation failed, "
-		   "2 usage error.\n");
+		   "2 usage error,\n"
+		   "130 / 143 a copy or mirror interrupted by SIGINT / "
+		   "SIGTERM.\n");
+}
+
+/* Flushes stdout; a write that failed now or earlier makes rc 1. */
+static int main_check_stdout(const char *sub, int rc)
+{
+	errno = 0;
+	int bad = fflush(stdout) != 0 || ferror(stdout);
+	int e = errno;
+	if (fclose(stdout) != 0 && !bad) {
+		bad = 1;
+		e = errno;
+	}
+	if (!bad)
+		return rc;
+	fprintf(stderr, "mblk%s%s: cannot write the output: %s\n",
+		sub ? " " : "", sub ? sub : "",
+		e ? strerror(e) : "an earlier write failed");
+	/* compare's 1 means "different": a failure there is 2. */
+	return sub && strcmp(sub, "compare") == 0 ? CLI_USAGE : CLI_FAIL;
 }
 
 int main(int argc, char **argv)
@@ -53,17 +84,18 @@ int main(int argc, char **argv)
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
 	    strcmp(sub, "help") == 0) {
 		main_usage(stdout);
-		return CLI_OK;
+		return main_check_stdout(NULL, CLI_OK);
 	}
 	if (strcmp(sub, "--version") == 0 || strcmp(sub, "-V") == 0) {
 		printf("mblk %s (library %s, libuv %s)\n", MBLK_VERSION_STRING,
 		       mblk_version(), uv_version_string());
-		return CLI_OK;
+		return main_check_stdout(NULL, CLI_OK);
 	}
 	for (size_t i = 0; i < NSUB; i++) {
 		if (strcmp(sub, subcommands[i].name) == 0) {
 			optind = 0; /* glibc: a full reset of getopt */
-			return subcommands[i].run(argc - 1, argv + 1);
+			int rc = subcommands[i].run(argc - 1, argv + 1);
+			return main_check_stdout(sub, rc);
 		}
 	}
 	if (sub[0] == '-')
