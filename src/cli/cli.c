@@ -122,10 +122,102 @@ const char *cli_cap_name(uint32_t bit)
 	return NULL;
 }
 
+/* Signatures of the image formats people mistake for raw disks, with
+ * the name qemu-img gives each (-f). */
+static const struct cli_format {
+	size_t off;
+	const char *magic;
+	size_t len;
+	const char *name, *qemu;
+} cli_formats[] = {
+	{ 0, "QFI\xfb", 4, "qcow2", "qcow2" },
+	{ 0, "KDMV", 4, "VMDK", "vmdk" },
+	{ 0, "COWD", 4, "VMDK", "vmdk" },
+	{ 0, "# Disk DescriptorFile", 21, "VMDK descriptor", "vmdk" },
+	{ 0, "vhdxfile", 8, "VHDX", "vhdx" },
+	{ 0, "conectix", 8, "VHD", "vpc" },
+	{ 64, "\x7f\x10\xda\xbe", 4, "VDI", "vdi" },
+	{ 0, "QEVM", 4, "QED", "qed" },
+};
+
+/* The format whose signature starts buf (n bytes), or NULL. */
+static const struct cli_format *cli_format_of(const void *buf, size_t n)
+{
+	for (size_t i = 0; i < sizeof(cli_formats) / sizeof(cli_formats[0]);
+	     i++)
+		if (cli_formats[i].off + cli_formats[i].len <= n &&
+		    memcmp((const char *)buf + cli_formats[i].off,
+			   cli_formats[i].magic, cli_formats[i].len) == 0)
+			return &cli_formats[i];
+	return NULL;
+}
+
+static int cli_format_fail(const char *sub, const char *uri,
+			   const struct cli_format *f)
+{
+	cli_fail(sub,
+		 "'%s' is a %s image, and mblk reads raw images only; make a "
+		 "raw copy with: qemu-img convert -f %s -O raw '%s' IMAGE.raw",
+		 uri, f->name, f->qemu, uri);
+	return -1;
+}
+
+/* The format of the file uri names, read with pread, or NULL. */
+static const struct cli_format *cli_format_of_uri(const char *uri)
+{
+	char path[4096], buf[512];
+	if (!cli_uri_file_path(uri, path, sizeof(path)))
+		return NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	return n > 0 ? cli_format_of(buf, (size_t)n) : NULL;
+}
+
+int cli_check_raw(const char *sub, const char *uri, mblk_dev *dev)
+{
+	struct mblk_info inf;
+	mblk_get_info(dev, &inf);
+	uint64_t len = inf.sector_size;
+	while (len < 512)
+		len += inf.sector_size;
+	if (inf.size_sectors * inf.sector_size < len)
+		return 0;
+	size_t align = inf.buf_align > 4096 ? inf.buf_align : 4096;
+	void *buf = NULL;
+	if (posix_memalign(&buf, align, (size_t)len) != 0)
+		return 0;
+	struct iovec iov = { buf, (size_t)len };
+	const struct cli_format *f = NULL;
+	if (mblk_read_sync(dev, 0, &iov, 1) == 0)
+		for (size_t i = 0;
+		     f == NULL &&
+		     i < sizeof(cli_formats) / sizeof(cli_formats[0]);
+		     i++)
+			if (memcmp((char *)buf + cli_formats[i].off,
+				   cli_formats[i].magic,
+				   cli_formats[i].len) == 0)
+				f = &cli_formats[i];
+	free(buf);
+	if (f == NULL)
+		return 0;
+	cli_fail(sub,
+		 "'%s' is a %s image, and mblk reads raw images only; make a "
+		 "raw copy with: qemu-img convert -f %s -O raw '%s' IMAGE.raw",
+		 uri, f->name, f->qemu, uri);
+	return -1;
+}
+
 /* Says why opening uri failed (r < 0) and returns r; 0 passes through. */
 static int open_result(const char *sub, const char *uri, int r)
 {
-	if (r < 0) {
+	const struct cli_format *f = r < 0 ? cli_format_of_uri(uri) : NULL;
+	if (f != NULL) {
+		/* Whatever the device objected to, this is the cause. */
+		cli_format_fail(sub, uri, f);
+	} else if (r < 0) {
 		const char *why = mblk_last_error();
 		cli_fail(sub, "cannot open '%s': %s", uri,
 			 why[0] ? why : mblk_strerror(r));
@@ -279,58 +371,6 @@ bool cli_same_device(const char *a, const char *b)
 	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
 		return sa.st_rdev == sb.st_rdev;
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/* Signatures of the image formats people mistake for raw disks, with
- * the name qemu-img gives each (-f). */
-static const struct cli_format {
-	size_t off;
-	const char *magic;
-	size_t len;
-	const char *name, *qemu;
-} cli_formats[] = {
-	{ 0, "QFI\xfb", 4, "qcow2", "qcow2" },
-	{ 0, "KDMV", 4, "VMDK", "vmdk" },
-	{ 0, "COWD", 4, "VMDK", "vmdk" },
-	{ 0, "# Disk DescriptorFile", 21, "VMDK descriptor", "vmdk" },
-	{ 0, "vhdxfile", 8, "VHDX", "vhdx" },
-	{ 0, "conectix", 8, "VHD", "vpc" },
-	{ 64, "\x7f\x10\xda\xbe", 4, "VDI", "vdi" },
-	{ 0, "QEVM", 4, "QED", "qed" },
-};
-
-int cli_check_raw(const char *sub, const char *uri, mblk_dev *dev)
-{
-	struct mblk_info inf;
-	mblk_get_info(dev, &inf);
-	uint64_t len = inf.sector_size;
-	while (len < 512)
-		len += inf.sector_size;
-	if (inf.size_sectors * inf.sector_size < len)
-		return 0;
-	size_t align = inf.buf_align > 4096 ? inf.buf_align : 4096;
-	void *buf = NULL;
-	if (posix_memalign(&buf, align, (size_t)len) != 0)
-		return 0;
-	struct iovec iov = { buf, (size_t)len };
-	const struct cli_format *f = NULL;
-	if (mblk_read_sync(dev, 0, &iov, 1) == 0)
-		for (size_t i = 0;
-		     f == NULL &&
-		     i < sizeof(cli_formats) / sizeof(cli_formats[0]);
-		     i++)
-			if (memcmp((char *)buf + cli_formats[i].off,
-				   cli_formats[i].magic,
-				   cli_formats[i].len) == 0)
-				f = &cli_formats[i];
-	free(buf);
-	if (f == NULL)
-		return 0;
-	cli_fail(sub,
-		 "'%s' is a %s image, and mblk reads raw images only; make a "
-		 "raw copy with: qemu-img convert -f %s -O raw '%s' IMAGE.raw",
-		 uri, f->name, f->qemu, uri);
-	return -1;
 }
 
 static void cli_signal_cb(uv_signal_t *h, int signo)

@@ -7,8 +7,10 @@
  * The two devices are whole URIs given as values, so their own queries
  * cannot be confused with ours; their '&' and '%' must be percent-encoded
  * (%26, %25). rate is bytes per second (64M = 64 MiB/s). Both devices are
- * opened without `safe` (the mirror is wrapped as a whole); MBLK_OPEN_RDONLY
- * applies to the primary only, since the secondary is written.
+ * opened without `safe` (the mirror is wrapped as a whole). Opened with
+ * MBLK_OPEN_RDONLY, a mirror is only looked at (mblk info, map, compare):
+ * the primary alone is opened and served, and the secondary is neither
+ * opened nor copied to, since looking must not write.
  * docs/decorators/mirror.md.
  */
 #include <errno.h>
@@ -63,8 +65,10 @@ int mblk__open_mirror_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 
 	mblk_dev *p, *s;
 	r = mblk_open(loop, pu, flags | MBLK_OPEN_NO_SAFE, &p);
-	if (r < 0)
+	if (r < 0 || (flags & MBLK_OPEN_RDONLY)) {
+		*devp = p;
 		return r;
+	}
 	r = mblk_open(loop, su, (flags & ~MBLK_OPEN_RDONLY) | MBLK_OPEN_NO_SAFE,
 		      &s);
 	if (r < 0) {
