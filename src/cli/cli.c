@@ -359,10 +359,10 @@ static bool cli_ram_name(const char *uri, char *buf, size_t len)
 bool cli_same_device(const char *a, const char *b)
 {
 	char pa[4096], pb[4096];
-	if (strcmp(a, b) == 0)
-		return true;
 	if (cli_ram_name(a, pa, sizeof(pa)) && cli_ram_name(b, pb, sizeof(pb)))
 		return pa[0] != '\0' && strcmp(pa, pb) == 0;
+	if (strcmp(a, b) == 0) /* also when neither exists yet */
+		return true;
 	struct stat sa, sb;
 	if (!cli_uri_file_path(a, pa, sizeof(pa)) ||
 	    !cli_uri_file_path(b, pb, sizeof(pb)) || stat(pa, &sa) < 0 ||
