@@ -7,7 +7,8 @@
  * are holes is equal without reading. Elsewhere the range is read in
  * pieces of up to 1 MiB, from both sides or, where one side is a hole,
  * from the other only, which must then read as zeros. The first
- * difference is located to the byte and printed, as qemu-img does.
+ * difference is located to the byte; stdout names its 512-byte sector
+ * in qemu-img's words, so scripts can take either tool.
  *
  * Devices of different sizes: the common part is compared and the rest
  * of the larger must read as zeros (qemu-img compare without -s), unless
@@ -29,7 +30,9 @@ static const char compare_help[] =
 	"Usage: mblk compare A B [--strict]\n"
 	"\n"
 	"Compares the bytes of the devices A and B, skipping what is a hole in\n"
-	"both. Prints 'Images are identical.' or the first differing offset.\n"
+	"both. Prints 'Images are identical.' or, as qemu-img compare does,\n"
+	"'Content mismatch at offset N!' with N the start of the first\n"
+	"differing 512-byte sector (stderr gives the byte).\n"
 	"When the sizes differ, the part past the smaller must read as zeros\n"
 	"(a note says the sizes differ); with --strict the sizes must match.\n"
 	"Both devices are opened read-only. Images in qcow2, VMDK, VHD, VHDX\n"
@@ -221,7 +224,13 @@ int cmd_compare(int argc, char **argv)
 		goto out;
 	}
 	if (r == 1) {
-		printf("Content mismatch at offset %" PRIu64 "!\n", at);
+		/* qemu-img's line names the 512-byte sector; the byte too. */
+		printf("Content mismatch at offset %" PRIu64 "!\n",
+		       at / 512 * 512);
+		fprintf(stderr,
+			"mblk compare: the first differing byte is at offset "
+			"%" PRIu64 "\n",
+			at);
 		rc = CLI_FAIL;
 		goto out;
 	}
