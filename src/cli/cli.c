@@ -110,16 +110,7 @@ void cli_json_string(FILE *f, const char *s)
 
 const char *cli_cap_name(uint32_t bit)
 {
-	switch (bit) {
-	case MBLK_CAP_FLUSH: return "flush";
-	case MBLK_CAP_DISCARD: return "discard";
-	case MBLK_CAP_WRITE_ZEROES: return "write_zeroes";
-	case MBLK_CAP_RESIZE: return "resize";
-	case MBLK_CAP_SEEK: return "seek";
-	case MBLK_CAP_FUA: return "fua";
-	case MBLK_CAP_ZERO_IS_FAST: return "zero_is_fast";
-	}
-	return NULL;
+	return mblk_cap_name(bit);
 }
 
 /* Signatures of the image formats people mistake for raw disks, with

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <mblk/file.h>
 #include "cli.h"
 #include "../common/size.h"
 
