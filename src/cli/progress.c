@@ -142,9 +142,8 @@ static void progress_print(struct progress *p, uint64_t now, bool final,
 				       outcome == SIGINT    ? "INT"
 				       : outcome == SIGTERM ? "TERM"
 							    : "HUP");
-			printf(",\"elapsed_s\":%.3f", secs);
 		}
-		printf("}\n");
+		printf(",\"elapsed_s\":%.3f}\n", secs);
 		fflush(stdout);
 		return;
 	}

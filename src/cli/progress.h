@@ -15,7 +15,7 @@
  * it behaves as NONE), and fitted to the terminal's width each time it is
  * drawn; PROGRESS_JSON prints on stdout one line per update
  *   {"done":N,"total":N,"percent":P,"data_bytes":D,
- *    "rate_bytes_per_s":R,"eta_s":E}
+ *    "rate_bytes_per_s":R,"eta_s":E,"elapsed_s":S}
  * Updates are printed at most ~10 times a second whatever the call rate,
  * so progress_update is cheap enough to call on every completion. The
  * final report is always printed: JSON gets a last line with
