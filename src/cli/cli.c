@@ -52,15 +52,26 @@ int cli_bad_option(const char *sub, int c, char **argv)
 int cli_parse_size(const char *sub, const char *opt, const char *s,
 		   uint64_t *out)
 {
+	/* "4.00 MiB", as every message prints sizes, is taken as well. */
+	char buf[64];
+	const char *given = s, *sp = strchr(s, ' ');
+	if (sp != NULL && strlen(s) < sizeof(buf) && sp > s &&
+	    isdigit((unsigned char)sp[-1]) && isalpha((unsigned char)sp[1]) &&
+	    strchr(sp + 1, ' ') == NULL) {
+		memcpy(buf, s, (size_t)(sp - s));
+		strcpy(buf + (sp - s), sp + 1);
+		s = buf;
+	}
 	int r = mblk__parse_size(s, out);
+	s = given;
 	if (r == -ERANGE) {
 		cli_usage(sub, "%s %s is too large", opt, s);
 		return -1;
 	}
 	if (r < 0) {
 		cli_usage(sub,
-			  "%s wants a size such as 4096, 4K, 1M or 2G, "
-			  "not '%s'",
+			  "%s wants a size such as 4096, 4K, 1.5M, 2G or "
+			  "8 EiB (suffixes K, M, G, T, P, E), not '%s'",
 			  opt, s);
 		return -1;
 	}

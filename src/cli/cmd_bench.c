@@ -377,7 +377,7 @@ int cmd_bench(int argc, char **argv)
 	uint64_t bs = 4096, qd = 32, size = 0, mix = 50, seed = 1;
 	double secs = 5;
 	bool json = false, prefill = true, have_size = false;
-	bool no_fill = false;
+	bool no_fill = false, mix_given = false, seed_given = false;
 	bool force_prefill = false;
 	uint64_t filled = 0; /* bytes the prefill wrote */
 	int c;
@@ -432,11 +432,13 @@ int cmd_bench(int argc, char **argv)
 			if (cli_parse_uint("bench", "--rwmixread", optarg, 0,
 					   100, &mix) < 0)
 				return CLI_USAGE;
+			mix_given = true;
 			break;
 		case 'S':
 			if (cli_parse_uint("bench", "--seed", optarg, 0,
 					   UINT64_MAX, &seed) < 0)
 				return CLI_USAGE;
+			seed_given = true;
 			break;
 		case 'n': no_fill = true; break;
 		case 'F': force_prefill = true; break;
@@ -455,6 +457,11 @@ int cmd_bench(int argc, char **argv)
 	const char *uri = argv[optind];
 	bool reads = rw == RW_READ || rw == RW_RANDREAD || rw == RW_RANDRW;
 	bool writes = rw != RW_READ && rw != RW_RANDREAD;
+	if (mix_given && rw != RW_RANDRW)
+		return cli_usage("bench", "--rwmixread needs --rw randrw");
+	if (seed_given && (rw == RW_READ || rw == RW_WRITE))
+		return cli_usage("bench", "--seed needs a random test (--rw "
+					  "randread, randwrite or randrw)");
 	if (force_prefill && no_fill)
 		return cli_usage("bench", "--fill and --no-fill "
 					  "contradict each other");

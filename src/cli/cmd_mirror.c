@@ -238,6 +238,7 @@ int cmd_mirror(int argc, char **argv)
 	uint64_t retries = 3, qd = 0, bs = 4096;
 	double load_time = 0;
 	bool dst_direct = true, tiz = false;
+	bool retries_given = false, bs_given = false;
 	int c;
 	while ((c = getopt_long(argc, argv, ":pr:b:c:e:n:W:B:T:t:Zh", opts,
 				NULL)) != -1) {
@@ -295,6 +296,7 @@ int cmd_mirror(int argc, char **argv)
 			if (cli_parse_uint("mirror", "--retries", optarg, 0,
 					   1000000, &retries) < 0)
 				return CLI_USAGE;
+			retries_given = true;
 			break;
 		case 'Z': tiz = true; break;
 		case 'W':
@@ -306,6 +308,7 @@ int cmd_mirror(int argc, char **argv)
 			if (cli_parse_size("mirror", "--load-bs", optarg, &bs) <
 			    0)
 				return CLI_USAGE;
+			bs_given = true;
 			if (bs == 0 || bs > (16u << 20))
 				return cli_usage("mirror",
 						 "--load-bs must be "
@@ -341,6 +344,10 @@ int cmd_mirror(int argc, char **argv)
 				 src_uri, dst_uri);
 	if (load_time > 0 && qd == 0)
 		return cli_usage("mirror", "--load-time needs --write-load");
+	if (bs_given && qd == 0)
+		return cli_usage("mirror", "--load-bs needs --write-load");
+	if (retries_given && mo.on_error != MBLK_MIRROR_RETRY)
+		return cli_usage("mirror", "--retries needs --on-error retry");
 
 	static struct mirror_run run;
 	struct mirror_run *r = &run;

@@ -49,8 +49,13 @@ struct progress *progress_new(enum progress_mode mode, const char *label,
 	struct progress *p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return NULL;
-	if (mode == PROGRESS_BAR && !isatty(STDERR_FILENO))
+	if (mode == PROGRESS_BAR && !isatty(STDERR_FILENO)) {
+		fprintf(stderr,
+			"mblk %s: note: --progress draws no bar: stderr is not "
+			"a terminal (--progress=json prints lines on stdout)\n",
+			label ? label : "");
 		mode = PROGRESS_NONE;
+	}
 	p->mode = mode;
 	snprintf(p->label, sizeof(p->label), "%s", label ? label : "");
 	p->total = total_bytes;

@@ -5,7 +5,7 @@
 # Usage errors: 2, one sentence.
 for args in "" "nosuchcmd" "info" "info a b" "info --bogus x" \
 	"map" "copy onlyone" "copy -b" "copy a b --buffer 12Q" \
-	"copy a b --requests 0" "copy a b --rate 0" "copy a b --flush sometimes" "copy a b --detect-zeroes maybe" "compare a" "resize a" "resize a 1Q" "create a" "create a --size 1000" "mirror a" "copy a a" "copy ram:x ram:x?size=1M" "copy a b --progress=fancy" \
+	"copy a b --requests 0" "copy a b --rate 0" "copy a b --flush sometimes" "copy a b --detect-zeroes maybe" "compare a" "resize a" "resize a 1Q" "create a" "create a --size 1000" "mirror a" "copy a a" "copy ram:x ram:x?size=1M" "bench ram: --rw read --rwmixread 50" "bench ram: --rw read --seed 3" "mirror a b --retries 3" "mirror a b --load-bs 8K" "mirror a b --load-time 1" "copy a b --progress=fancy" \
 	"bench ram:" "bench ram: --rw sideways" "bench ram: --rw read --bs x" \
 	"bench ram: --rw read --qd 0" "bench ram: --rw read --time -1" \
 	"bench ram: --rw randrw --rwmixread 101"; do

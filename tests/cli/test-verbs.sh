@@ -14,6 +14,8 @@ expect_rc 0 "$MBLK" create "$d/a.img" --size 1G &&
 expect_rc 0 "$MBLK" create "file:$d/b.img" -s 3M && check size_b "$(stat -c %s "$d/b.img")" 3145728
 expect_rc 0 "$MBLK" create "$d/p.img" --size 1.5T &&
 	check suffix_t "$(stat -c %s "$d/p.img")" 1649267441664
+# A size as messages print it is taken back.
+expect_rc 0 "$MBLK" create "$d/h.img" --size "4.00 MiB" && check human_size "$(stat -c %s "$d/h.img")" 4194304
 # Never an overwrite.
 printf data >"$d/keep.img"
 truncate -s 1M "$d/keep.img"
