@@ -330,6 +330,10 @@ MBLK_API int mblk_uri_finish(struct mblk_uri *u);
  * characters and those in keep). Returns a malloc'd string or NULL. For
  * get_uri: the printed URI must reopen the device. */
 MBLK_API char *mblk_uri_encode(const char *s, const char *keep);
+/* Writes inner, a whole URI, as the value of a decorator's key: in
+ * brackets when its own brackets balance (docs/uri.md), percent-encoded
+ * otherwise. Returns the length needed, like snprintf, or -ENOMEM. */
+MBLK_API int mblk_uri_nest(char *out, size_t cap, const char *inner);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mblk/backend.h>
+
 #include "cli.h"
 #include "../common/hex.h"
 #include "../common/size.h"
@@ -412,4 +414,38 @@ const char *cli_signal_name(int signo)
 	return signo == SIGINT    ? "SIGINT"
 	       : signo == SIGTERM ? "SIGTERM"
 				  : "a signal";
+}
+
+struct cli_walk_wait {
+	bool done;
+	int status;
+	struct mblk_extent e;
+};
+
+static void cli_walk_cb(void *data, int status, const struct mblk_extent *e,
+			const char *error)
+{
+	struct cli_walk_wait *w = data;
+	w->done = true;
+	w->status = status;
+	if (status < 0)
+		mblk_set_error(status, "%s", error);
+	else
+		w->e = *e;
+}
+
+int cli_walk_sync(struct mblk__walk *w, uv_loop_t *loop, struct mblk_extent *e)
+{
+	struct cli_walk_wait wait = { 0 };
+	int r = mblk__walk_next(w, e, cli_walk_cb, &wait);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	while (!wait.done)
+		if (uv_run(loop, UV_RUN_ONCE) == 0 && !wait.done)
+			return mblk_set_error(-EIO,
+					      "%s: the extents were never "
+					      "answered",
+					      mblk_dev_name(w->dev));
+	*e = wait.e;
+	return wait.status;
 }

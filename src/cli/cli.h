@@ -14,6 +14,8 @@
 
 #include <mblk.h>
 
+#include "../core/walk.h"
+
 /* Exit statuses. An interrupted copy or mirror exits 128 + the signal
  * (130 for SIGINT, 143 for SIGTERM), as a shell reports a command the
  * signal killed; the destination is then incomplete. */
@@ -32,6 +34,12 @@ int cmd_create(int argc, char **argv);
 #define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define CLI_PRINTF(a, b)
+/* The next extent of the walk w (src/core/walk.h), running loop until the
+ * device answers; for code outside callbacks. Returns 0 with *e (count 0
+ * at the end of the range), or -errno with the sentence in
+ * mblk_last_error(). */
+int cli_walk_sync(struct mblk__walk *w, uv_loop_t *loop, struct mblk_extent *e);
+
 /* True when the two URIs name the same file (a path, file:PATH with or
  * without settings, a symlink or a hard link to it: same device and
  * inode, or the same block device) or the same named ram: device. Used
@@ -117,6 +125,12 @@ int cli_parse_dst_cache(const char *sub, const char *arg, bool *direct);
  * exist yet. Returns 1 if created, 0 if it already exists, -1 after
  * printing the error (as subcommand sub). */
 int cli_create_sparse_file(const char *sub, const char *path, uint64_t size);
+
+/* The next extent of the walk w (src/core/walk.h), running loop until the
+ * device answers; for code outside callbacks. Returns 0 with *e (count 0
+ * at the end of the range), or -errno with the sentence in
+ * mblk_last_error(). */
+int cli_walk_sync(struct mblk__walk *w, uv_loop_t *loop, struct mblk_extent *e);
 
 /* True when the two URIs name the same file (a path, file:PATH with or
  * without settings, a symlink or a hard link to it: same device and

@@ -24,7 +24,7 @@
  * on a ram: device, which the command itself creates (it is empty and
  * gone at exit, and reading never-written sectors of it measures
  * nothing). Filling writes non-zero data into the holes of the range
- * only (found with the walker, extents.h), so data already there stays.
+ * only (found with the core's walker, src/core/walk.h), so data already there stays.
  * --fill does it for a write test too, to measure overwrites rather than
  * first allocations. A test that writes to a device the command did not
  * create says so on stderr before it starts.
@@ -42,7 +42,6 @@
 #include <sys/resource.h>
 
 #include "cli.h"
-#include "extents.h"
 #include "histogram.h"
 #include "../common/iobuf.h"
 #include "../common/size.h"
@@ -289,24 +288,25 @@ static int bench_prefill(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
 			 uint64_t end, uint64_t chunk, void *pattern,
 			 uint64_t *filled, char *msg, size_t msglen)
 {
-	struct cli_walk w;
-	cli_walk_init(&w, dev, 0, end / ss, 1);
-	for (uint64_t pos = 0; pos < end / ss;) {
-		uint64_t start, count;
-		uint32_t flags;
-		int r = cli_walk_next_sync(&w, loop, &start, &count, &flags);
+	struct mblk__walk w;
+	mblk__walk_init(&w, dev, 0, end / ss, 1);
+	for (;;) {
+		struct mblk_extent e;
+		int r = cli_walk_sync(&w, loop, &e);
 		if (r < 0) {
 			snprintf(msg, msglen, "%s", mblk_last_error());
 			return r;
 		}
-		pos = start + count;
-		if (!(flags & CLI_EXT_ZERO))
+		if (e.count == 0)
+			break;
+		if (!(e.flags & MBLK_EXTENT_HOLE))
 			continue;
-		r = prefill_range(loop, dev, ss, start * ss, pos * ss, chunk,
-				  pattern, msg, msglen);
+		r = prefill_range(loop, dev, ss, e.sector * ss,
+				  (e.sector + e.count) * ss, chunk, pattern,
+				  msg, msglen);
 		if (r < 0)
 			return r;
-		*filled += count * ss;
+		*filled += e.count * ss;
 	}
 	return 0;
 }

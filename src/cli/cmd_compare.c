@@ -3,7 +3,7 @@
  * Design notes
  *
  * Sparse-aware, as qemu-img compare: both devices are walked together
- * (extents.h, granule G = the larger sector size), and a range where both
+ * (src/core/walk.h, granule G = the larger sector size), and a range where both
  * are holes is equal without reading. Elsewhere the range is read in
  * pieces of up to 1 MiB, from both sides or, where one side is a hole,
  * from the other only, which must then read as zeros. The first
@@ -22,8 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mblk/backend.h>
+
 #include "cli.h"
-#include "extents.h"
 #include "../common/iobuf.h"
 
 static const char compare_help[] =
@@ -54,7 +55,7 @@ struct side {
 	mblk_dev *dev;
 	uint32_t ss;
 	uint64_t size;
-	struct cli_walk walk;
+	struct mblk__walk walk;
 	uint64_t ext_end; /* bytes */
 	bool ext_zero;
 	char *buf;
@@ -64,13 +65,15 @@ struct side {
 static int compare_extent(struct side *s, uv_loop_t *loop, uint64_t pos)
 {
 	while (s->ext_end <= pos) {
-		uint64_t st, n;
-		uint32_t fl;
-		int r = cli_walk_next_sync(&s->walk, loop, &st, &n, &fl);
+		struct mblk_extent e;
+		int r = cli_walk_sync(&s->walk, loop, &e);
 		if (r < 0)
 			return r;
-		s->ext_end = (st + n) * s->ss;
-		s->ext_zero = (fl & CLI_EXT_ZERO) != 0;
+		if (e.count == 0)
+			return mblk_set_error(-EIO, "%s: the extents end early",
+					      s->uri);
+		s->ext_end = (e.sector + e.count) * s->ss;
+		s->ext_zero = (e.flags & MBLK_EXTENT_ZERO) != 0;
 	}
 	return 0;
 }
@@ -195,8 +198,8 @@ int cmd_compare(int argc, char **argv)
 				 sd[i].uri, sd[i].size, g);
 			goto out;
 		}
-		cli_walk_init(&sd[i].walk, sd[i].dev, 0, sd[i].size / sd[i].ss,
-			      g / sd[i].ss);
+		mblk__walk_init(&sd[i].walk, sd[i].dev, 0,
+				sd[i].size / sd[i].ss, g / sd[i].ss);
 	}
 	uint64_t common = sd[0].size < sd[1].size ? sd[0].size : sd[1].size;
 	if (sd[0].size != sd[1].size) {

@@ -7,7 +7,7 @@
  * memory is nslots * chunk <= --buffer, fixed before the copy starts; no
  * allocation happens per request.
  *
- * Extents come from the walker (extents.h), one at a time, rounded to the
+ * Extents come from the core's walker (src/core/walk.h), rounded to the
  * copy granule G = the larger sector size of the two devices (data
  * outward, holes inward), so every request is whole sectors on both
  * sides. Time follows the data: a hole costs one walker step whatever
@@ -46,7 +46,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "extents.h"
 #include "progress.h"
 #include "../common/iobuf.h"
 #include "../common/size.h"
@@ -128,7 +127,7 @@ struct copy {
 	void *arena; /* the slots' buffers, then zeros */
 	void *zeros; /* chunk bytes of zeros, for zero writes */
 
-	struct cli_walk walk;
+	struct mblk__walk walk;
 	uint64_t pos, ext_end; /* cursor and end of the current extent */
 	bool ext_data;
 	bool walking;
@@ -347,18 +346,27 @@ static void copy_read_cb(void *data, int status, const char *error)
 	copy_slot_step(s);
 }
 
-static void copy_walk_cb(void *data, int status, uint64_t start, uint64_t count,
-			 uint32_t flags, const char *error)
+/* Makes e the current extent (count 0: the walk is over). */
+static void copy_set_extent(struct copy *c, const struct mblk_extent *e)
+{
+	if (e->count == 0) {
+		c->ext_end = c->size;
+		c->ext_data = true;
+		return;
+	}
+	c->ext_end = (e->sector + e->count) * c->ss_src;
+	c->ext_data = !(e->flags & MBLK_EXTENT_ZERO);
+}
+
+static void copy_walk_cb(void *data, int status, const struct mblk_extent *e,
+			 const char *error)
 {
 	struct copy *c = data;
 	c->walking = false;
-	if (status < 0) {
+	if (status < 0)
 		copy_error(c, status, error);
-	} else {
-		(void)start;
-		c->ext_end = (start + count) * c->ss_src;
-		c->ext_data = !(flags & CLI_EXT_ZERO);
-	}
+	else
+		copy_set_extent(c, e);
 	copy_pump(c);
 }
 
@@ -403,12 +411,16 @@ static void copy_pump(struct copy *c)
 {
 	while (!copy_halted(c) && !c->walking && c->pos < c->size) {
 		if (c->pos >= c->ext_end) {
-			c->walking = true;
-			int r = cli_walk_next(&c->walk, copy_walk_cb, c);
-			if (r < 0) {
-				c->walking = false;
-				copy_error(c, r, NULL);
+			struct mblk_extent e;
+			int r = mblk__walk_next(&c->walk, &e, copy_walk_cb, c);
+			if (r == 1) {
+				copy_set_extent(c, &e);
+				continue;
 			}
+			if (r == 0)
+				c->walking = true;
+			else
+				copy_error(c, r, mblk_last_error());
 			break;
 		}
 		uint64_t left = c->ext_end - c->pos;
@@ -482,13 +494,11 @@ static void copy_stop(void *data)
 static bool copy_dst_reads_zero(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
 				uint64_t bytes)
 {
-	struct cli_walk w;
-	uint64_t start, count;
-	uint32_t flags;
-	cli_walk_init(&w, dev, 0, bytes / ss, 1);
-	return bytes > 0 &&
-	       cli_walk_next_sync(&w, loop, &start, &count, &flags) == 0 &&
-	       (flags & CLI_EXT_ZERO) && count * ss >= bytes;
+	struct mblk__walk w;
+	struct mblk_extent e;
+	mblk__walk_init(&w, dev, 0, bytes / ss, 1);
+	return bytes > 0 && cli_walk_sync(&w, loop, &e) == 0 &&
+	       (e.flags & MBLK_EXTENT_ZERO) && e.count * ss >= bytes;
 }
 
 static int copy_parse_onoff(const char *opt, const char *arg, bool *out)
@@ -729,8 +739,8 @@ int cmd_copy(int argc, char **argv)
 		cp.slots[i].c = &cp;
 		cp.slots[i].buf = (char *)cp.arena + (size_t)i * stride;
 	}
-	cli_walk_init(&cp.walk, cp.src, 0, cp.size / cp.ss_src,
-		      cp.granule / cp.ss_src);
+	mblk__walk_init(&cp.walk, cp.src, 0, cp.size / cp.ss_src,
+			cp.granule / cp.ss_src);
 	uv_timer_init(&loop, &cp.timer);
 	cp.timer.data = &cp;
 	cp.refill_ns = uv_hrtime();

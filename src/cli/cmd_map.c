@@ -1,6 +1,6 @@
 /* cmd_map.c - `mblk map URI [--json]`: the data and hole extents.
  *
- * The extents come from the walker (extents.h) with a granule of one
+ * The extents come from the core's walker (src/core/walk.h) with a granule of one
  * sector, so they are exact and neighbours of the same kind are merged;
  * a hole costs one step whatever its size (an empty 8 EiB device is one
  * extent). The output is that of `qemu-img map -f raw` for the same
@@ -14,7 +14,6 @@
 #include <inttypes.h>
 
 #include "cli.h"
-#include "extents.h"
 
 static const char map_help[] =
 	"Usage: mblk map URI [--json]\n"
@@ -69,8 +68,8 @@ int cmd_map(int argc, char **argv)
 	struct mblk_info inf;
 	mblk_get_info(dev, &inf);
 	uint64_t ss = inf.sector_size;
-	struct cli_walk w;
-	cli_walk_init(&w, dev, 0, inf.size_sectors, 1);
+	struct mblk__walk w;
+	mblk__walk_init(&w, dev, 0, inf.size_sectors, 1);
 	if (json)
 		putchar('[');
 	else
@@ -78,19 +77,18 @@ int cmd_map(int argc, char **argv)
 		       "File");
 	bool first = true;
 	for (uint64_t pos = 0; pos < inf.size_sectors;) {
-		uint64_t start, count;
-		uint32_t flags;
-		if (cli_walk_next_sync(&w, &loop, &start, &count, &flags) < 0) {
+		struct mblk_extent e;
+		if (cli_walk_sync(&w, &loop, &e) < 0 || e.count == 0) {
 			if (json)
 				printf("]\n");
 			fflush(stdout);
 			cli_fail("map", "%s", mblk_last_error());
 			goto out;
 		}
-		pos = start + count;
-		bool data = !(flags & CLI_EXT_HOLE);
-		bool zero = (flags & CLI_EXT_ZERO) != 0;
-		uint64_t b = start * ss, n = count * ss;
+		pos = e.sector + e.count;
+		bool data = !(e.flags & MBLK_EXTENT_HOLE);
+		bool zero = (e.flags & MBLK_EXTENT_ZERO) != 0;
+		uint64_t b = e.sector * ss, n = e.count * ss;
 		if (json) {
 			printf("%s{ \"start\": %" PRIu64
 			       ", \"length\": %" PRIu64

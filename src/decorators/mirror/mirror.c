@@ -647,26 +647,6 @@ static void mirror_destroy(mblk_dev *dev)
 	uv_close((uv_handle_t *)&m->timer, mirror_free);
 }
 
-/* Writes an inner URI as a value of ours: in brackets when its own
- * brackets balance (the usual case: docs/uri.md), else percent-encoded. */
-static size_t mirror_value(char *out, size_t cap, const char *in)
-{
-	int depth = 0;
-	bool balanced = true;
-	for (const char *p = in; *p; p++) {
-		if (*p == '[')
-			depth++;
-		else if (*p == ']' && --depth < 0)
-			balanced = false;
-	}
-	if (balanced && depth == 0)
-		return (size_t)snprintf(out, cap, "[%s]", in);
-	char *e = mblk_uri_encode(in, "/:?=");
-	size_t n = (size_t)snprintf(out, cap, "%s", e ? e : "");
-	free(e);
-	return n;
-}
-
 static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 {
 	struct mirror *m = mblk_dev_priv(dev);
@@ -674,8 +654,9 @@ static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 	if (mblk_get_uri(m->p, pu, sizeof(pu)) < 0 ||
 	    mblk_get_uri(m->s, su, sizeof(su)) < 0)
 		return -ENOTSUP;
-	mirror_value(pe, sizeof(pe), pu);
-	mirror_value(se, sizeof(se), su);
+	if (mblk_uri_nest(pe, sizeof(pe), pu) < 0 ||
+	    mblk_uri_nest(se, sizeof(se), su) < 0)
+		return -ENOMEM;
 	/* The options that shape the copy; not secondary-zero or in-sync,
 	 * which describe the secondary when the mirror was made. */
 	char q[256] = "";

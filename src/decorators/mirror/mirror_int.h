@@ -10,6 +10,7 @@
 #include <mblk/mirror.h>
 
 #include "bitmap.h"
+#include "../../core/walk.h"
 
 /* The most chunks one copy operation covers (its zero mask is a word). */
 #define MIRROR_MAX_OP_CHUNKS 64
@@ -41,10 +42,11 @@ struct copy_op {
 	bool busy;
 	char *buf; /* op_bytes in m->arena; NULL until the arena exists */
 	struct iovec iov;
-	uint64_t pos;   /* next mirror sector to handle */
-	uint64_t xend;  /* end of the extent being handled */
-	uint64_t zmask; /* chunk i of the op read as zeros on the
+	uint64_t pos;           /* next mirror sector to handle */
+	uint64_t xend;          /* end of the extent being handled */
+	uint64_t zmask;         /* chunk i of the op read as zeros on the
 	                   secondary when the op started */
+	struct mblk__walk walk; /* the primary's extents over the op */
 };
 
 struct mirror {
