@@ -121,11 +121,6 @@ void cli_json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-const char *cli_cap_name(uint32_t bit)
-{
-	return mblk_cap_name(bit);
-}
-
 /* Signatures of the image formats people mistake for raw disks, with
  * the name qemu-img gives each (-f). */
 static const struct cli_format {

@@ -95,9 +95,6 @@ int cli_parse_uint(const char *sub, const char *opt, const char *s,
 /* Writes s to f as a JSON string, quotes included. */
 void cli_json_string(FILE *f, const char *s);
 
-/* The name of one MBLK_CAP_* bit ("flush", "discard", ...), or NULL. */
-const char *cli_cap_name(uint32_t bit);
-
 /* Opens uri with mblk_open_sync. On failure prints "mblk SUB: cannot open
  * URI: <cause>" and returns the -errno. */
 int cli_open(const char *sub, uv_loop_t *loop, const char *uri, unsigned flags,

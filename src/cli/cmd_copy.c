@@ -20,10 +20,12 @@
  *         request at a time, in order.
  *   hole: nothing when DST reads as zeros (created by the copy, reported
  *         by DST's own extents as one hole, or --target-is-zero);
- *         otherwise write_zeroes (in one request when DST has
- *         MBLK_CAP_ZERO_IS_FAST, else 1 GiB at a time so that progress
- *         moves), or, when DST cannot zero (no capability, or -ENOTSUP at
- *         run time), ordinary writes from a shared zero buffer.
+ *         otherwise write_zeroes: in one request with MBLK_ZEROES_FAST
+ *         when DST has MBLK_CAP_ZERO_IS_FAST (so an 8 EiB hole is one
+ *         request; a refusal, -ENOTSUP, turns the fast path off), else
+ *         1 GiB at a time so that progress moves; when DST cannot zero
+ *         at all (no capability, or -ENOTSUP), ordinary writes from a
+ *         shared zero buffer.
  *
  * --rate: a token bucket of bytes read, charged when a read is launched
  * and refilled at the rate, never above zero: the data read by time t is
@@ -112,6 +114,7 @@ struct slot {
 	uint64_t zfill_end; /* SLOT_ZFILL: end of the range to fill */
 	/* After a read: the buffer's range [boff, bend) still to write. */
 	uint64_t boff, bend, bpos;
+	bool fast; /* SLOT_ZERO: sent with MBLK_ZEROES_FAST */
 	struct iovec iov;
 	char *buf;
 };
@@ -156,6 +159,7 @@ struct copy {
 
 static void copy_pump(struct copy *c);
 static void copy_slot_step(struct slot *s);
+static void copy_start_zero(struct slot *s, uint64_t off, uint64_t len);
 
 static bool copy_halted(const struct copy *c)
 {
@@ -248,6 +252,13 @@ static void copy_zero_cb(void *data, int status, const char *error)
 {
 	struct slot *s = data;
 	struct copy *c = s->c;
+	if (status == -ENOTSUP && s->fast && !copy_halted(c)) {
+		/* Not fast after all (MBLK_ZEROES_FAST refused): zero this
+		 * range the ordinary way, and later ones 1 GiB at a time. */
+		c->zero_fast = false;
+		copy_start_zero(s, s->off, s->len);
+		return;
+	}
 	if (status == -ENOTSUP && !copy_halted(c)) {
 		/* DST cannot write zeroes after all: write them instead. */
 		c->zero_by_writes = true;
@@ -268,8 +279,10 @@ static void copy_start_zero(struct slot *s, uint64_t off, uint64_t len)
 	s->state = SLOT_ZERO;
 	s->off = off;
 	s->len = len;
-	int r = mblk_write_zeroes(c->dst, off / c->ss_dst, len / c->ss_dst, 0,
-				  copy_zero_cb, s);
+	s->fast = c->zero_fast;
+	int r = mblk_write_zeroes(c->dst, off / c->ss_dst, len / c->ss_dst,
+				  s->fast ? MBLK_ZEROES_FAST : 0, copy_zero_cb,
+				  s);
 	if (r < 0)
 		copy_submit_failed(s, r);
 }

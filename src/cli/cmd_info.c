@@ -45,7 +45,7 @@ static void info_caps(FILE *f, uint32_t caps, bool json)
 	if (json)
 		fputc('[', f);
 	for (uint32_t bit = 1; bit != 0; bit <<= 1) {
-		const char *name = cli_cap_name(bit);
+		const char *name = mblk_cap_name(bit);
 		if (!(caps & bit) || name == NULL)
 			continue;
 		if (json) {
