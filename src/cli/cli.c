@@ -384,11 +384,12 @@ static void cli_signal_cb(uv_signal_t *h, int signo)
 void cli_signals_start(struct cli_signals *s, uv_loop_t *loop,
 		       void (*stop)(void *data), void *data)
 {
-	static const int signos[2] = { SIGINT, SIGTERM };
+	static const int signos[3] = { SIGINT, SIGTERM, SIGHUP };
 	s->signo = 0;
 	s->stop = stop;
 	s->data = data;
-	for (int i = 0; i < 2; i++) {
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < 3; i++) {
 		uv_signal_init(loop, &s->sig[i]);
 		s->sig[i].data = s;
 		/* One-shot: a second signal of the kind kills at once. */
@@ -399,7 +400,7 @@ void cli_signals_start(struct cli_signals *s, uv_loop_t *loop,
 
 void cli_signals_stop(struct cli_signals *s)
 {
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		if (!uv_is_closing((uv_handle_t *)&s->sig[i]))
 			uv_close((uv_handle_t *)&s->sig[i], NULL);
 }

@@ -53,11 +53,14 @@ bool cli_same_device(const char *a, const char *b);
  * first sectors cannot be read (the operation itself will say why). */
 int cli_check_raw(const char *sub, const char *uri, mblk_dev *dev);
 
-/* SIGINT / SIGTERM while a copy or mirror runs: the first one calls
- * stop(data) from the loop and records the signal; a second one of the
- * same kind kills the process as usual. */
+/* SIGINT / SIGTERM / SIGHUP while a copy or mirror runs: the first one
+ * calls stop(data) from the loop and records the signal; a second one of
+ * the same kind kills the process as usual. SIGPIPE is ignored from then
+ * on, so that a reader of --progress=json going away makes the writes to
+ * stdout fail (exit 1 at the end, see main.c) rather than kill the copy
+ * half-way and leave DST behind. */
 struct cli_signals {
-	uv_signal_t sig[2];
+	uv_signal_t sig[3];
 	int signo; /* the first signal received, 0 if none */
 	void (*stop)(void *data);
 	void *data;
@@ -66,7 +69,7 @@ void cli_signals_start(struct cli_signals *s, uv_loop_t *loop,
 		       void (*stop)(void *data), void *data);
 /* Closes the handles; run the loop afterwards (cli_close does). */
 void cli_signals_stop(struct cli_signals *s);
-/* "SIGINT", "SIGTERM". */
+/* "SIGINT", "SIGTERM", "SIGHUP". */
 const char *cli_signal_name(int signo);
 
 #endif
@@ -142,11 +145,14 @@ bool cli_same_device(const char *a, const char *b);
  * first sectors cannot be read (the operation itself will say why). */
 int cli_check_raw(const char *sub, const char *uri, mblk_dev *dev);
 
-/* SIGINT / SIGTERM while a copy or mirror runs: the first one calls
- * stop(data) from the loop and records the signal; a second one of the
- * same kind kills the process as usual. */
+/* SIGINT / SIGTERM / SIGHUP while a copy or mirror runs: the first one
+ * calls stop(data) from the loop and records the signal; a second one of
+ * the same kind kills the process as usual. SIGPIPE is ignored from then
+ * on, so that a reader of --progress=json going away makes the writes to
+ * stdout fail (exit 1 at the end, see main.c) rather than kill the copy
+ * half-way and leave DST behind. */
 struct cli_signals {
-	uv_signal_t sig[2];
+	uv_signal_t sig[3];
 	int signo; /* the first signal received, 0 if none */
 	void (*stop)(void *data);
 	void *data;
@@ -155,7 +161,7 @@ void cli_signals_start(struct cli_signals *s, uv_loop_t *loop,
 		       void (*stop)(void *data), void *data);
 /* Closes the handles; run the loop afterwards (cli_close does). */
 void cli_signals_stop(struct cli_signals *s);
-/* "SIGINT", "SIGTERM". */
+/* "SIGINT", "SIGTERM", "SIGHUP". */
 const char *cli_signal_name(int signo);
 
 #endif

@@ -503,7 +503,7 @@ static void copy_stop(void *data)
 	copy_pump(c);
 }
 
-/* Whether the whole of dev, up to bytes, reads as zeros by its extents. */
+/* Whether [0, bytes) of dev reads as zeros by its extents. */
 static bool copy_dst_reads_zero(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
 				uint64_t bytes)
 {
@@ -698,8 +698,9 @@ int cmd_copy(int argc, char **argv)
 			mblk__human_size(dsize, h1, sizeof(h1)),
 			mblk__human_size(cp.size, h2, sizeof(h2)),
 			dsize - cp.size);
-	cp.dst_zero = created || tiz ||
-		      copy_dst_reads_zero(&loop, cp.dst, di.sector_size, dsize);
+	cp.dst_zero =
+		created || tiz ||
+		copy_dst_reads_zero(&loop, cp.dst, di.sector_size, cp.size);
 	cp.zero_by_writes = !(di.caps & MBLK_CAP_WRITE_ZEROES);
 	cp.zero_fast = (di.caps & MBLK_CAP_ZERO_IS_FAST) != 0;
 	cp.detect_zeroes = detect;

@@ -119,6 +119,13 @@ expect_rc 0 "$MBLK" copy 'ram:a?size=8E' 'ram:b?size=8E' --quiet
 expect_rc 1 sh -c "'$MBLK' copy '$src' '$d/full.img' --progress=json >/dev/full" &&
 	{ printf '%s' "$ERR" | grep -q 'cannot write the output' || fail "/dev/full: $ERR"; }
 
+# A reader of the progress going away does not kill the copy half-way:
+# the copy completes (DST whole, kept) and the command exits 1.
+"$MBLK" copy "$src" "$d/pipe.img" --progress=json --rate 8M 2>"$d/pipe.err" |
+	head -n 1 >/dev/null # the shell waits for the copy too
+cmp "$src" "$d/pipe.img" || fail "a closed progress pipe left pipe.img incomplete"
+grep -q 'cannot write the output' "$d/pipe.err" || fail "closed pipe not said: $(cat "$d/pipe.err")"
+
 # qemu-img compare agrees with every copy above.
 if command -v qemu-img >/dev/null; then
 	for f in new.img old.img sum.img z1.img z2.img rate.img; do
