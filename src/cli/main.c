@@ -46,14 +46,16 @@ static void main_usage(FILE *f)
 		fprintf(f, "  %-8s %s\n", subcommands[i].name,
 			subcommands[i].summary);
 	fprintf(f, "\nDevices are named by URI: ram:NAME?size=SIZE, "
-		   "ram:?size=SIZE, file:PATH, or a PATH.\n"
-		   "Sizes take K, M, G, T, P, E suffixes (binary). "
-		   "'mblk COMMAND --help' explains each command;\n"
+		   "ram:?size=SIZE, file:PATH,\n"
+		   "a PATH, and more ('mblk --help-uri').\n"
+		   "Sizes take K, M, G, T, P, E suffixes (binary).\n"
+		   "'mblk COMMAND --help' explains each command; "
 		   "'man mblk' explains them all.\n"
 		   "Exit status: 0 done, 1 the operation failed, "
-		   "2 usage error,\n"
-		   "130 / 143 a copy or mirror interrupted by SIGINT / "
-		   "SIGTERM.\n");
+		   "2 usage error (compare: 0 same,\n"
+		   "1 different, 2 error); 128 + the signal (130 SIGINT, "
+		   "143 SIGTERM, 129 SIGHUP)\n"
+		   "for a copy or mirror interrupted, DST then incomplete.\n");
 }
 
 /* Flushes stdout; a write that failed now or earlier makes rc 1. */
