@@ -631,7 +631,7 @@ int cmd_copy(int argc, char **argv)
 	uv_loop_init(&loop);
 	struct copy cp = { 0 };
 	struct cli_signals sigs;
-	bool have_sigs = false;
+	bool have_sigs = false, have_timer = false;
 	int rc = CLI_FAIL;
 	bool created = false;
 	if (cli_open("copy", &loop, src_uri, MBLK_OPEN_RDONLY, &cp.src) < 0)
@@ -641,6 +641,10 @@ int cmd_copy(int argc, char **argv)
 	struct mblk_info si, di;
 	mblk_get_info(cp.src, &si);
 	cp.size = si.size_sectors * si.sector_size;
+	/* From here on a signal stops the command through copy_stop, so
+	 * that a DST being created or opened is removed as well. */
+	cli_signals_start(&sigs, &loop, copy_stop, &cp);
+	have_sigs = true;
 
 	if (dst_is_file) {
 		int r = cli_create_sparse_file("copy", path, cp.size);
@@ -756,10 +760,9 @@ int cmd_copy(int argc, char **argv)
 	mblk__walk_init(&cp.walk, cp.src, 0, cp.size / cp.ss_src,
 			cp.granule / cp.ss_src);
 	uv_timer_init(&loop, &cp.timer);
+	have_timer = true;
 	cp.timer.data = &cp;
 	cp.refill_ns = uv_hrtime();
-	cli_signals_start(&sigs, &loop, copy_stop, &cp);
-	have_sigs = true;
 
 	uint64_t t0 = uv_hrtime();
 	cp.prog = progress_new(pmode, "copy", cp.size);
@@ -817,10 +820,10 @@ int cmd_copy(int argc, char **argv)
 	}
 	rc = CLI_OK;
 out:
-	if (have_sigs) {
+	if (have_sigs)
 		cli_signals_stop(&sigs);
+	if (have_timer)
 		uv_close((uv_handle_t *)&cp.timer, NULL);
-	}
 	cli_close(&loop, cp.src);
 	cli_close(&loop, cp.dst);
 	uv_run(&loop, UV_RUN_DEFAULT);

@@ -357,13 +357,17 @@ int cmd_mirror(int argc, char **argv)
 	int rc = CLI_FAIL;
 	mblk_dev *src = NULL, *dst = NULL;
 	char path[4096];
-	bool created = false;
+	bool created = false, have_sigs = false;
 
 	if (cli_open("mirror", &r->loop, src_uri,
 		     (qd ? 0 : MBLK_OPEN_RDONLY) | MBLK_OPEN_NO_SAFE, &src) < 0)
 		goto out;
 	if (cli_check_raw("mirror", src_uri, src) < 0)
 		goto out;
+	/* From here on a signal stops the command (mirror_stop), so that a
+	 * DST being created or opened is removed as well. */
+	cli_signals_start(&r->sigs, &r->loop, mirror_stop, r);
+	have_sigs = true;
 	struct mblk_info si;
 	mblk_get_info(src, &si);
 	uint64_t bytes = si.size_sectors * si.sector_size;
@@ -423,7 +427,6 @@ int cmd_mirror(int argc, char **argv)
 	uv_timer_init(&r->loop, &r->tick);
 	r->tick.data = r;
 	uv_timer_start(&r->tick, mirror_tick, 100, 100);
-	cli_signals_start(&r->sigs, &r->loop, mirror_stop, r);
 	while (!r->done)
 		uv_run(&r->loop, UV_RUN_ONCE);
 	uv_timer_stop(&r->tick);
@@ -492,6 +495,8 @@ int cmd_mirror(int argc, char **argv)
 					  : "");
 	}
 out:
+	if (have_sigs)
+		cli_signals_stop(&r->sigs);
 	cli_close(&r->loop, r->m);
 	cli_close(&r->loop, src);
 	cli_close(&r->loop, dst);
