@@ -238,7 +238,7 @@ int cmd_mirror(int argc, char **argv)
 	struct mblk_mirror_opts mo = { 0 };
 	uint64_t retries = 3, qd = 0, bs = 4096;
 	double load_time = 0;
-	bool dst_direct = true, tiz = false;
+	bool dst_direct = true, tiz = false, cache_given = false;
 	bool retries_given = false, bs_given = false;
 	int c;
 	while ((c = getopt_long(argc, argv, ":pr:b:c:e:n:W:B:T:t:Zh", opts,
@@ -247,6 +247,7 @@ int cmd_mirror(int argc, char **argv)
 		case 't':
 			if (cli_parse_dst_cache("mirror", optarg, &dst_direct))
 				return CLI_USAGE;
+			cache_given = true;
 			break;
 		case 'p':
 			if (progress_parse_mode(optarg, &pmode) < 0)
@@ -343,6 +344,13 @@ int cmd_mirror(int argc, char **argv)
 				 "'%s' and '%s' are the same device; a mirror "
 				 "onto itself is refused",
 				 src_uri, dst_uri);
+	char probe[4096];
+	if (cache_given && (!cli_uri_file_path(dst_uri, probe, sizeof(probe)) ||
+			    strchr(dst_uri, '?') != NULL))
+		fprintf(stderr,
+			"mblk mirror: warning: --dst-cache does nothing here: "
+			"'%s' is not a file path without settings\n",
+			dst_uri);
 	if (load_time > 0 && qd == 0)
 		return cli_usage("mirror", "--load-time needs --write-load");
 	if (bs_given && qd == 0)
