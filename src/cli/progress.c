@@ -73,9 +73,10 @@ static int progress_cols(void)
 	return n > 0 ? n : 80;
 }
 
-int progress_format_bar(char *out, size_t len, int cols, const char *label,
-			double pct, uint64_t done, uint64_t total, double rate,
-			double eta)
+/* The bar line for a terminal of cols columns, in out; its length. */
+static int progress_format_bar(char *out, size_t len, int cols,
+			       const char *label, double pct, uint64_t done,
+			       uint64_t total, double rate, double eta)
 {
 	char a[24], b[24], r[24], tail[96];
 	mblk__human_size(done, a, sizeof(a));

@@ -55,10 +55,4 @@ void progress_warn(struct progress *p, const char *label, const char *fmt,
 		   ...);
 void progress_finish(struct progress *p, int outcome);
 
-/* The width the bar line may take for a terminal of cols columns, and
- * the line itself (for the tests: tests/cli/test-progress-width.sh). */
-int progress_format_bar(char *out, size_t len, int cols, const char *label,
-			double pct, uint64_t done, uint64_t total, double rate,
-			double eta);
-
 #endif
