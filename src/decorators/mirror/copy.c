@@ -477,6 +477,10 @@ void mblk__mirror_timer_cb(uv_timer_t *t)
 {
 	struct mirror *m = t->data;
 	m->timer_armed = false;
+	if (m->pivoting) {
+		mblk__mirror_pivot_poll(m);
+		return;
+	}
 	if (m->stopping)
 		return;
 	if (m->started) {
