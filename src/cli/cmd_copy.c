@@ -91,6 +91,7 @@ static const char copy_help[] =
 	"  -f, --flush end|none       flush DST at the end (default) or not\n"
 	"  -z, --detect-zeroes on|off blocks of zeros become holes (default on)\n"
 	"  -Z, --target-is-zero       DST already reads as zeros: skip holes\n"
+	"                             (nbdcopy's --destination-is-zero too)\n"
 	"  -t, --dst-cache MODE       direct (default) or buffered: how a file\n"
 	"                             DST without settings is written\n"
 	"      --quiet                no summary line\n"
@@ -537,6 +538,7 @@ int cmd_copy(int argc, char **argv)
 		{ "flush", required_argument, NULL, 'f' },
 		{ "detect-zeroes", required_argument, NULL, 'z' },
 		{ "target-is-zero", no_argument, NULL, 'Z' },
+		{ "destination-is-zero", no_argument, NULL, 'Z' },
 		{ "dst-cache", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "help", no_argument, NULL, 'h' },
