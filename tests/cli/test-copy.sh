@@ -119,6 +119,12 @@ expect_rc 0 "$MBLK" copy 'ram:a?size=8E' 'ram:b?size=8E' --quiet
 expect_rc 1 sh -c "'$MBLK' copy '$src' '$d/full.img' --progress=json >/dev/full" &&
 	{ printf '%s' "$ERR" | grep -q 'cannot write the output' || fail "/dev/full: $ERR"; }
 
+# Options that would do nothing here are said to.
+expect_rc 0 "$MBLK" copy "$src" 'ram:?size=32M' --dst-cache buffered --quiet &&
+	{ printf '%s' "$ERR" | grep -q 'warning: --dst-cache does nothing here' || fail "no --dst-cache warning: $ERR"; }
+expect_rc 0 "$MBLK" copy "$src" "$d/bar.img" --progress --quiet &&
+	{ printf '%s' "$ERR" | grep -q 'draws no bar: stderr is not a terminal' || fail "no bar note: $ERR"; }
+
 # A reader of the progress going away does not kill the copy half-way:
 # the copy completes (DST whole, kept) and the command exits 1.
 "$MBLK" copy "$src" "$d/pipe.img" --progress=json --rate 8M 2>"$d/pipe.err" |
