@@ -317,6 +317,9 @@ bool cli_uri_file_path(const char *uri, char *buf, size_t len)
 		buf[w++] = (char)c;
 	}
 	buf[w] = '\0';
+	/* file://localhost/p means /p (docs/uri.md). */
+	if (strncasecmp(buf, "//localhost/", 12) == 0)
+		memmove(buf, buf + 11, strlen(buf + 11) + 1);
 	return w > 0;
 }
 

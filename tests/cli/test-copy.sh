@@ -56,11 +56,14 @@ ln "$d/self.img" "$d/hard.img"
 sum0=$(md5sum <"$d/self.img")
 for dst in "$d/self.img" "file:$d/self.img" "file:$d/self.img?lock=0" \
 	"$d/link.img" "$d/hard.img" "file:$d/hard.img?lock=0&buffered=0" \
-	"$d/./self.img"; do
+	"$d/./self.img" "file://$d/self.img" "file://localhost$d/hard.img"; do
 	expect_rc 2 "$MBLK" copy "$d/self.img" "$dst" && expect_sentence &&
 		{ printf '%s' "$ERR" | grep -q 'same device' || fail "onto itself ($dst): $ERR"; }
 done
 expect_rc 2 "$MBLK" copy "file:$d/link.img?lock=0" "$d/self.img" && expect_sentence
+for dst in "$d/self.img" "$d/hard.img" "file:$d/link.img?lock=0"; do
+	expect_rc 2 "$MBLK" mirror "$d/self.img" "$dst" && expect_sentence
+done
 check self_untouched "$(md5sum <"$d/self.img")" "$sum0"
 
 # A larger destination: the copy fills the start, the rest is left alone.
