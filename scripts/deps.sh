@@ -21,6 +21,9 @@ PACKAGES=(
 	qemu-utils fio nbdkit libnbd-bin util-linux coreutils python3
 	# chattr (read-only fallback test), losetup (loop device tests), cmp
 	e2fsprogs mount diffutils
+	# the rbd device (librbd, librados) and its tests: a throwaway Ceph
+	# cluster (tests/rbd/ceph-cluster.sh), qemu-img's rbd driver
+	librbd-dev ceph-mon ceph-osd ceph-common qemu-block-extra uuid-runtime
 )
 
 LOG=${MBLK_DEPS_LOG:-/tmp/mblk-deps.log}
