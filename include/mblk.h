@@ -63,11 +63,21 @@ enum {
 	MBLK_CAP_RESIZE = 1u << 3,       /* resize is supported */
 	MBLK_CAP_SEEK = 1u << 4,         /* seeks report real holes */
 	MBLK_CAP_FUA = 1u << 5, /* MBLK_WRITE_FUA is honoured natively */
-	MBLK_CAP_ZERO_IS_FAST = 1u << 6, /* write_zeroes never writes data */
+	MBLK_CAP_ZERO_IS_FAST = 1u << 6, /* MBLK_ZEROES_FAST is honoured:
+	                                    zeroing is quick or refused */
+	MBLK_CAP_CACHE = 1u << 7,        /* cache (prefetch) does something */
 };
 
+/* The name of one MBLK_CAP_* bit ("flush", "discard", "write_zeroes",
+ * "resize", "seek", "fua", "zero_is_fast", "cache"), or NULL for anything
+ * else. The one table of these names: messages, `mblk info` and the
+ * tests use it. */
+MBLK_API const char *mblk_cap_name(uint32_t bit);
+
 /* What a device is and what it can do. size_sectors may change after a
- * resize: query again rather than caching it. */
+ * resize: query again rather than caching it. Everything else is fixed
+ * once the device is open: a server that negotiated its flags from caps
+ * can rely on them for the device's life. */
 struct mblk_info {
 	uint64_t size_sectors; /* device size in sectors */
 	uint32_t sector_size;  /* bytes per sector: a power of two, >= 1 */
@@ -85,6 +95,20 @@ struct mblk_info {
 #define MBLK_WRITE_FUA 1u
 /* Flags for mblk_write_zeroes. */
 #define MBLK_ZEROES_NO_HOLE 1u /* keep the range allocated: no hole */
+#define MBLK_ZEROES_FAST \
+	2u /* fail at once with -ENOTSUP rather than
+                                  zero slowly (NBD's FAST_ZERO); refused by
+                                  every device without ZERO_IS_FAST */
+
+/* An extent: count sectors from sector, all of one kind. flags 0 is data
+ * (or not known to be anything else). */
+#define MBLK_EXTENT_HOLE 1u /* not allocated: writing may need space */
+#define MBLK_EXTENT_ZERO 2u /* reads as zeros */
+struct mblk_extent {
+	uint64_t sector;
+	uint64_t count;
+	uint32_t flags; /* MBLK_EXTENT_* */
+};
 
 /* Completion callbacks. status is 0 or a negative errno; error is NULL on
  * success, otherwise a sentence valid only until the callback returns. */
@@ -92,6 +116,13 @@ typedef void (*mblk_cb)(void *data, int status, const char *error);
 /* Seek completion: on success sector is the answer (possibly the device
  * size, meaning "none before the end"). */
 typedef void (*mblk_seek_cb)(void *data, int status, uint64_t sector,
+			     const char *error);
+/* Extents completion: on success n >= 1 extents were filled in. */
+typedef void (*mblk_extents_cb)(void *data, int status, int n,
+				const char *error);
+/* Open completion: on success dev is the new device, now the caller's;
+ * on failure dev is NULL and error says why. */
+typedef void (*mblk_open_cb)(void *data, int status, mblk_dev *dev,
 			     const char *error);
 
 /* ------------------------------------------------------------------ */
@@ -101,18 +132,24 @@ typedef void (*mblk_seek_cb)(void *data, int status, uint64_t sector,
 #define MBLK_OPEN_RDONLY 1u  /* open read-only whatever the URI says */
 #define MBLK_OPEN_NO_SAFE 2u /* do not wrap the device in `safe` */
 
-/* Opens the device that uri names, bound to loop, and stores it in *devp.
- * The grammar is in docs/uri.md; in short:
+/* Starts opening the device that uri names, bound to loop. The grammar
+ * is in docs/uri.md, and `mblk --help-uri` lists every scheme this mblk
+ * has with its keys; in short:
  *   ram:NAME?size=SIZE&sector-size=N   a named in-memory device
  *   ram:?size=SIZE                     a private anonymous one
  *   file:PATH?key=value&...            a file or block device
  *   PATH                               the same as file:PATH
+ *   mirror:?primary=[URI]&secondary=[URI]   a device holding others
  * Every device opened here is wrapped in the `safe` decorator unless flags
- * has MBLK_OPEN_NO_SAFE. Returns 0, or -errno with the sentence in
- * mblk_last_error(). Control path: may allocate and block briefly (open,
- * fstat). Call it on the loop's thread. */
+ * has MBLK_OPEN_NO_SAFE. Opening may take time (a network handshake, a
+ * cluster connect): cb is called from the loop once it is done, never
+ * inside this call, with the device or with -errno and a sentence (a bad
+ * URI, an unknown key, a missing file...). Returns 0 if started, in which
+ * case cb is called exactly once; -EINVAL (NULL loop or cb) or -ENOMEM
+ * otherwise, cb never called, the sentence in mblk_last_error(). Call it
+ * on the loop's thread. */
 MBLK_API int mblk_open(uv_loop_t *loop, const char *uri, unsigned flags,
-		       mblk_dev **devp);
+		       mblk_open_cb cb, void *data);
 
 /* Starts closing dev: disconnects it if it is not already (requests in
  * flight finish first), then releases it and, for decorators, the devices
@@ -186,6 +223,23 @@ MBLK_API int mblk_seek_mapped(mblk_dev *dev, uint64_t from, mblk_seek_cb cb,
 MBLK_API int mblk_seek_unmapped(mblk_dev *dev, uint64_t from, mblk_seek_cb cb,
 				void *data);
 
+/* Fills ext[0..n) (1 <= n <= max) with consecutive extents, the first
+ * starting at sector, together covering at most [sector, sector + count)
+ * clipped to the device; ask again from the end of the last one for
+ * more. count 0 means "to the end of the device". Every device answers:
+ * one without MBLK_CAP_SEEK reports data (flags 0). ext is borrowed like
+ * a buffer. sector at or past the end fails with -EINVAL. */
+MBLK_API int mblk_extents(mblk_dev *dev, uint64_t sector, uint64_t count,
+			  struct mblk_extent *ext, int max, mblk_extents_cb cb,
+			  void *data);
+
+/* Tells the device that count sectors from sector will be read soon, so
+ * that it may fetch them (NBD's CACHE). Advisory: success promises
+ * nothing about later reads, and a device without MBLK_CAP_CACHE answers
+ * 0 having done nothing. */
+MBLK_API int mblk_cache(mblk_dev *dev, uint64_t sector, uint64_t count,
+			mblk_cb cb, void *data);
+
 /* Disconnects: requests already in flight finish, later ones fail with
  * -ENODEV "device is disconnected", and the device releases what serves
  * I/O (file descriptors, sockets). Never fails: cb gets status 0. A second
@@ -230,64 +284,10 @@ MBLK_API int mblk_seek_mapped_sync(mblk_dev *dev, uint64_t from,
 				   uint64_t *sector);
 MBLK_API int mblk_seek_unmapped_sync(mblk_dev *dev, uint64_t from,
 				     uint64_t *sector);
+MBLK_API int mblk_extents_sync(mblk_dev *dev, uint64_t sector, uint64_t count,
+			       struct mblk_extent *ext, int max, int *n);
+MBLK_API int mblk_cache_sync(mblk_dev *dev, uint64_t sector, uint64_t count);
 MBLK_API int mblk_disconnect_sync(mblk_dev *dev);
-
-/* ------------------------------------------------------------------ */
-/* The ram device: sparse, named, in memory. docs/devices/ram.md.      */
-
-/* The size a ramdisk gets when mblk_ram_connect meets an unknown name:
- * 32768 sectors of 512 bytes (16 MiB), as upstream. */
-#define MBLK_RAM_DEFAULT_SECTORS 32768u
-#define MBLK_RAM_DEFAULT_SECTOR_SIZE 512u
-
-/* Creates a ramdisk registered under name (process-wide) with
- * size_sectors sectors of sector_size bytes (a power of two from 512 to
- * 65536; size up to 2^63 bytes) and returns a handle to it. Refuses with
- * -EEXIST when the name is taken: replacing it would silently drop its
- * data (upstream replaced). name NULL or "" creates an anonymous device
- * no other handle can reach. Memory grows with the data written. */
-MBLK_API int mblk_ram_create(uv_loop_t *loop, const char *name,
-			     uint64_t size_sectors, uint32_t sector_size,
-			     mblk_dev **devp);
-
-/* Returns a new handle to the ramdisk registered under name; every handle
- * sees the same data. An unknown name gets a fresh default-size device
- * (MBLK_RAM_DEFAULT_*), registered under that name, as upstream. */
-MBLK_API int mblk_ram_connect(uv_loop_t *loop, const char *name,
-			      mblk_dev **devp);
-
-/* Unregisters name. Handles already open keep working; the memory is
- * freed when the last one closes. Returns 0, or -ENOENT if unknown. */
-MBLK_API int mblk_ram_destroy(const char *name);
-
-/* ------------------------------------------------------------------ */
-/* The safe decorator. docs/decorators/safe.md.                        */
-
-/* Wraps inner in a device that checks every request before inner sees
- * it and explains what is wrong. The new device owns inner: closing it
- * closes inner. */
-MBLK_API int mblk_safe_wrap(mblk_dev *inner, mblk_dev **devp);
-
-/* Read and write through a safe device straight to the device it wraps,
- * with no checks (the seed's unsafe_read / unsafe_write). Only for callers
- * that can prove their requests valid. dev must come from mblk_safe_wrap
- * or mblk_open without MBLK_OPEN_NO_SAFE; otherwise -EINVAL. */
-MBLK_API int mblk_safe_unsafe_read(mblk_dev *dev, uint64_t sector,
-				   const struct iovec *iov, int iovcnt,
-				   mblk_cb cb, void *data);
-MBLK_API int mblk_safe_unsafe_write(mblk_dev *dev, uint64_t sector,
-				    const struct iovec *iov, int iovcnt,
-				    unsigned flags, mblk_cb cb, void *data);
-
-/* ------------------------------------------------------------------ */
-/* The file device. docs/devices/file.md.                              */
-
-/* What opening a file device decided on the caller's behalf, one
- * sentence per line: "... is not writable (...): opened read-only",
- * "io_uring is not available (...): using the thread-pool engine". ""
- * when nothing; NULL when dev is not (or does not wrap) a file device.
- * Valid as long as the device. */
-MBLK_API const char *mblk_file_notes(mblk_dev *dev);
 
 #ifdef __cplusplus
 }

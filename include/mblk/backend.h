@@ -55,6 +55,8 @@ enum mblk_op {
 	MBLK_OP_SEEK_MAPPED,
 	MBLK_OP_SEEK_UNMAPPED,
 	MBLK_OP_DISCONNECT,
+	MBLK_OP_EXTENTS,
+	MBLK_OP_CACHE,
 };
 
 /* The longest error sentence a request carries, NUL included. */
@@ -64,28 +66,26 @@ typedef struct mblk_req mblk_req;
 /* Called when a child request finishes; see mblk_req_submit. */
 typedef void (*mblk_done_fn)(mblk_req *req);
 
-/* A request as a device sees it. The fields above the line are the
- * request's meaning: a device reads them and writes only status, result
- * and msg (through mblk_req_done / mblk_req_fail). */
+/* A request as a device sees it: its meaning, which a device reads, and
+ * its outcome (status, result, ext_n and msg), which a device writes only
+ * through mblk_req_done / mblk_req_fail (and ext_n for extents). The
+ * core's own bookkeeping lives before this header in memory and is not
+ * part of the interface. */
 struct mblk_req {
 	mblk_dev *dev; /* the device the request was submitted to */
 	enum mblk_op op;
-	unsigned flags;          /* MBLK_WRITE_FUA, MBLK_ZEROES_NO_HOLE */
+	unsigned flags;          /* MBLK_WRITE_FUA, MBLK_ZEROES_* */
 	uint64_t sector;         /* start; RESIZE: the new size; SEEK: from */
 	uint64_t count;          /* sectors: READ/WRITE (sum of iov),
-	                            DISCARD, WRITE_ZEROES */
+	                            DISCARD, WRITE_ZEROES, EXTENTS, CACHE */
 	const struct iovec *iov; /* READ/WRITE buffers (borrowed) */
 	int iovcnt;
-	int status;      /* 0 or -errno, set at completion */
-	uint64_t result; /* SEEK: the answer */
-	void *done_data; /* for the done function's use */
-	/* ---- private to the core ---- */
-	mblk_done_fn done;
-	void *cb; /* user callback (mblk_cb or mblk_seek_cb) */
-	void *cb_data;
-	mblk_req *link; /* pool free list / deferred queue */
-	bool fua_emul;  /* a write whose FUA the core emulates with a flush */
-	mblk_done_fn defer_fn;  /* see mblk_req_defer */
+	struct mblk_extent *ext; /* EXTENTS: room for ext_max (borrowed) */
+	int ext_max;
+	int ext_n;              /* EXTENTS: how many the device filled in */
+	int status;             /* 0 or -errno, set at completion */
+	uint64_t result;        /* SEEK: the answer */
+	void *done_data;        /* for the done function's use */
 	char msg[MBLK_MSG_MAX]; /* the sentence when status < 0 */
 };
 
@@ -125,13 +125,26 @@ struct mblk_dev_ops {
 	 * new size in the device's info. */
 	void (*resize)(mblk_dev *dev, mblk_req *req);
 	/* req->op is MBLK_OP_SEEK_MAPPED or _UNMAPPED; answer in
-	 * req->result, never past the device size. */
+	 * req->result, never past the device size. A device with extents
+	 * but no seek gets seeks derived from its extents by the core. */
 	void (*seek)(mblk_dev *dev, mblk_req *req);
+	/* Fill req->ext[0..req->ext_n) (1 <= ext_n <= ext_max) with
+	 * consecutive extents from req->sector, within [sector, sector +
+	 * count) (the core clips count to the device). A device with seeks
+	 * but no extents gets extents derived from its seeks by the core;
+	 * with neither, a leaf reports everything as data and a decorator
+	 * passes the request to child 0. */
+	void (*extents)(mblk_dev *dev, mblk_req *req);
+	/* Prefetch [sector, sector + count): advisory. NULL on a leaf:
+	 * done at once with 0. */
+	void (*cache)(mblk_dev *dev, mblk_req *req);
 	/* Called once, when no request is in flight: release what serves
 	 * I/O (fds, rings, handles) and complete req. Never fails. NULL:
 	 * disconnect the children, or nothing for a backend. */
 	void (*disconnect)(mblk_dev *dev, mblk_req *req);
-	/* Optional: refresh *info (already holding the cached values). */
+	/* Optional: refresh *info (already holding the cached values).
+	 * Only size_sectors may change: capabilities, sector size and the
+	 * rest are fixed once the device exists (the core keeps them). */
 	void (*get_info)(mblk_dev *dev, struct mblk_info *info);
 	/* Optional: see mblk_get_uri. NULL on a decorator: child 0's. */
 	int (*get_uri)(mblk_dev *dev, char *buf, size_t len);
@@ -238,6 +251,85 @@ MBLK_API int mblk_check_range(const char *dev_name,
 			      const struct mblk_info *info, enum mblk_op op,
 			      uint64_t sector, uint64_t count, char *msg,
 			      size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Schemes: how a device is opened by URI (mblk_open).                 */
+
+/* A URI being opened: the scheme's opener reads it with the getters
+ * below. It stays valid until the open request finishes. */
+struct mblk_uri;
+/* An open in progress: finished exactly once by mblk_open_done or
+ * mblk_open_fail*. */
+struct mblk_open_req;
+
+/* One key a scheme accepts, with a one-line help for `mblk --help-uri`
+ * and the sentence that refuses an unknown key. */
+struct mblk_uri_key {
+	const char *name; /* "size" */
+	const char *type; /* "size", "bool", "number", "path", "URI", ... */
+	const char *help; /* one line */
+};
+
+/* A scheme. A device's folder defines one as `const struct mblk_scheme
+ * mblk__scheme_NAME` and its meson.build adds `mblk_schemes += 'NAME'`:
+ * the build assembles the table of schemes from the devices built, and
+ * nothing else names the device. Programs may add their own devices at
+ * run time with mblk_scheme_register. */
+struct mblk_scheme {
+	const char *name;    /* "ram": lower case, what comes before ':' */
+	const char *syntax;  /* "ram:[NAME][?key=value...]" */
+	const char *summary; /* one line */
+	const struct mblk_uri_key *keys; /* terminated by a NULL name */
+	/* Starts opening: reads the URI's keys, then creates the device
+	 * (perhaps asynchronously: a connect, a handshake) and finishes req
+	 * exactly once, possibly before returning (the user's callback is
+	 * deferred to the loop in any case). */
+	void (*open)(struct mblk_open_req *req, struct mblk_uri *u);
+};
+
+/* Adds a scheme for this process (the name must be new). Returns 0,
+ * -EEXIST or -ENOSPC (more than 32 added). Thread-safe. */
+MBLK_API int mblk_scheme_register(const struct mblk_scheme *s);
+/* The i-th scheme known to this mblk (built in, then registered), or
+ * NULL past the last: for listing them. */
+MBLK_API const struct mblk_scheme *mblk_scheme_at(int i);
+
+MBLK_API uv_loop_t *mblk_open_req_loop(const struct mblk_open_req *req);
+MBLK_API unsigned mblk_open_req_flags(const struct mblk_open_req *req);
+/* Finishes req with dev, which becomes the caller's. mblk_open applies
+ * MBLK_OPEN_RDONLY and the safe wrapper afterwards. */
+MBLK_API void mblk_open_done(struct mblk_open_req *req, mblk_dev *dev);
+/* Finishes req with status < 0 and the sentence from fmt. */
+MBLK_API void mblk_open_fail(struct mblk_open_req *req, int status,
+			     const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Finishes req with status < 0 and the sentence in mblk_last_error(). */
+MBLK_API void mblk_open_fail_last(struct mblk_open_req *req, int status);
+
+/* The URI as given, its scheme (lower case), and its path: everything
+ * between "scheme:" and "?", percent-decoded ("//host:10809/export" for
+ * an authority-style URI, which its scheme parses itself). */
+MBLK_API const char *mblk_uri_text(const struct mblk_uri *u);
+MBLK_API const char *mblk_uri_scheme(const struct mblk_uri *u);
+MBLK_API const char *mblk_uri_path(const struct mblk_uri *u);
+/* The value of key (decoded, or verbatim when it was in brackets), or
+ * NULL when absent; marks the key used. */
+MBLK_API const char *mblk_uri_get(struct mblk_uri *u, const char *key);
+/* Typed getters: 0 (leaving *out alone when the key is absent) or
+ * -EINVAL with a sentence naming the URI, the key and the value. */
+MBLK_API int mblk_uri_get_size(struct mblk_uri *u, const char *key,
+			       uint64_t *out);
+MBLK_API int mblk_uri_get_bool(struct mblk_uri *u, const char *key, bool *out);
+MBLK_API int mblk_uri_get_uint(struct mblk_uri *u, const char *key,
+			       uint64_t *out);
+/* Refuses any key no getter read: -EINVAL "unknown key 'x' in URI '...';
+ * the <scheme> device accepts: <its key table>". */
+MBLK_API int mblk_uri_finish(struct mblk_uri *u);
+
+/* Percent-encodes s for a URI path or value (everything but unreserved
+ * characters and those in keep). Returns a malloc'd string or NULL. For
+ * get_uri: the printed URI must reopen the device. */
+MBLK_API char *mblk_uri_encode(const char *s, const char *keep);
 
 #ifdef __cplusplus
 }

@@ -108,16 +108,7 @@ void cli_json_string(FILE *f, const char *s)
 
 const char *cli_cap_name(uint32_t bit)
 {
-	switch (bit) {
-	case MBLK_CAP_FLUSH: return "flush";
-	case MBLK_CAP_DISCARD: return "discard";
-	case MBLK_CAP_WRITE_ZEROES: return "write_zeroes";
-	case MBLK_CAP_RESIZE: return "resize";
-	case MBLK_CAP_SEEK: return "seek";
-	case MBLK_CAP_FUA: return "fua";
-	case MBLK_CAP_ZERO_IS_FAST: return "zero_is_fast";
-	}
-	return NULL;
+	return mblk_cap_name(bit);
 }
 
 /* Says why opening uri failed (r < 0) and returns r; 0 passes through. */
@@ -134,7 +125,7 @@ static int open_result(const char *sub, const char *uri, int r)
 int cli_open(const char *sub, uv_loop_t *loop, const char *uri, unsigned flags,
 	     mblk_dev **devp)
 {
-	return open_result(sub, uri, mblk_open(loop, uri, flags, devp));
+	return open_result(sub, uri, mblk_open_sync(loop, uri, flags, devp));
 }
 
 int cli_open_dst(const char *sub, uv_loop_t *loop, const char *uri,
@@ -147,7 +138,7 @@ int cli_open_dst(const char *sub, uv_loop_t *loop, const char *uri,
 	    (enc = mblk__pct_encode_path(path)) != NULL &&
 	    (duri = malloc(strlen(enc) + sizeof("file:?buffered=0"))) != NULL) {
 		sprintf(duri, "file:%s?buffered=0", enc);
-		int r = mblk_open(loop, duri, flags, devp);
+		int r = mblk_open_sync(loop, duri, flags, devp);
 		if (r != -EINVAL) {
 			/* Opened, or failed for a reason O_DIRECT has
 			 * nothing to do with (missing, locked, denied):

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mblk/file.h>
 #include "cli.h"
 #include "../common/size.h"
 
@@ -76,13 +77,13 @@ int cmd_info(int argc, char **argv)
 	 * lock) a read-only open may still work; if it does not either,
 	 * the first failure is the one to explain. */
 	mblk_dev *dev;
-	int r = mblk_open(&loop, uri, 0, &dev);
+	int r = mblk_open_sync(&loop, uri, 0, &dev);
 	if (r < 0) {
 		char why[1024];
 		snprintf(why, sizeof(why), "%s",
 			 mblk_last_error()[0] ? mblk_last_error()
 					      : mblk_strerror(r));
-		if (mblk_open(&loop, uri, MBLK_OPEN_RDONLY, &dev) < 0) {
+		if (mblk_open_sync(&loop, uri, MBLK_OPEN_RDONLY, &dev) < 0) {
 			cli_fail("info", "cannot open '%s': %s", uri, why);
 			uv_loop_close(&loop);
 			return CLI_FAIL;

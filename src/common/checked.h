@@ -7,6 +7,10 @@
 #ifndef MBLK_COMMON_CHECKED_H
 #define MBLK_COMMON_CHECKED_H
 
+/* The largest device: 2^63 bytes, so that every byte offset fits an
+ * off_t and a sum of two stays in 64 bits. */
+#define MBLK__MAX_BYTES (1ull << 63)
+
 #include <stdbool.h>
 #include <stdint.h>
 

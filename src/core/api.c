@@ -39,7 +39,7 @@ int mblk_read(mblk_dev *dev, uint64_t sector, const struct iovec *iov,
 	req->sector = sector;
 	req->iov = iov;
 	req->iovcnt = iovcnt;
-	mblk__submit_user(req, cb, NULL, data);
+	mblk__submit_user(req, (void *)cb, data);
 	return 0;
 }
 
@@ -54,7 +54,7 @@ int mblk_write(mblk_dev *dev, uint64_t sector, const struct iovec *iov,
 	req->iov = iov;
 	req->iovcnt = iovcnt;
 	req->flags = flags & MBLK_WRITE_FUA;
-	mblk__submit_user(req, cb, NULL, data);
+	mblk__submit_user(req, (void *)cb, data);
 	return 0;
 }
 
@@ -64,7 +64,7 @@ int mblk_flush(mblk_dev *dev, mblk_cb cb, void *data)
 	mblk_req *req = entry(dev, (const void *)cb, MBLK_OP_FLUSH, &err);
 	if (req == NULL)
 		return err;
-	mblk__submit_user(req, cb, NULL, data);
+	mblk__submit_user(req, (void *)cb, data);
 	return 0;
 }
 
@@ -78,7 +78,7 @@ static int range_op(mblk_dev *dev, enum mblk_op op, uint64_t sector,
 	req->sector = sector;
 	req->count = count;
 	req->flags = flags;
-	mblk__submit_user(req, cb, NULL, data);
+	mblk__submit_user(req, (void *)cb, data);
 	return 0;
 }
 
@@ -92,7 +92,8 @@ int mblk_write_zeroes(mblk_dev *dev, uint64_t sector, uint64_t count,
 		      unsigned flags, mblk_cb cb, void *data)
 {
 	return range_op(dev, MBLK_OP_WRITE_ZEROES, sector, count,
-			flags & MBLK_ZEROES_NO_HOLE, cb, data);
+			flags & (MBLK_ZEROES_NO_HOLE | MBLK_ZEROES_FAST), cb,
+			data);
 }
 
 int mblk_resize(mblk_dev *dev, uint64_t size_sectors, mblk_cb cb, void *data)
@@ -108,7 +109,7 @@ static int seek_op(mblk_dev *dev, enum mblk_op op, uint64_t from,
 	if (req == NULL)
 		return err;
 	req->sector = from;
-	mblk__submit_user(req, NULL, cb, data);
+	mblk__submit_user(req, (void *)cb, data);
 	return 0;
 }
 
@@ -123,20 +124,47 @@ int mblk_seek_unmapped(mblk_dev *dev, uint64_t from, mblk_seek_cb cb,
 	return seek_op(dev, MBLK_OP_SEEK_UNMAPPED, from, cb, data);
 }
 
+int mblk_extents(mblk_dev *dev, uint64_t sector, uint64_t count,
+		 struct mblk_extent *ext, int max, mblk_extents_cb cb,
+		 void *data)
+{
+	int err;
+	mblk_req *req = entry(dev, (const void *)cb, MBLK_OP_EXTENTS, &err);
+	if (req == NULL)
+		return err;
+	req->sector = sector;
+	req->count = count;
+	req->ext = ext;
+	req->ext_max = max;
+	mblk__submit_user(req, (void *)cb, data);
+	return 0;
+}
+
+int mblk_cache(mblk_dev *dev, uint64_t sector, uint64_t count, mblk_cb cb,
+	       void *data)
+{
+	return range_op(dev, MBLK_OP_CACHE, sector, count, 0, cb, data);
+}
+
 int mblk_disconnect(mblk_dev *dev, mblk_cb cb, void *data)
 {
 	int err;
 	mblk_req *req = entry(dev, (const void *)cb, MBLK_OP_DISCONNECT, &err);
 	if (req == NULL)
 		return err;
-	mblk__submit_user(req, cb, NULL, data);
+	mblk__submit_user(req, (void *)cb, data);
 	return 0;
 }
 
 void mblk_get_info(mblk_dev *dev, struct mblk_info *info)
 {
-	if (dev->ops->get_info != NULL && dev->state == MBLK__CONNECTED)
-		dev->ops->get_info(dev, &dev->info);
+	if (dev->ops->get_info != NULL && dev->state == MBLK__CONNECTED) {
+		/* Only the size may change once a device exists: a server
+		 * negotiated its flags from the rest (mblk.h). */
+		struct mblk_info now = dev->info;
+		dev->ops->get_info(dev, &now);
+		dev->info.size_sectors = now.size_sectors;
+	}
 	*info = dev->info;
 }
 

@@ -138,18 +138,59 @@ int mblk_seek_unmapped_sync(mblk_dev *dev, uint64_t from, uint64_t *sector)
 		  mblk_seek_unmapped(dev, from, sync_seek_cb, w));
 }
 
+struct extents_waiter {
+	struct waiter w;
+	int n;
+};
+
+static void sync_extents_cb(void *data, int status, int n, const char *error)
+{
+	struct extents_waiter *x = data;
+	if (!x->w.abandoned)
+		x->n = n;
+	sync_cb(&x->w, status, error);
+}
+
+int mblk_extents_sync(mblk_dev *dev, uint64_t sector, uint64_t count,
+		      struct mblk_extent *ext, int max, int *n)
+{
+	struct extents_waiter *x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return mblk_set_error(-ENOMEM, "no memory to wait for a "
+					       "request");
+	int r = mblk_extents(dev, sector, count, ext, max, sync_extents_cb, x);
+	/* wait_for frees the waiter: the count must be read first. */
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	x->n = 0;
+	while (!x->w.done)
+		if (uv_run(dev->loop, UV_RUN_ONCE) == 0 && !x->w.done) {
+			x->w.abandoned = true;
+			return mblk_set_error(
+				-EIO,
+				"%s: extents: the request is still in flight "
+				"but the device left nothing on the loop that "
+				"could complete it (a bug in the device)",
+				dev->name);
+		}
+	r = x->w.status;
+	if (r == 0 && n != NULL)
+		*n = x->n;
+	free(x);
+	return r;
+}
+
+int mblk_cache_sync(mblk_dev *dev, uint64_t sector, uint64_t count)
+{
+	SYNC_CALL(dev, "cache", NULL,
+		  mblk_cache(dev, sector, count, sync_cb, w));
+}
+
 int mblk_disconnect_sync(mblk_dev *dev)
 {
 	SYNC_CALL(dev, "disconnect", NULL, mblk_disconnect(dev, sync_cb, w));
-}
-
-int mblk_open_sync(uv_loop_t *loop, const char *uri, unsigned flags,
-		   mblk_dev **devp)
-{
-	/* Opening is synchronous for every device so far; this name keeps
-	 * the set of _sync helpers complete for devices whose open will
-	 * need the loop (nbd). */
-	return mblk_open(loop, uri, flags, devp);
 }
 
 void mblk_close_sync(mblk_dev *dev)

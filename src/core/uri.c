@@ -1,5 +1,6 @@
 /* uri.c - parsing device URIs; see uri.h for the grammar. */
 #include <ctype.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,105 @@ static bool is_scheme_char(int c, bool first)
 	       (!first && (isdigit(c) || c == '+' || c == '-' || c == '.'));
 }
 
+/* The end of a bracketed value starting at p ('['): the matching ']',
+ * or NULL when the brackets do not balance. */
+static const char *bracket_end(const char *p)
+{
+	int depth = 0;
+	for (; *p; p++) {
+		if (*p == '[')
+			depth++;
+		else if (*p == ']' && --depth == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* Adds one key=value pair: key from [k, k+kl), value [v, v+vl), the value
+ * percent-decoded unless raw. */
+static int add_param(struct mblk_uri *u, const char *k, size_t kl,
+		     const char *v, size_t vl, bool raw)
+{
+	const char *text = u->text;
+	if (kl == 0)
+		return mblk_set_error(-EINVAL,
+				      "'%.*s' in URI '%s' is not key=value",
+				      (int)(vl + 1), v - 1, text);
+	if (u->nparams == MBLK__URI_MAX_PARAMS)
+		return mblk_set_error(-EINVAL, "URI '%s' has more than %d keys",
+				      text, MBLK__URI_MAX_PARAMS);
+	char *key = strndup(k, kl), *val = strndup(v, vl);
+	int i = u->nparams++;
+	u->params[i].key = key;
+	u->params[i].value = val;
+	u->params[i].used = false;
+	if (key == NULL || val == NULL)
+		return mblk_set_error(-ENOMEM, "no memory to parse URI '%s'",
+				      text);
+	int r;
+	if ((r = decode(key, "query", text)) < 0 ||
+	    (!raw && (r = decode(val, "query", text)) < 0))
+		return r;
+	for (int j = 0; j < i; j++)
+		if (strcmp(u->params[j].key, key) == 0)
+			return mblk_set_error(-EINVAL,
+					      "key '%s' appears twice in URI "
+					      "'%s'",
+					      key, text);
+	return 0;
+}
+
+/* key=value pairs separated by '&'; a value in brackets is verbatim and
+ * may hold '&', '?', '=' and '%' of its own. Empty pairs are ignored. */
+static int parse_query(struct mblk_uri *u, const char *q)
+{
+	const char *text = u->text;
+	while (*q) {
+		if (*q == '&') {
+			q++;
+			continue;
+		}
+		size_t kl = strcspn(q, "=&");
+		if (q[kl] != '=')
+			return mblk_set_error(-EINVAL,
+					      "'%.*s' in URI '%s' is not "
+					      "key=value",
+					      (int)kl, q, text);
+		const char *v = q + kl + 1, *vend;
+		bool raw = *v == '[';
+		if (raw) {
+			const char *close = bracket_end(v);
+			if (close == NULL)
+				return mblk_set_error(
+					-EINVAL,
+					"key '%.*s' in URI '%s': the '[' that "
+					"opens its value has no matching ']'",
+					(int)kl, q, text);
+			if (close[1] != '\0' && close[1] != '&')
+				return mblk_set_error(
+					-EINVAL,
+					"key '%.*s' in URI '%s': '%c' after "
+					"the ']' that closes its value; write "
+					"'&' before the next key",
+					(int)kl, q, text, close[1]);
+			int r = add_param(u, q, kl, v + 1,
+					  (size_t)(close - v - 1), true);
+			if (r < 0)
+				return r;
+			q = close + 1;
+			continue;
+		}
+		vend = v + strcspn(v, "&");
+		int r = add_param(u, q, kl, v, (size_t)(vend - v), false);
+		if (r < 0)
+			return r;
+		q = vend;
+	}
+	return 0;
+}
+
 int mblk__uri_parse(const char *text, const char *const *known,
-		    struct mblk__uri *u)
+		    struct mblk_uri *u)
 {
 	memset(u, 0, sizeof(*u));
 	u->text = text;
@@ -102,52 +200,9 @@ int mblk__uri_parse(const char *text, const char *const *known,
 	if (q == NULL || q[1] == '\0')
 		return 0;
 
-	char *query = strdup(q + 1);
-	if (query == NULL)
-		goto nomem;
-	char *save = NULL;
-	for (char *kv = strtok_r(query, "&", &save); kv;
-	     kv = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(kv, '=');
-		if (eq == NULL || eq == kv) {
-			r = mblk_set_error(-EINVAL,
-					   "'%s' in URI '%s' is not key=value",
-					   kv, text);
-			free(query);
-			goto fail;
-		}
-		if (u->nparams == MBLK__URI_MAX_PARAMS) {
-			r = mblk_set_error(-EINVAL,
-					   "URI '%s' has more than %d keys",
-					   text, MBLK__URI_MAX_PARAMS);
-			free(query);
-			goto fail;
-		}
-		*eq = '\0';
-		char *k = strdup(kv), *v = strdup(eq + 1);
-		int i = u->nparams++;
-		u->params[i].key = k;
-		u->params[i].value = v;
-		if (!k || !v) {
-			free(query);
-			goto nomem;
-		}
-		if ((r = decode(k, "query", text)) < 0 ||
-		    (r = decode(v, "query", text)) < 0) {
-			free(query);
-			goto fail;
-		}
-		for (int j = 0; j < i; j++)
-			if (strcmp(u->params[j].key, k) == 0) {
-				r = mblk_set_error(-EINVAL,
-						   "key '%s' appears twice in "
-						   "URI '%s'",
-						   k, text);
-				free(query);
-				goto fail;
-			}
-	}
-	free(query);
+	r = parse_query(u, q + 1);
+	if (r < 0)
+		goto fail;
 	return 0;
 nomem:
 	r = mblk_set_error(-ENOMEM, "no memory to parse URI '%s'", text);
@@ -156,7 +211,7 @@ fail:
 	return r;
 }
 
-void mblk__uri_free(struct mblk__uri *u)
+void mblk__uri_free(struct mblk_uri *u)
 {
 	free(u->scheme);
 	free(u->path);
@@ -167,7 +222,7 @@ void mblk__uri_free(struct mblk__uri *u)
 	memset(u, 0, sizeof(*u));
 }
 
-const char *mblk__uri_get(struct mblk__uri *u, const char *key)
+const char *mblk_uri_get(struct mblk_uri *u, const char *key)
 {
 	for (int i = 0; i < u->nparams; i++)
 		if (strcmp(u->params[i].key, key) == 0) {
@@ -177,9 +232,9 @@ const char *mblk__uri_get(struct mblk__uri *u, const char *key)
 	return NULL;
 }
 
-int mblk__uri_get_size(struct mblk__uri *u, const char *key, uint64_t *out)
+int mblk_uri_get_size(struct mblk_uri *u, const char *key, uint64_t *out)
 {
-	const char *v = mblk__uri_get(u, key);
+	const char *v = mblk_uri_get(u, key);
 	if (v == NULL)
 		return 0;
 	int r = mblk__parse_size(v, out);
@@ -194,9 +249,9 @@ int mblk__uri_get_size(struct mblk__uri *u, const char *key, uint64_t *out)
 	return 0;
 }
 
-int mblk__uri_get_uint(struct mblk__uri *u, const char *key, uint64_t *out)
+int mblk_uri_get_uint(struct mblk_uri *u, const char *key, uint64_t *out)
 {
-	const char *v = mblk__uri_get(u, key);
+	const char *v = mblk_uri_get(u, key);
 	if (v == NULL)
 		return 0;
 	char *end;
@@ -210,9 +265,9 @@ int mblk__uri_get_uint(struct mblk__uri *u, const char *key, uint64_t *out)
 	return 0;
 }
 
-int mblk__uri_get_bool(struct mblk__uri *u, const char *key, bool *out)
+int mblk_uri_get_bool(struct mblk_uri *u, const char *key, bool *out)
 {
-	const char *v = mblk__uri_get(u, key);
+	const char *v = mblk_uri_get(u, key);
 	if (v == NULL)
 		return 0;
 	if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "on") ||
@@ -228,7 +283,7 @@ int mblk__uri_get_bool(struct mblk__uri *u, const char *key, bool *out)
 	return 0;
 }
 
-int mblk__uri_finish(struct mblk__uri *u, const char *accepted)
+int mblk__uri_finish(struct mblk_uri *u, const char *accepted)
 {
 	for (int i = 0; i < u->nparams; i++)
 		if (!u->params[i].used)
@@ -238,4 +293,56 @@ int mblk__uri_finish(struct mblk__uri *u, const char *accepted)
 					      u->params[i].key, u->text,
 					      u->scheme, accepted);
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The accessors of <mblk/backend.h>                                   */
+
+const char *mblk_uri_text(const struct mblk_uri *u)
+{
+	return u->text;
+}
+
+const char *mblk_uri_scheme(const struct mblk_uri *u)
+{
+	return u->scheme;
+}
+
+const char *mblk_uri_path(const struct mblk_uri *u)
+{
+	return u->path;
+}
+
+int mblk_uri_finish(struct mblk_uri *u)
+{
+	char list[512] = "";
+	size_t n = 0;
+	for (const struct mblk_uri_key *k = u->keys; k && k->name; k++) {
+		int w = snprintf(list + n, sizeof(list) - n, "%s%s",
+				 n ? ", " : "", k->name);
+		if (w < 0 || (size_t)w >= sizeof(list) - n)
+			break;
+		n += (size_t)w;
+	}
+	return mblk__uri_finish(u, n ? list : "no keys");
+}
+
+char *mblk_uri_encode(const char *s, const char *keep)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(strlen(s) * 3 + 1), *w = out;
+	if (out == NULL)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (isalnum(*p) || strchr("-._~", *p) ||
+		    (keep != NULL && *p != '\0' && strchr(keep, *p))) {
+			*w++ = (char)*p;
+		} else {
+			*w++ = '%';
+			*w++ = hex[*p >> 4];
+			*w++ = hex[*p & 15];
+		}
+	}
+	*w = '\0';
+	return out;
 }

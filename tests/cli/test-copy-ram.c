@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <mblk.h>
+#include <mblk/ram.h>
 #include "../../src/cli/cli.h"
 
 #define SIZE (8u << 20)

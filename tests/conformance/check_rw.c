@@ -61,10 +61,11 @@ static void caps_text(uint32_t caps, char *buf, size_t len)
 {
 	size_t n = 0;
 	buf[0] = '\0';
-	for (const struct shim_cap *c = shim_caps; c->name != NULL; c++)
-		if (caps & c->bit)
+	for (int b = 0; b < 32; b++)
+		if ((caps & (1u << b)) && mblk_cap_name(1u << b) != NULL)
 			n += (size_t)snprintf(buf + n, len - n, "%s%s",
-					      n ? "," : "", c->name);
+					      n ? "," : "",
+					      mblk_cap_name(1u << b));
 	if (n == 0)
 		snprintf(buf, len, "(none)");
 }

@@ -141,8 +141,8 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	if (r < 0) {
-		printf("FAIL open: mblk_open(\"%s\") returned %d: %s\n", uri, r,
-		       mblk_last_error());
+		printf("FAIL open: mblk_open_sync(\"%s\") returned %d: %s\n",
+		       uri, r, mblk_last_error());
 		return 1;
 	}
 	devname = mblk_dev_name(dev);

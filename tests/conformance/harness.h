@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include <mblk.h>
+#include <mblk/safe.h>
 #include "pattern.h"
 
 #ifndef IOV_MAX

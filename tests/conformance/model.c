@@ -878,8 +878,8 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	if (r < 0) {
-		printf("FAIL model: mblk_open(\"%s\") returned %d: %s\n", uri,
-		       r, mblk_last_error());
+		printf("FAIL model: mblk_open_sync(\"%s\") returned %d: %s\n",
+		       uri, r, mblk_last_error());
 		return 1;
 	}
 	mblk_get_info(dev, &info);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <mblk/backend.h>
+#include <mblk/safe.h>
 #include "shim.h"
 
 struct shim {
@@ -149,22 +150,14 @@ static const struct mblk_dev_ops shim_ops = {
 	.destroy = shim_destroy,
 };
 
-const struct shim_cap shim_caps[] = {
-	{ "flush", MBLK_CAP_FLUSH },
-	{ "discard", MBLK_CAP_DISCARD },
-	{ "write_zeroes", MBLK_CAP_WRITE_ZEROES },
-	{ "resize", MBLK_CAP_RESIZE },
-	{ "seek", MBLK_CAP_SEEK },
-	{ "fua", MBLK_CAP_FUA },
-	{ "zero_is_fast", MBLK_CAP_ZERO_IS_FAST },
-	{ NULL, 0 },
-};
-
 uint32_t shim_cap_bit(const char *name)
 {
-	for (const struct shim_cap *c = shim_caps; c->name != NULL; c++)
-		if (strcmp(c->name, name) == 0)
-			return c->bit;
+	/* The one table of names is the library's (mblk_cap_name). */
+	for (int b = 0; b < 32; b++) {
+		const char *n = mblk_cap_name(1u << b);
+		if (n != NULL && strcmp(n, name) == 0)
+			return 1u << b;
+	}
 	return 0;
 }
 
@@ -248,9 +241,9 @@ int shim_open(uv_loop_t *loop, const char *uri, unsigned flags,
 	      const char *spec, mblk_dev **devp)
 {
 	if (spec == NULL)
-		return mblk_open(loop, uri, flags, devp);
+		return mblk_open_sync(loop, uri, flags, devp);
 	mblk_dev *inner, *sh;
-	int r = mblk_open(loop, uri, flags | MBLK_OPEN_NO_SAFE, &inner);
+	int r = mblk_open_sync(loop, uri, flags | MBLK_OPEN_NO_SAFE, &inner);
 	if (r < 0)
 		return r;
 	r = shim_wrap(inner, spec, &sh);

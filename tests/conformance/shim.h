@@ -37,12 +37,6 @@ int shim_open(uv_loop_t *loop, const char *uri, unsigned flags,
 /* The capabilities by the names mblk info prints ("flush", "discard",
  * "write_zeroes", ...), ending with { NULL, 0 }: the shim's caps= and the
  * conformance suite's --expect-caps both read them. */
-struct shim_cap {
-	const char *name;
-	uint32_t bit;
-};
-extern const struct shim_cap shim_caps[];
-
 /* The bit of the capability called name, or 0 if there is none. */
 uint32_t shim_cap_bit(const char *name);
 

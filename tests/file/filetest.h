@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <mblk.h>
+#include <mblk/file.h>
+#include <mblk/ram.h>
 
 #define CHECK(cond)                                                            \
 	do {                                                                   \

@@ -30,11 +30,11 @@ int main(void)
 	/* Every split point: advance by k, then check the span. */
 	for (size_t k = 0; k <= total; k++) {
 		struct file_rq rq;
-		file_rq_init(&rq, &f, &req);
+		mblk__file_rq_init(&rq, &f, &req);
 		CHECK_EQ(rq.left, total);
 		CHECK_EQ(rq.pos, 3 * 512);
 		CHECK_EQ(rq.idx, 1); /* the leading empty buffer is skipped */
-		file_rq_advance(&rq, k);
+		mblk__file_rq_advance(&rq, k);
 		CHECK_EQ(rq.left, total - k);
 		CHECK_EQ(rq.pos, 3 * 512 + k);
 		if (k == total) {
@@ -45,7 +45,7 @@ int main(void)
 		struct iovec one;
 		int cnt;
 		bool single;
-		file_rq_span(&rq, &span, &cnt, &one, &single);
+		mblk__file_rq_span(&rq, &span, &cnt, &one, &single);
 		/* The span starts at the byte the cursor is at. */
 		const char *want = k < sizeof(a) ? a + k
 				   : k < sizeof(a) + sizeof(c)

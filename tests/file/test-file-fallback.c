@@ -41,7 +41,7 @@ int main(void)
 	}
 	uv_loop_init(&loop);
 	snprintf(uri, sizeof(uri), "file:%s?engine=uring", img);
-	CHECK_EQ(mblk_open(&loop, uri, 0, &dev), 0);
+	CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
 	CHECK(mblk_get_uri(dev, got, sizeof(got)) > 0);
 	printf("%s\nnotes: %s\n", got, mblk_file_notes(dev));
 	CHECK_CONTAINS(got, "engine=threads");

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	mblk_dev *dev;
-	CHECK_EQ(mblk_open(&loop, uri, 0, &dev), 0);
+	CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
 
 	char got[8192];
 	CHECK(mblk_get_uri(dev, got, sizeof(got)) > 0);
@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 
 	/* A file that shrinks underneath: the read fails with a sentence. */
 	if (blk == NULL) {
-		CHECK_EQ(mblk_open(&loop, uri, 0, &dev), 0);
+		CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
 		CHECK_EQ(truncate(path, 4 << 20), 0);
 		struct iovec tail = { rbuf, BS };
 		int r = mblk_read_sync(dev, (6u << 20) / info.sector_size,

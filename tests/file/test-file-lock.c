@@ -19,7 +19,7 @@ static pid_t hold(const char *uri)
 		uv_loop_t loop;
 		mblk_dev *dev;
 		uv_loop_init(&loop);
-		char ok = mblk_open(&loop, uri, 0, &dev) == 0 ? 'y' : 'n';
+		char ok = mblk_open_sync(&loop, uri, 0, &dev) == 0 ? 'y' : 'n';
 		if (write(p[1], &ok, 1) != 1)
 			_exit(1);
 		pause();
@@ -50,32 +50,32 @@ int main(void)
 	/* A writer elsewhere: we can neither write nor read. */
 	pid_t pid = hold(img);
 	snprintf(pidtxt, sizeof(pidtxt), "(pid %d)", (int)pid);
-	CHECK_EQ(mblk_open(&loop, img, 0, &dev), -EBUSY);
+	CHECK_EQ(mblk_open_sync(&loop, img, 0, &dev), -EBUSY);
 	printf("second writer: %s\n", mblk_last_error());
 	CHECK_CONTAINS(mblk_last_error(), "is locked by another process");
 	CHECK_CONTAINS(mblk_last_error(), pidtxt);
-	CHECK_EQ(mblk_open(&loop, img, MBLK_OPEN_RDONLY, &dev), -EBUSY);
+	CHECK_EQ(mblk_open_sync(&loop, img, MBLK_OPEN_RDONLY, &dev), -EBUSY);
 	/* lock=0 opts out. */
 	snprintf(uri, sizeof(uri), "file:%s?lock=0", img);
-	CHECK_EQ(mblk_open(&loop, uri, 0, &dev), 0);
+	CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
 	mblk_close_sync(dev);
 	reap(pid);
 
 	/* Readers share; a writer is then refused. */
 	snprintf(uri, sizeof(uri), "file:%s?read-only=1", img);
 	pid = hold(uri);
-	CHECK_EQ(mblk_open(&loop, uri, 0, &dev), 0);
-	CHECK_EQ(mblk_open(&loop, img, 0, &dev2), -EBUSY);
+	CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
+	CHECK_EQ(mblk_open_sync(&loop, img, 0, &dev2), -EBUSY);
 	mblk_close_sync(dev);
 	reap(pid);
 
 	/* The lock goes with the device: after close (and after a mere
 	 * disconnect) a writer gets in. */
-	CHECK_EQ(mblk_open(&loop, img, 0, &dev), 0);
-	CHECK_EQ(mblk_open(&loop, img, 0, &dev2), -EBUSY);
+	CHECK_EQ(mblk_open_sync(&loop, img, 0, &dev), 0);
+	CHECK_EQ(mblk_open_sync(&loop, img, 0, &dev2), -EBUSY);
 	CHECK_CONTAINS(mblk_last_error(), "another device of this process");
 	CHECK_EQ(mblk_disconnect_sync(dev), 0);
-	CHECK_EQ(mblk_open(&loop, img, 0, &dev2), 0);
+	CHECK_EQ(mblk_open_sync(&loop, img, 0, &dev2), 0);
 	mblk_close_sync(dev2);
 	mblk_close_sync(dev);
 

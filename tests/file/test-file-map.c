@@ -104,7 +104,7 @@ int main(void)
 	uv_loop_t loop;
 	mblk_dev *dev;
 	uv_loop_init(&loop);
-	CHECK_EQ(mblk_open(&loop, img, MBLK_OPEN_RDONLY, &dev), 0);
+	CHECK_EQ(mblk_open_sync(&loop, img, MBLK_OPEN_RDONLY, &dev), 0);
 	static struct range ours[MAXR], theirs[MAXR];
 	int no = 0, nt = 0;
 	uint64_t pos = 0, end = (uint64_t)size / 512;

@@ -19,7 +19,7 @@ static uv_loop_t loop;
 static void expect_fail(const char *uri, int err, const char *needle)
 {
 	mblk_dev *dev = NULL;
-	int r = mblk_open(&loop, uri, 0, &dev);
+	int r = mblk_open_sync(&loop, uri, 0, &dev);
 	printf("%s -> %d %s\n", uri, r, mblk_last_error());
 	if (r != err) {
 		fprintf(stderr, "open %s: expected %d, got %d (%s)\n", uri, err,
@@ -34,14 +34,14 @@ static void roundtrip(const char *uri, const char *expect_in_uri)
 	mblk_dev *dev, *dev2;
 	char a[8192], b[8192];
 	struct mblk_info ia, ib;
-	CHECK_EQ(mblk_open(&loop, uri, 0, &dev), 0);
+	CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
 	CHECK(mblk_get_uri(dev, a, sizeof(a)) > 0);
 	printf("%s -> %s\n", uri, a);
 	if (expect_in_uri)
 		CHECK_CONTAINS(a, expect_in_uri);
 	mblk_get_info(dev, &ia);
 	mblk_close_sync(dev);
-	CHECK_EQ(mblk_open(&loop, a, 0, &dev2), 0);
+	CHECK_EQ(mblk_open_sync(&loop, a, 0, &dev2), 0);
 	CHECK(mblk_get_uri(dev2, b, sizeof(b)) > 0);
 	mblk_get_info(dev2, &ib);
 	if (strcmp(a, b) != 0) {
@@ -145,7 +145,7 @@ int main(void)
 
 	mblk_dev *dev;
 	struct mblk_info info;
-	CHECK_EQ(mblk_open(&loop, img, MBLK_OPEN_RDONLY, &dev), 0);
+	CHECK_EQ(mblk_open_sync(&loop, img, MBLK_OPEN_RDONLY, &dev), 0);
 	mblk_get_info(dev, &info);
 	CHECK(!info.read_write);
 	char buf[4096] = { 0 };
@@ -159,7 +159,7 @@ int main(void)
 	char cmd[8600];
 	snprintf(cmd, sizeof(cmd), "chattr +i '%s' 2>/dev/null", ro);
 	if (system(cmd) == 0) {
-		CHECK_EQ(mblk_open(&loop, ro, 0, &dev), 0);
+		CHECK_EQ(mblk_open_sync(&loop, ro, 0, &dev), 0);
 		mblk_get_info(dev, &info);
 		CHECK(!info.read_write);
 		printf("fallback note: %s\n", mblk_file_notes(dev));

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 	uv_loop_init(&loop);
 	const char *img = ft_make_file("space.img", 16 * MiB);
 	snprintf(uri, sizeof(uri), "file:%s?%s", img, opts);
-	CHECK_EQ(mblk_open(&loop, uri, 0, &dev), 0);
+	CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
 	raw_fd = open(img, O_RDONLY | O_CLOEXEC);
 	CHECK(raw_fd >= 0);
 
@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(fsync(fd), 0);
 	close(fd);
 	snprintf(uri, sizeof(uri), "file:%s?sector-size=64K&%s", big, opts);
-	CHECK_EQ(mblk_open(&loop, uri, 0, &dev), 0);
+	CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
 	CHECK_EQ(seek(dev, false, 0), 0);
 	CHECK_EQ(seek(dev, true, 0), 1);
 	CHECK_EQ(seek(dev, false, 1), 2);

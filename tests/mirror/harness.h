@@ -12,6 +12,7 @@
 
 #include <mblk.h>
 #include <mblk/backend.h>
+#include <mblk/ram.h>
 #include <mblk/fault.h>
 #include <mblk/mirror.h>
 

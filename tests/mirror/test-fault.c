@@ -122,7 +122,7 @@ int main(void)
 
 	/* By URI, under safe. */
 	mblk_dev *u;
-	CHECK(mblk_open(
+	CHECK(mblk_open_sync(
 		      &loop,
 		      "fault:?inner=ram:?size=1M&fail=write&every=2&errno=ENOSPC",
 		      0, &u) == 0,
@@ -133,20 +133,22 @@ int main(void)
 	CHECK_EQ(mblk_fault_get_stats(u, &st), 0);
 	CHECK_EQ(st.failed, 1);
 	close_dev(&loop, u);
-	CHECK(mblk_open(&loop,
-			"fault:?inner=ram:%3Fsize%3D1M&delay=read&delay-us=2000"
-			"&from=8&to=16",
-			0, &u) == 0,
+	CHECK(mblk_open_sync(
+		      &loop,
+		      "fault:?inner=ram:%3Fsize%3D1M&delay=read&delay-us=2000"
+		      "&from=8&to=16",
+		      0, &u) == 0,
 	      "open: %s", mblk_last_error());
 	t0 = uv_hrtime();
 	CHECK_EQ(rd(u, 8), 0);
 	CHECK(uv_hrtime() - t0 >= 2000000ull, "read not delayed");
 	close_dev(&loop, u);
 	/* The reopen URI holds the rules. */
-	CHECK(mblk_open(&loop,
-			"fault:?inner=ram:?size=1M&fail=write&every=2"
-			"&errno=ENOSPC&delay=read&delay-us=1000&from=4&to=64",
-			0, &u) == 0,
+	CHECK(mblk_open_sync(
+		      &loop,
+		      "fault:?inner=ram:?size=1M&fail=write&every=2"
+		      "&errno=ENOSPC&delay=read&delay-us=1000&from=4&to=64",
+		      0, &u) == 0,
 	      "open: %s", mblk_last_error());
 	char uri[512];
 	CHECK(mblk_get_uri(u, uri, sizeof(uri)) > 0, "get_uri");
@@ -155,18 +157,18 @@ int main(void)
 		      strstr(uri, "from=4&to=64") != NULL,
 	      "%s", uri);
 	close_dev(&loop, u);
-	CHECK(mblk_open(&loop, uri, 0, &u) == 0, "reopen %s: %s", uri,
+	CHECK(mblk_open_sync(&loop, uri, 0, &u) == 0, "reopen %s: %s", uri,
 	      mblk_last_error());
 	CHECK_EQ(wr(u, 4, 1), 0);
 	CHECK_EQ(wr(u, 4, 1), -ENOSPC);
 	CHECK_EQ(wr(u, 100, 1), 0);
 	close_dev(&loop, u);
-	CHECK_EQ(mblk_open(&loop, "fault:?fail=write", 0, &u), -EINVAL);
+	CHECK_EQ(mblk_open_sync(&loop, "fault:?fail=write", 0, &u), -EINVAL);
 	CHECK(strstr(mblk_last_error(), "inner=") != NULL, "%s",
 	      mblk_last_error());
-	CHECK_EQ(mblk_open(&loop, "fault:?inner=ram:&fail=jump", 0, &u),
+	CHECK_EQ(mblk_open_sync(&loop, "fault:?inner=ram:&fail=jump", 0, &u),
 		 -EINVAL);
-	CHECK_EQ(mblk_open(&loop, "fault:?inner=ram:&errno=EWHAT", 0, &u),
+	CHECK_EQ(mblk_open_sync(&loop, "fault:?inner=ram:&errno=EWHAT", 0, &u),
 		 -EINVAL);
 
 	uv_run(&loop, UV_RUN_DEFAULT);

@@ -82,24 +82,24 @@ static void check_frees_keep_live_data(long page)
 	bool live[NBLOCKS];
 
 	fake_page = page;
-	arena_init(&a, BLOCK, 1);
+	mblk__arena_init(&a, BLOCK, 1);
 	for (int i = 0; i < NBLOCKS; i++) {
-		assert_non_null(blk[i] = arena_alloc(&a));
+		assert_non_null(blk[i] = mblk__arena_alloc(&a));
 		fill(blk[i], 1 + i);
 		live[i] = true;
 	}
 	/* Single blocks, each its own run. */
 	for (int i = 0; i < NBLOCKS; i += 2) {
-		assert_int_equal(arena_free(&a, blk[i]), 0);
+		assert_int_equal(mblk__arena_free(&a, blk[i]), 0);
 		live[i] = false;
-		arena_flush(&a);
+		mblk__arena_flush(&a);
 	}
 	for (int i = 0; i < NBLOCKS; i++)
 		if (live[i])
 			expect_filled(blk[i], 1 + i, i);
 	/* Reuse them: new data must survive the flushes that follow. */
 	for (int i = 0; i < NBLOCKS; i += 2) {
-		void *p = arena_alloc(&a);
+		void *p = mblk__arena_alloc(&a);
 		assert_non_null(p);
 		int j = (int)(((char *)p - (char *)blk[0]) / BLOCK);
 		assert_true(j >= 0 && j < NBLOCKS && !live[j]);
@@ -108,14 +108,14 @@ static void check_frees_keep_live_data(long page)
 	}
 	/* A run of three neighbours (1, 2, 3), released at once. */
 	for (int i = 1; i <= 3; i++) {
-		assert_int_equal(arena_free(&a, blk[i]), 0);
+		assert_int_equal(mblk__arena_free(&a, blk[i]), 0);
 		live[i] = false;
 	}
-	arena_flush(&a);
+	mblk__arena_flush(&a);
 	for (int i = 0; i < NBLOCKS; i++)
 		if (live[i])
 			expect_filled(blk[i], i % 2 == 0 ? 100 + i : 1 + i, i);
-	arena_destroy(&a);
+	mblk__arena_destroy(&a);
 }
 
 static void test_frees_keep_live_data_4k_pages(void **state)

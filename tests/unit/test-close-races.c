@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <mblk.h>
+#include <mblk/ram.h>
 
 struct fixture {
 	uv_loop_t loop;
@@ -119,13 +120,15 @@ static void test_resubmit_from_callback_while_freeing(void **state)
 static void test_close_twice(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(mblk_open(&f->loop, "ram:?size=4096", 0, &f->a), 0);
+	assert_int_equal(mblk_open_sync(&f->loop, "ram:?size=4096", 0, &f->a),
+			 0);
 	mblk_close(f->a, closed_cb, f);
 	mblk_close(f->a, closed_cb, f);
 	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(f->closes_done, 2);
 
-	assert_int_equal(mblk_open(&f->loop, "ram:?size=4096", 0, &f->a), 0);
+	assert_int_equal(mblk_open_sync(&f->loop, "ram:?size=4096", 0, &f->a),
+			 0);
 	mblk_close(f->a, NULL, NULL);
 	mblk_close_sync(f->a); /* hung before: its callback never ran */
 }
@@ -150,9 +153,9 @@ static void test_close_from_callback(void **state)
 	struct fixture *f = *state;
 	for (int wrapped = 0; wrapped < 2; wrapped++) {
 		f->reads_done = f->closes_done = 0;
-		assert_int_equal(mblk_open(&f->loop, "ram:?size=4096",
-					   wrapped ? 0 : MBLK_OPEN_NO_SAFE,
-					   &f->a),
+		assert_int_equal(mblk_open_sync(&f->loop, "ram:?size=4096",
+						wrapped ? 0 : MBLK_OPEN_NO_SAFE,
+						&f->a),
 				 0);
 		assert_int_equal(mblk_read(f->a, 0, &f->iov, 1, close_in_cb, f),
 				 0);
@@ -180,7 +183,8 @@ static void test_disconnect_then_close_with_requests(void **state)
 {
 	struct fixture *f = *state;
 	norder = 0;
-	assert_int_equal(mblk_open(&f->loop, "ram:?size=4096", 0, &f->a), 0);
+	assert_int_equal(mblk_open_sync(&f->loop, "ram:?size=4096", 0, &f->a),
+			 0);
 	assert_int_equal(mblk_read(f->a, 0, &f->iov, 1, note_cb, (void *)1), 0);
 	assert_int_equal(mblk_disconnect(f->a, note_cb, (void *)2), 0);
 	assert_int_equal(mblk_read(f->a, 0, &f->iov, 1, note_cb, (void *)3), 0);

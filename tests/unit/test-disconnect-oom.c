@@ -68,7 +68,7 @@ static void test_disconnect_without_memory(void **state)
 		assert_non_null(held[i] = mblk_req_alloc(dev));
 	/* The requests the core sets aside for close and the release step
 	 * would serve it: hide them, to reach the no-memory path. */
-	mblk_req *spare = dev->spare;
+	struct mblk__ireq *spare = dev->spare;
 	dev->spare = NULL;
 	fail_malloc = true;
 	in_submit = true;

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <mblk/backend.h>
+#include <mblk/ram.h>
 
 /* Asserts that s contains each of the NULL-terminated needles. */
 static void expect_has(const char *s, ...)
@@ -214,7 +215,8 @@ static void test_sentence_reaches_callback(void **state)
 
 	memset(buf, 0x11, sizeof(buf));
 	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(mblk_open(&loop, "ram:errtest?size=64K", 0, &dev), 0);
+	assert_int_equal(mblk_open_sync(&loop, "ram:errtest?size=64K", 0, &dev),
+			 0);
 	assert_int_equal(mblk_read(dev, 126, &iov, 1, record_cb, &o), 0);
 	assert_false(o.called); /* never inside submit */
 	uv_run(&loop, UV_RUN_NOWAIT);
@@ -230,8 +232,8 @@ static void test_sentence_reaches_callback(void **state)
 	expect_has(o.error, "ram:errtest", "discard", "100", NULL);
 
 	/* A control-path failure leaves its sentence in last_error. */
-	assert_int_equal(mblk_open(&loop, "ram:errtest?size=1M", 0,
-				   &(mblk_dev *){ NULL }),
+	assert_int_equal(mblk_open_sync(&loop, "ram:errtest?size=1M", 0,
+					&(mblk_dev *){ NULL }),
 			 -EEXIST);
 	expect_has(mblk_last_error(), "ram:errtest", "already exists",
 		   "65536 bytes", NULL);
@@ -239,7 +241,8 @@ static void test_sentence_reaches_callback(void **state)
 	/* A read-only handle (MBLK_OPEN_RDONLY) refuses writes with a
 	 * sentence, while another handle to the same ramdisk may write. */
 	mblk_dev *ro;
-	assert_int_equal(mblk_open(&loop, "ram:errtest", MBLK_OPEN_RDONLY, &ro),
+	assert_int_equal(mblk_open_sync(&loop, "ram:errtest", MBLK_OPEN_RDONLY,
+					&ro),
 			 0);
 	memset(&o, 0, sizeof(o));
 	assert_int_equal(mblk_write(ro, 0, &iov, 1, 0, record_cb, &o), 0);

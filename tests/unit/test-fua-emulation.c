@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <mblk/backend.h>
+#include <mblk/safe.h>
 
 struct leaf {
 	char log[64]; /* "W" per write, "F" per flush, in order */

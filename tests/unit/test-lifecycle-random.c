@@ -143,8 +143,9 @@ static void run_seed(int seed)
 	S.iov.iov_base = S.buf;
 	S.iov.iov_len = sizeof(S.buf);
 	assert_int_equal(uv_loop_init(&loop), 0);
-	assert_int_equal(mblk_open(&loop, "ram:?size=8K",
-				   seed % 2 ? MBLK_OPEN_NO_SAFE : 0, &S.dev),
+	assert_int_equal(mblk_open_sync(&loop, "ram:?size=8K",
+					seed % 2 ? MBLK_OPEN_NO_SAFE : 0,
+					&S.dev),
 			 0);
 	for (int k = 0; k < 5 && S.closed == 0; k++) {
 		burst();

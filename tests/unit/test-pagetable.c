@@ -13,7 +13,7 @@
  * the number of random operations (default 4000).
  *
  * Pages are fake pointers (key + 1), so a wrong slot shows up as a wrong
- * value; pt_destroy's free_page counts them.
+ * value; mblk__pt_destroy's free_page counts them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -153,14 +153,14 @@ static void check_key(const struct pagetable *pt, const struct model *m,
 		      uint64_t k)
 {
 	void *want = model_has(m, k) ? PAGE(k) : NULL;
-	void *got = pt_lookup(pt, k);
+	void *got = mblk__pt_lookup(pt, k);
 	if (got != want)
 		fail_at("lookup", k, (uint64_t)(uintptr_t)got,
 			(uint64_t)(uintptr_t)want);
-	uint64_t a = pt_next_present(pt, k), b = model_next_present(m, k);
+	uint64_t a = mblk__pt_next_present(pt, k), b = model_next_present(m, k);
 	if (a != b)
 		fail_at("next_present", k, a, b);
-	a = pt_next_absent(pt, k);
+	a = mblk__pt_next_absent(pt, k);
 	b = model_next_absent(m, k);
 	if (a != b)
 		fail_at("next_absent", k, a, b);
@@ -191,14 +191,14 @@ static void check_all_keys(const struct pagetable *pt, const struct model *m)
 
 static void do_insert(struct pagetable *pt, struct model *m, uint64_t k)
 {
-	assert_int_equal(pt_insert(pt, k, PAGE(k)), 0);
+	assert_int_equal(mblk__pt_insert(pt, k, PAGE(k)), 0);
 	model_insert(m, k);
 }
 
 static void do_remove(struct pagetable *pt, struct model *m, uint64_t k)
 {
 	void *want = model_has(m, k) ? PAGE(k) : NULL;
-	void *got = pt_remove(pt, k);
+	void *got = mblk__pt_remove(pt, k);
 	if (got != want)
 		fail_at("remove", k, (uint64_t)(uintptr_t)got,
 			(uint64_t)(uintptr_t)want);
@@ -209,7 +209,7 @@ static void do_remove(struct pagetable *pt, struct model *m, uint64_t k)
 static void destroy_both(struct pagetable *pt, struct model *m)
 {
 	freed = 0;
-	pt_destroy(pt, count_free);
+	mblk__pt_destroy(pt, count_free);
 	assert_int_equal(freed, m->n);
 	assert_null(pt->root);
 	assert_int_equal(pt->nnodes, 0);
@@ -224,15 +224,15 @@ static void test_empty(void **state)
 {
 	struct pagetable pt;
 	(void)state;
-	pt_init(&pt);
-	assert_null(pt_lookup(&pt, 0));
-	assert_null(pt_lookup(&pt, UINT64_MAX - 1));
-	assert_null(pt_remove(&pt, 5));
-	assert_int_equal(pt_next_present(&pt, 0), PT_NONE);
-	assert_int_equal(pt_next_absent(&pt, 0), 0);
-	assert_int_equal(pt_next_absent(&pt, 12345), 12345);
+	mblk__pt_init(&pt);
+	assert_null(mblk__pt_lookup(&pt, 0));
+	assert_null(mblk__pt_lookup(&pt, UINT64_MAX - 1));
+	assert_null(mblk__pt_remove(&pt, 5));
+	assert_int_equal(mblk__pt_next_present(&pt, 0), PT_NONE);
+	assert_int_equal(mblk__pt_next_absent(&pt, 0), 0);
+	assert_int_equal(mblk__pt_next_absent(&pt, 12345), 12345);
 	freed = 0;
-	pt_destroy(&pt, count_free);
+	mblk__pt_destroy(&pt, count_free);
 	assert_int_equal(freed, 0);
 }
 
@@ -241,34 +241,34 @@ static void test_full_runs(void **state)
 	struct pagetable pt;
 	struct model m = { 0 };
 	(void)state;
-	pt_init(&pt);
+	mblk__pt_init(&pt);
 	/* A full leaf: next_absent must skip it in one step. */
 	for (uint64_t k = 0; k < 64; k++)
 		do_insert(&pt, &m, k);
 	check_shape(&pt, &m);
-	assert_int_equal(pt_next_absent(&pt, 0), 64);
-	assert_int_equal(pt_next_absent(&pt, 63), 64);
+	assert_int_equal(mblk__pt_next_absent(&pt, 0), 64);
+	assert_int_equal(mblk__pt_next_absent(&pt, 63), 64);
 	/* key 64 grows the tree to height 2. */
 	do_insert(&pt, &m, 64);
 	assert_int_equal(pt.height, 2);
 	assert_int_equal(pt.nnodes, 3);
-	assert_int_equal(pt_next_absent(&pt, 0), 65);
+	assert_int_equal(mblk__pt_next_absent(&pt, 0), 65);
 	/* A full level-2 subtree (4096 pages) and a hole in the middle. */
 	for (uint64_t k = 65; k < 4096; k++)
 		do_insert(&pt, &m, k);
 	check_shape(&pt, &m);
-	assert_int_equal(pt_next_absent(&pt, 0), 4096);
-	assert_int_equal(pt_next_present(&pt, 4096), PT_NONE);
+	assert_int_equal(mblk__pt_next_absent(&pt, 0), 4096);
+	assert_int_equal(mblk__pt_next_present(&pt, 4096), PT_NONE);
 	do_remove(&pt, &m, 2049);
-	assert_int_equal(pt_next_absent(&pt, 0), 2049);
-	assert_int_equal(pt_next_absent(&pt, 2050), 4096);
+	assert_int_equal(mblk__pt_next_absent(&pt, 0), 2049);
+	assert_int_equal(mblk__pt_next_absent(&pt, 2050), 4096);
 	do_insert(&pt, &m, 2049);
-	assert_int_equal(pt_next_absent(&pt, 0), 4096);
+	assert_int_equal(mblk__pt_next_absent(&pt, 0), 4096);
 	/* A key far away: height 3 and a gap. */
 	do_insert(&pt, &m, 100000);
 	assert_int_equal(pt.height, 3);
-	assert_int_equal(pt_next_present(&pt, 4096), 100000);
-	assert_int_equal(pt_next_absent(&pt, 100000), 100001);
+	assert_int_equal(mblk__pt_next_present(&pt, 4096), 100000);
+	assert_int_equal(mblk__pt_next_absent(&pt, 100000), 100001);
 	check_shape(&pt, &m);
 	check_all_keys(&pt, &m);
 	/* Removing it shrinks the tree back to height 2. */
@@ -289,7 +289,7 @@ static void test_top_of_range(void **state)
 	struct pagetable pt;
 	struct model m = { 0 };
 	(void)state;
-	pt_init(&pt);
+	mblk__pt_init(&pt);
 	const uint64_t keys[] = { UINT64_MAX - 1, 1ull << 63, (1ull << 54) - 1,
 				  1ull << 54, 7 };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -298,9 +298,10 @@ static void test_top_of_range(void **state)
 		check_all_keys(&pt, &m);
 	}
 	assert_int_equal(pt.height, 11); /* 66 bits cover 64 */
-	assert_int_equal(pt_next_present(&pt, 8), (1ull << 54) - 1);
-	assert_int_equal(pt_next_present(&pt, (1ull << 54) + 1), 1ull << 63);
-	assert_int_equal(pt_next_absent(&pt, UINT64_MAX - 1), UINT64_MAX);
+	assert_int_equal(mblk__pt_next_present(&pt, 8), (1ull << 54) - 1);
+	assert_int_equal(mblk__pt_next_present(&pt, (1ull << 54) + 1),
+			 1ull << 63);
+	assert_int_equal(mblk__pt_next_absent(&pt, UINT64_MAX - 1), UINT64_MAX);
 	/* Removing the big keys shrinks the height step by step. */
 	do_remove(&pt, &m, UINT64_MAX - 1);
 	do_remove(&pt, &m, 1ull << 63);
@@ -359,7 +360,7 @@ static void test_random_model(void **state)
 	rng_state = seed;
 	print_message("seed %" PRIu64 ", %ld operations\n", seed, ops);
 
-	pt_init(&pt);
+	mblk__pt_init(&pt);
 	for (long i = 0; i < ops; i++) {
 		uint64_t k = random_key(), r = rnd() % 100;
 		if (r < 45 && m.n < 4000) {

@@ -1,7 +1,7 @@
 /* test-ram-open-race.c - opening a named ramdisk by URI while another
  * thread destroys and recreates it.
  *
- * mblk_open("ram:NAME?size=1M") connects to NAME if it exists with that
+ * mblk_open_sync("ram:NAME?size=1M") connects to NAME if it exists with that
  * geometry and creates it with that geometry otherwise; it must never
  * hand back a device of another size. One thread opens the URI over and
  * over and checks the size; the other destroys NAME and creates it
@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include <mblk.h>
+#include <mblk/ram.h>
 
 #define NAME "test-ram-open-race"
 #define ROUNDS 20000
@@ -38,8 +39,8 @@ static void *opener_main(void *arg)
 	uv_loop_init(&loop);
 	while (!atomic_load(&stop)) {
 		mblk_dev *dev;
-		if (mblk_open(&loop, "ram:" NAME "?size=1M", MBLK_OPEN_NO_SAFE,
-			      &dev) < 0)
+		if (mblk_open_sync(&loop, "ram:" NAME "?size=1M",
+				   MBLK_OPEN_NO_SAFE, &dev) < 0)
 			continue; /* -EEXIST racing with a create: fine */
 		struct mblk_info info;
 		mblk_get_info(dev, &info);

@@ -61,7 +61,7 @@ static void run_chain(const char *uri)
 	struct chain c = { .steps = 0 };
 	c.iov.iov_base = c.buf;
 	c.iov.iov_len = sizeof(c.buf);
-	assert_int_equal(mblk_open(&loop, uri, 0, &c.dev), 0);
+	assert_int_equal(mblk_open_sync(&loop, uri, 0, &c.dev), 0);
 	submit_next(&c);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(c.steps, 1000);

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include <mblk.h>
+#include <mblk/ram.h>
 
 #define NAME "test-ram-threads"
 #define SECTORS 512 /* data sectors 0..255; scratch and resizes above */
@@ -44,7 +45,7 @@ static void *worker_main(void *arg)
 	struct iovec iov = { buf, sizeof(buf) };
 
 	uv_loop_init(&loop);
-	if (mblk_open(&loop, "ram:" NAME, 0, &dev) < 0) {
+	if (mblk_open_sync(&loop, "ram:" NAME, 0, &dev) < 0) {
 		w->failed = 1;
 		snprintf(w->why, sizeof(w->why), "open: %s", mblk_last_error());
 		return NULL;
@@ -70,7 +71,7 @@ static void *worker_main(void *arg)
 			(void)mblk_resize_sync(dev, SECTORS + (i & 1));
 			mblk_get_info(dev, &info);
 			(void)mblk_get_uri(dev, uri, sizeof(uri));
-			if (mblk_open(&loop, "ram:" NAME, 0, &other) == 0)
+			if (mblk_open_sync(&loop, "ram:" NAME, 0, &other) == 0)
 				mblk_close_sync(other);
 		}
 	}

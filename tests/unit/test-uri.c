@@ -29,7 +29,7 @@ static void expect_error_has(const char *needle)
 /* Parses text expecting failure err and a sentence containing needle. */
 static void expect_parse_error(const char *text, int err, const char *needle)
 {
-	struct mblk__uri u;
+	struct mblk_uri u;
 	int r = mblk__uri_parse(text, known, &u);
 	if (r != err)
 		print_error("parse(\"%s\") gave %d, want %d\n",
@@ -42,7 +42,7 @@ static void expect_parse_error(const char *text, int err, const char *needle)
 
 static void test_scheme_and_query(void **state)
 {
-	struct mblk__uri u;
+	struct mblk_uri u;
 	(void)state;
 	assert_int_equal(mblk__uri_parse("ram:disk0?size=1G&sector-size=4096",
 					 known, &u),
@@ -50,9 +50,9 @@ static void test_scheme_and_query(void **state)
 	assert_string_equal(u.scheme, "ram");
 	assert_string_equal(u.path, "disk0");
 	assert_int_equal(u.nparams, 2);
-	assert_string_equal(mblk__uri_get(&u, "size"), "1G");
-	assert_string_equal(mblk__uri_get(&u, "sector-size"), "4096");
-	assert_null(mblk__uri_get(&u, "other"));
+	assert_string_equal(mblk_uri_get(&u, "size"), "1G");
+	assert_string_equal(mblk_uri_get(&u, "sector-size"), "4096");
+	assert_null(mblk_uri_get(&u, "other"));
 	assert_int_equal(mblk__uri_finish(&u, "size, sector-size"), 0);
 	mblk__uri_free(&u);
 
@@ -83,13 +83,13 @@ static void test_scheme_and_query(void **state)
 	/* Empty pairs between '&' are skipped; an empty value is a value. */
 	assert_int_equal(mblk__uri_parse("ram:a?x=1&&y=", known, &u), 0);
 	assert_int_equal(u.nparams, 2);
-	assert_string_equal(mblk__uri_get(&u, "y"), "");
+	assert_string_equal(mblk_uri_get(&u, "y"), "");
 	mblk__uri_free(&u);
 }
 
 static void test_bare_paths(void **state)
 {
-	struct mblk__uri u;
+	struct mblk_uri u;
 	(void)state;
 	const char *paths[] = { "/var/lib/a.img", "./a:b", "a.img",     "../x",
 				"/dev/sda",       "1:2",   "/tmp/q?x=1" };
@@ -105,7 +105,7 @@ static void test_bare_paths(void **state)
 	assert_int_equal(mblk__uri_parse("file:/a%20b?direct=1", known, &u), 0);
 	assert_string_equal(u.scheme, "file");
 	assert_string_equal(u.path, "/a b");
-	assert_string_equal(mblk__uri_get(&u, "direct"), "1");
+	assert_string_equal(mblk_uri_get(&u, "direct"), "1");
 	mblk__uri_free(&u);
 }
 
@@ -129,7 +129,7 @@ static void test_empty(void **state)
 
 static void test_percent(void **state)
 {
-	struct mblk__uri u;
+	struct mblk_uri u;
 	(void)state;
 	assert_int_equal(mblk__uri_parse("ram:a%20b%2fc?k%3d=v%26w%3D%25",
 					 known, &u),
@@ -175,13 +175,13 @@ static void test_bad_pairs(void **state)
 
 static void test_finish_unknown_key(void **state)
 {
-	struct mblk__uri u;
+	struct mblk_uri u;
 	(void)state;
 	assert_int_equal(mblk__uri_parse("ram:a?size=1M&sectr-size=4096", known,
 					 &u),
 			 0);
 	uint64_t size = 0;
-	assert_int_equal(mblk__uri_get_size(&u, "size", &size), 0);
+	assert_int_equal(mblk_uri_get_size(&u, "size", &size), 0);
 	assert_int_equal(size, 1 << 20);
 	assert_int_equal(mblk__uri_finish(&u, "size, sector-size"), -EINVAL);
 	expect_error_has("unknown key 'sectr-size'");
@@ -192,7 +192,7 @@ static void test_finish_unknown_key(void **state)
 
 static void test_getters(void **state)
 {
-	struct mblk__uri u;
+	struct mblk_uri u;
 	(void)state;
 	assert_int_equal(mblk__uri_parse("ram:a?s=64K&big=99999999999999999999"
 					 "&junk=1Q&n=42&neg=-1&nx=4x&b1=yes"
@@ -203,38 +203,38 @@ static void test_getters(void **state)
 	bool b = false;
 
 	/* Absent keys leave *out alone. */
-	assert_int_equal(mblk__uri_get_size(&u, "absent", &v), 0);
-	assert_int_equal(mblk__uri_get_uint(&u, "absent", &v), 0);
+	assert_int_equal(mblk_uri_get_size(&u, "absent", &v), 0);
+	assert_int_equal(mblk_uri_get_uint(&u, "absent", &v), 0);
 	assert_int_equal(v, 7);
-	assert_int_equal(mblk__uri_get_bool(&u, "absent", &b), 0);
+	assert_int_equal(mblk_uri_get_bool(&u, "absent", &b), 0);
 	assert_false(b);
 
-	assert_int_equal(mblk__uri_get_size(&u, "s", &v), 0);
+	assert_int_equal(mblk_uri_get_size(&u, "s", &v), 0);
 	assert_int_equal(v, 65536);
-	assert_int_equal(mblk__uri_get_size(&u, "big", &v), -EINVAL);
+	assert_int_equal(mblk_uri_get_size(&u, "big", &v), -EINVAL);
 	expect_error_has("big=99999999999999999999");
 	expect_error_has("too large");
-	assert_int_equal(mblk__uri_get_size(&u, "junk", &v), -EINVAL);
+	assert_int_equal(mblk_uri_get_size(&u, "junk", &v), -EINVAL);
 	expect_error_has("junk=1Q");
 	expect_error_has("not a size");
 	assert_int_equal(v, 65536);
 
-	assert_int_equal(mblk__uri_get_uint(&u, "n", &v), 0);
+	assert_int_equal(mblk_uri_get_uint(&u, "n", &v), 0);
 	assert_int_equal(v, 42);
-	assert_int_equal(mblk__uri_get_uint(&u, "neg", &v), -EINVAL);
+	assert_int_equal(mblk_uri_get_uint(&u, "neg", &v), -EINVAL);
 	expect_error_has("neg=-1");
 	expect_error_has("not a whole number");
-	assert_int_equal(mblk__uri_get_uint(&u, "nx", &v), -EINVAL);
+	assert_int_equal(mblk_uri_get_uint(&u, "nx", &v), -EINVAL);
 	expect_error_has("nx=4x");
-	assert_int_equal(mblk__uri_get_uint(&u, "n0", &v), -EINVAL);
-	assert_int_equal(mblk__uri_get_uint(&u, "big", &v), -EINVAL);
+	assert_int_equal(mblk_uri_get_uint(&u, "n0", &v), -EINVAL);
+	assert_int_equal(mblk_uri_get_uint(&u, "big", &v), -EINVAL);
 	assert_int_equal(v, 42);
 
-	assert_int_equal(mblk__uri_get_bool(&u, "b1", &b), 0);
+	assert_int_equal(mblk_uri_get_bool(&u, "b1", &b), 0);
 	assert_true(b);
-	assert_int_equal(mblk__uri_get_bool(&u, "b0", &b), 0);
+	assert_int_equal(mblk_uri_get_bool(&u, "b0", &b), 0);
 	assert_false(b);
-	assert_int_equal(mblk__uri_get_bool(&u, "bx", &b), -EINVAL);
+	assert_int_equal(mblk_uri_get_bool(&u, "bx", &b), -EINVAL);
 	expect_error_has("bx=maybe");
 	expect_error_has("expected 0 or 1");
 

@@ -16,11 +16,10 @@
 
 #include <mblk/backend.h>
 #include <mblk/fault.h>
-#include "../../core/core.h"
-#include "../../core/uri.h"
+#include <stdlib.h>
 #include "errnames.h"
 
-static int fault_parse_ops(struct mblk__uri *u, const char *key, const char *v,
+static int fault_parse_ops(struct mblk_uri *u, const char *key, const char *v,
 			   unsigned *ops)
 {
 	static const struct {
@@ -52,7 +51,8 @@ static int fault_parse_ops(struct mblk__uri *u, const char *key, const char *v,
 					      "an operation; use read, write, "
 					      "flush, discard, write_zeroes or "
 					      "any, separated by commas",
-					      key, v, u->text, (int)n, p);
+					      key, v, mblk_uri_text(u), (int)n,
+					      p);
 		p += n;
 		if (*p == ',')
 			p++;
@@ -61,46 +61,69 @@ static int fault_parse_ops(struct mblk__uri *u, const char *key, const char *v,
 		return mblk_set_error(-EINVAL,
 				      "%s= in URI '%s' names no "
 				      "operation",
-				      key, u->text);
+				      key, mblk_uri_text(u));
 	return 0;
 }
 
-int mblk__open_fault_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
-			 mblk_dev **devp)
+/* The inner device is opening; the rules wait here. */
+struct fault_open {
+	struct mblk_open_req *req;
+	struct mblk_fault_rule rules[2];
+	int n;
+};
+
+static void fault_inner_opened(void *data, int status, mblk_dev *in,
+			       const char *error)
+{
+	struct fault_open *fo = data;
+	struct mblk_open_req *req = fo->req;
+	mblk_dev *dev;
+	if (status < 0) {
+		mblk_open_fail(req, status, "%s", error);
+	} else if ((status = mblk_fault_wrap(in, fo->rules, fo->n, &dev)) < 0) {
+		mblk_close(in, NULL, NULL);
+		mblk_open_fail_last(req, status);
+	} else {
+		mblk_open_done(req, dev);
+	}
+	free(fo);
+}
+
+/* Reads the keys and starts opening the inner device; returns -errno
+ * with the sentence in mblk_last_error when it cannot. */
+static int fault_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 {
 	struct mblk_fault_rule fail = { 0 }, delay = { 0 };
 	uint64_t from = 0, to = 0;
 	int r;
 
-	const char *inner = mblk__uri_get(u, "inner");
-	const char *fail_ops = mblk__uri_get(u, "fail");
-	const char *err = mblk__uri_get(u, "errno");
-	const char *delay_ops = mblk__uri_get(u, "delay");
-	bool have_delay = mblk__uri_get(u, "delay-us") != NULL;
+	const char *inner = mblk_uri_get(u, "inner");
+	const char *fail_ops = mblk_uri_get(u, "fail");
+	const char *err = mblk_uri_get(u, "errno");
+	const char *delay_ops = mblk_uri_get(u, "delay");
+	bool have_delay = mblk_uri_get(u, "delay-us") != NULL;
 
-	if ((r = mblk__uri_get_uint(u, "every", &fail.every)) < 0 ||
-	    (r = mblk__uri_get_uint(u, "after", &fail.after)) < 0 ||
-	    (r = mblk__uri_get_uint(u, "at", &fail.at)) < 0 ||
-	    (r = mblk__uri_get_uint(u, "from", &from)) < 0 ||
-	    (r = mblk__uri_get_uint(u, "to", &to)) < 0 ||
-	    (r = mblk__uri_get_uint(u, "delay-us", &delay.delay_us)) < 0 ||
-	    (r = mblk__uri_get_uint(u, "delay-every", &delay.every)) < 0 ||
-	    (r = mblk__uri_finish(u,
-				  "inner, fail, errno, every, after, at, "
-				  "from, to, delay, delay-us, delay-every")) <
-		    0)
+	if ((r = mblk_uri_get_uint(u, "every", &fail.every)) < 0 ||
+	    (r = mblk_uri_get_uint(u, "after", &fail.after)) < 0 ||
+	    (r = mblk_uri_get_uint(u, "at", &fail.at)) < 0 ||
+	    (r = mblk_uri_get_uint(u, "from", &from)) < 0 ||
+	    (r = mblk_uri_get_uint(u, "to", &to)) < 0 ||
+	    (r = mblk_uri_get_uint(u, "delay-us", &delay.delay_us)) < 0 ||
+	    (r = mblk_uri_get_uint(u, "delay-every", &delay.every)) < 0 ||
+	    (r = mblk_uri_finish(u)) < 0)
 		return r;
-	if (u->path[0] != '\0' || inner == NULL || *inner == '\0')
+	if (mblk_uri_path(u)[0] != '\0' || inner == NULL || *inner == '\0')
 		return mblk_set_error(-EINVAL,
 				      "URI '%s': write the device to wrap as "
-				      "fault:?inner=<URI>&... (with '&' in it "
-				      "written %%26)",
-				      u->text);
+				      "fault:?inner=[URI]&... (the URI in "
+				      "brackets, as it is)",
+				      mblk_uri_text(u));
 	if (to != 0 && to <= from)
 		return mblk_set_error(-EINVAL,
 				      "URI '%s': from=%llu to=%llu is an empty "
 				      "range",
-				      u->text, (unsigned long long)from,
+				      mblk_uri_text(u),
+				      (unsigned long long)from,
 				      (unsigned long long)to);
 
 	struct mblk_fault_rule rules[2];
@@ -116,7 +139,7 @@ int mblk__open_fault_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 					      "errno=%s in URI '%s': not an "
 					      "errno name (EIO, ENOSPC, ...) or "
 					      "number",
-					      err, u->text);
+					      err, mblk_uri_text(u));
 		fail.from = from;
 		fail.to = to;
 		rules[n++] = fail;
@@ -124,14 +147,14 @@ int mblk__open_fault_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 		return mblk_set_error(-EINVAL,
 				      "URI '%s': every/after/at need fail=OPS "
 				      "(or errno=E)",
-				      u->text);
+				      mblk_uri_text(u));
 	}
 	if (have_delay || delay_ops != NULL) {
 		if (!have_delay)
 			return mblk_set_error(-EINVAL,
 					      "URI '%s': delay=OPS needs "
 					      "delay-us=MICROSECONDS",
-					      u->text);
+					      mblk_uri_text(u));
 		delay.ops = MBLK_FAULT_ANY;
 		if (delay_ops != NULL &&
 		    (r = fault_parse_ops(u, "delay", delay_ops, &delay.ops)) <
@@ -142,12 +165,50 @@ int mblk__open_fault_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
 		rules[n++] = delay;
 	}
 
-	mblk_dev *in;
-	r = mblk_open(loop, inner, flags | MBLK_OPEN_NO_SAFE, &in);
+	struct fault_open *fo = calloc(1, sizeof(*fo));
+	if (fo == NULL)
+		return mblk_set_error(-ENOMEM, "fault: no memory");
+	fo->req = req;
+	fo->n = n;
+	for (int i = 0; i < n; i++)
+		fo->rules[i] = rules[i];
+	r = mblk_open(mblk_open_req_loop(req), inner,
+		      mblk_open_req_flags(req) | MBLK_OPEN_NO_SAFE,
+		      fault_inner_opened, fo);
 	if (r < 0)
-		return r;
-	r = mblk_fault_wrap(in, rules, n, devp);
-	if (r < 0)
-		mblk_close(in, NULL, NULL);
+		free(fo);
 	return r;
 }
+
+static void fault_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
+{
+	int r = fault_open_start(req, u);
+	if (r < 0)
+		mblk_open_fail_last(req, r);
+}
+
+static const struct mblk_uri_key fault_keys[] = {
+	{ "inner", "URI", "the device to wrap (required), best in brackets" },
+	{ "fail", "OPS",
+	  "fail these operations: read, write, flush, discard, "
+	  "write_zeroes, any (comma-separated)" },
+	{ "errno", "name|number", "the error to fail with (default EIO)" },
+	{ "every", "number", "fail every Nth matching request" },
+	{ "after", "number", "let the first N matching requests pass" },
+	{ "at", "number", "fail only the Nth matching request" },
+	{ "from", "sector", "match requests touching sectors from here" },
+	{ "to", "sector", "... up to here (exclusive; default the end)" },
+	{ "delay", "OPS", "delay these operations" },
+	{ "delay-us", "number", "by this many microseconds" },
+	{ "delay-every", "number", "delay every Nth matching request" },
+	{ NULL, NULL, NULL },
+};
+
+const struct mblk_scheme mblk__scheme_fault = {
+	.name = "fault",
+	.syntax = "fault:?inner=[URI][&fail=OPS][&errno=E][&every=N]...",
+	.summary = "fail or delay chosen requests of another device, to test "
+		   "what is stacked on it",
+	.keys = fault_keys,
+	.open = fault_open_uri,
+};

@@ -6,7 +6,7 @@
  * The copier owns nops operation slots (buffer option / bytes per
  * operation, at most 64), each with a buffer of op_bytes allocated on
  * first use, so copy memory never exceeds the buffer option (or one
- * operation when the option is smaller than a chunk). mirror_kick, called
+ * operation when the option is smaller than a chunk). mblk__mirror_kick, called
  * after every event that may have made work possible, fills free slots:
  * from the cursor it finds the next dirty chunk that no copy operation
  * holds, extends it over up to op_chunks consecutive dirty chunks, and
@@ -75,16 +75,16 @@ static void copy_end(struct copy_op *op, int status, const char *msg)
 	m->copy_sectors -= e->end - e->start;
 	if (status < 0) {
 		/* Anything may have reached the secondary: copy it again. */
-		mirror_mark_dirty(m, e->cstart, e->cend);
-		mirror_lose_zero(m, e->start, e->end);
+		mblk__mirror_mark_dirty(m, e->cstart, e->cend);
+		mblk__mirror_lose_zero(m, e->start, e->end);
 	}
 	op->busy = false;
 	m->ops_busy--;
-	mirror_lock_remove(m, e);
+	mblk__mirror_lock_remove(m, e);
 	if (status < 0)
-		mirror_failure(m, status, msg);
-	mirror_kick(m);
-	mirror_report_percent(m);
+		mblk__mirror_failure(m, status, msg);
+	mblk__mirror_kick(m);
+	mblk__mirror_report_percent(m);
 }
 
 static void copy_fail_nomem(struct copy_op *op)
@@ -111,7 +111,7 @@ static void copy_write_done(mblk_req *c)
 		copy_step(op);
 	}
 	mblk_req_free(c);
-	mirror_bg_put(m);
+	mblk__mirror_bg_put(m);
 }
 
 static void copy_read_done(mblk_req *c)
@@ -124,19 +124,19 @@ static void copy_read_done(mblk_req *c)
 		copy_step(op);
 	} else {
 		m->bytes_read += op->iov.iov_len;
-		mblk_req *w =
-			mirror_child(m->s, MBLK_OP_WRITE, op->pos, m->sshift);
+		mblk_req *w = mblk__mirror_child(m->s, MBLK_OP_WRITE, op->pos,
+						 m->sshift);
 		if (w == NULL) {
 			copy_fail_nomem(op);
 		} else {
-			mirror_lose_zero(m, op->pos, op->xend);
+			mblk__mirror_lose_zero(m, op->pos, op->xend);
 			w->iov = &op->iov;
 			w->iovcnt = 1;
 			copy_submit(op, w, copy_write_done);
 		}
 	}
 	mblk_req_free(c);
-	mirror_bg_put(m);
+	mblk__mirror_bg_put(m);
 }
 
 /* Copies the data extent [pos, xend). */
@@ -154,9 +154,9 @@ static void copy_read(struct copy_op *op)
 		for (int i = 0; m->arena != NULL && i < m->nops; i++)
 			m->ops[i].buf = m->arena + (size_t)i * stride;
 	}
-	mblk_req *c =
-		op->buf ? mirror_child(m->p, MBLK_OP_READ, op->pos, m->pshift)
-			: NULL;
+	mblk_req *c = op->buf ? mblk__mirror_child(m->p, MBLK_OP_READ, op->pos,
+						   m->pshift)
+			      : NULL;
 	if (c == NULL) {
 		copy_fail_nomem(op);
 		return;
@@ -191,7 +191,7 @@ static bool copy_zero(struct copy_op *op)
 	uint32_t caps = mblk_dev_info(m->s)->caps;
 	enum mblk_op zop = caps & MBLK_CAP_WRITE_ZEROES ? MBLK_OP_WRITE_ZEROES
 							: MBLK_OP_DISCARD;
-	mblk_req *c = mirror_child(m->s, zop, op->pos, m->sshift);
+	mblk_req *c = mblk__mirror_child(m->s, zop, op->pos, m->sshift);
 	if (c == NULL) {
 		copy_fail_nomem(op);
 		return false;
@@ -223,8 +223,9 @@ static void copy_seek_done(mblk_req *c)
 			op->xend = dend;
 			copy_read(op);
 		} else {
-			mblk_req *s = mirror_child(m->p, MBLK_OP_SEEK_MAPPED,
-						   op->pos, m->pshift);
+			mblk_req *s = mblk__mirror_child(m->p,
+							 MBLK_OP_SEEK_MAPPED,
+							 op->pos, m->pshift);
 			if (s == NULL)
 				copy_fail_nomem(op);
 			else
@@ -242,7 +243,7 @@ static void copy_seek_done(mblk_req *c)
 				copy_step(op);
 		}
 	}
-	mirror_bg_put(m);
+	mblk__mirror_bg_put(m);
 }
 
 /* Starts the next extent, or ends the operation. */
@@ -264,8 +265,8 @@ static void copy_step(struct copy_op *op)
 		copy_read(op);
 		return;
 	}
-	mblk_req *c =
-		mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, op->pos, m->pshift);
+	mblk_req *c = mblk__mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, op->pos,
+					 m->pshift);
 	if (c == NULL) {
 		op->xend = op->ent.end;
 		copy_fail_nomem(op);
@@ -316,15 +317,15 @@ static void copy_launch(struct mirror *m, uint64_t c, uint64_t n)
 	e->start = c << m->cs_shift;
 	e->end = mblk__min_u64((c + n) << m->cs_shift, m->size);
 	e->run = copy_run;
-	mirror_lock_add(m, e);
+	mblk__mirror_lock_add(m, e);
 }
 
-void mirror_switch_active(struct mirror *m)
+void mblk__mirror_switch_active(struct mirror *m)
 {
 	if (m->mode == MBLK_MIRROR_ACTIVE_MODE)
 		return;
 	m->mode = MBLK_MIRROR_ACTIVE_MODE;
-	mirror_event(m, MBLK_MIRROR_ACTIVE, 0, NULL);
+	mblk__mirror_event(m, MBLK_MIRROR_ACTIVE, 0, NULL);
 }
 
 static void copy_end_pass(struct mirror *m)
@@ -334,7 +335,7 @@ static void copy_end_pass(struct mirror *m)
 	if (m->mode == MBLK_MIRROR_BACKGROUND &&
 	    ((m->passes >= 2 && m->ndirty * 4 > m->prev_dirty * 3) ||
 	     m->passes >= 8))
-		mirror_switch_active(m);
+		mblk__mirror_switch_active(m);
 	m->prev_dirty = m->ndirty;
 }
 
@@ -344,17 +345,17 @@ static void copy_flush_done(mblk_req *c)
 	m->flushing = false;
 	if (c->status < 0 && !copy_halted(m)) {
 		if (m->on_error == MBLK_MIRROR_RETRY && m->retries_left > 0)
-			mirror_mark_dirty(m, 0, m->nchunks);
-		mirror_failure(m, c->status, c->msg);
+			mblk__mirror_mark_dirty(m, 0, m->nchunks);
+		mblk__mirror_failure(m, c->status, c->msg);
 	} else if (c->status == 0 && m->state == MBLK_MIRROR_SYNCED &&
 		   !m->stopping) {
 		m->end_ns = uv_hrtime();
 		m->last_percent = 100;
-		mirror_event(m, MBLK_MIRROR_COMPLETE, 100, NULL);
+		mblk__mirror_event(m, MBLK_MIRROR_COMPLETE, 100, NULL);
 	}
 	mblk_req_free(c);
-	mirror_kick(m);
-	mirror_bg_put(m);
+	mblk__mirror_kick(m);
+	mblk__mirror_bg_put(m);
 }
 
 /* Enters SYNCED when nothing is left to copy and nothing can dirty. */
@@ -365,7 +366,7 @@ static void copy_maybe_sync(struct mirror *m)
 	if (m->po_inflight > 0) {
 		/* Only client writes in flight stand between us and sync;
 		 * more keep coming: make them dual. */
-		mirror_switch_active(m);
+		mblk__mirror_switch_active(m);
 		return;
 	}
 	mblk_req *c = mblk_req_alloc(m->s);
@@ -373,7 +374,7 @@ static void copy_maybe_sync(struct mirror *m)
 		/* No memory: try again shortly rather than stall. */
 		if (!m->timer_armed) {
 			m->timer_armed = true;
-			uv_timer_start(&m->timer, mirror_timer_cb, 10, 0);
+			uv_timer_start(&m->timer, mblk__mirror_timer_cb, 10, 0);
 		}
 		return;
 	}
@@ -395,7 +396,7 @@ static void copy_refill(struct mirror *m)
 	m->refill_ns = now;
 }
 
-void mirror_kick(struct mirror *m)
+void mblk__mirror_kick(struct mirror *m)
 {
 	if (!m->started || m->stopping || m->state != MBLK_MIRROR_COPYING)
 		return;
@@ -413,8 +414,8 @@ void mirror_kick(struct mirror *m)
 							 (double)m->rate) +
 					      1;
 				m->timer_armed = true;
-				uv_timer_start(&m->timer, mirror_timer_cb, ms,
-					       0);
+				uv_timer_start(&m->timer, mblk__mirror_timer_cb,
+					       ms, 0);
 			}
 			break;
 		}
@@ -455,19 +456,19 @@ static void copy_probe_done(mblk_req *c)
 	if (!m->stopping) {
 		m->started = true;
 		m->start_ns = uv_hrtime();
-		mirror_kick(m);
+		mblk__mirror_kick(m);
 	}
-	mirror_bg_put(m);
+	mblk__mirror_bg_put(m);
 }
 
-void mirror_timer_cb(uv_timer_t *t)
+void mblk__mirror_timer_cb(uv_timer_t *t)
 {
 	struct mirror *m = t->data;
 	m->timer_armed = false;
 	if (m->stopping)
 		return;
 	if (m->started) {
-		mirror_kick(m);
+		mblk__mirror_kick(m);
 		return;
 	}
 	/* Start: find out whether the secondary is all zeros first. */
@@ -484,5 +485,5 @@ void mirror_timer_cb(uv_timer_t *t)
 	}
 	m->started = true;
 	m->start_ns = uv_hrtime();
-	mirror_kick(m);
+	mblk__mirror_kick(m);
 }

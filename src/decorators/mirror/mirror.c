@@ -121,8 +121,8 @@ struct fg {
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
-mblk_req *mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
-		       unsigned shift)
+mblk_req *mblk__mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
+			     unsigned shift)
 {
 	mblk_req *c = mblk_req_alloc(d);
 	if (c != NULL) {
@@ -132,27 +132,27 @@ mblk_req *mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
 	return c;
 }
 
-void mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend)
+void mblk__mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend)
 {
 	m->ndirty += mblk__bitmap_assign(&m->dirty, cstart, cend, true);
 }
 
 /* The secondary is about to hold data in [start, end): no longer zero. */
-void mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end)
+void mblk__mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end)
 {
 	if (m->zero_known && end > start)
 		mblk__bitmap_assign(&m->zero, mirror_chunk_of(m, start),
 				    mirror_chunk_up(m, end), false);
 }
 
-void mirror_event(struct mirror *m, enum mblk_mirror_event ev, int value,
-		  const char *error)
+void mblk__mirror_event(struct mirror *m, enum mblk_mirror_event ev, int value,
+			const char *error)
 {
 	if (m->cb != NULL && !m->stopping)
 		m->cb(m->cb_data, ev, value, error);
 }
 
-uint64_t mirror_remaining_bytes(const struct mirror *m)
+uint64_t mblk__mirror_remaining_bytes(const struct mirror *m)
 {
 	uint64_t cb = m->cs << m->sec_shift;
 	uint64_t r = m->ndirty * cb;
@@ -164,25 +164,25 @@ uint64_t mirror_remaining_bytes(const struct mirror *m)
 	return r + (m->copy_sectors << m->sec_shift);
 }
 
-void mirror_report_percent(struct mirror *m)
+void mblk__mirror_report_percent(struct mirror *m)
 {
 	uint64_t total = m->size << m->sec_shift;
 	if (total == 0 || m->state != MBLK_MIRROR_COPYING)
 		return;
-	uint64_t rem = mirror_remaining_bytes(m);
+	uint64_t rem = mblk__mirror_remaining_bytes(m);
 	uint64_t done = total - (rem < total ? rem : total);
 	int pct = (int)((unsigned __int128)done * 100 / total);
 	if (pct > 99)
 		pct = 99; /* 100 is Complete, reported once in sync */
 	if (pct > m->last_percent) {
 		m->last_percent = pct;
-		mirror_event(m, MBLK_MIRROR_PERCENT, pct, NULL);
+		mblk__mirror_event(m, MBLK_MIRROR_PERCENT, pct, NULL);
 	}
 }
 
 /* A copy failure: retry (the caller has already marked the range dirty)
  * or stop. Never dropped: always reported. */
-void mirror_failure(struct mirror *m, int status, const char *msg)
+void mblk__mirror_failure(struct mirror *m, int status, const char *msg)
 {
 	if (m->state == MBLK_MIRROR_STOPPED || m->stopping)
 		return;
@@ -190,14 +190,14 @@ void mirror_failure(struct mirror *m, int status, const char *msg)
 		m->retries_left--;
 		if (m->state == MBLK_MIRROR_SYNCED)
 			m->state = MBLK_MIRROR_COPYING;
-		mirror_event(m, MBLK_MIRROR_ERROR, status, msg);
+		mblk__mirror_event(m, MBLK_MIRROR_ERROR, status, msg);
 		return;
 	}
 	m->state = MBLK_MIRROR_STOPPED;
 	m->error = status;
 	snprintf(m->errmsg, sizeof(m->errmsg), "%s", msg);
 	m->end_ns = uv_hrtime();
-	mirror_event(m, MBLK_MIRROR_FAILED, status, m->errmsg);
+	mblk__mirror_event(m, MBLK_MIRROR_FAILED, status, m->errmsg);
 }
 
 static void mirror_disc_child_done(mblk_req *c)
@@ -229,7 +229,7 @@ static void mirror_disconnect_children(struct mirror *m)
 }
 
 /* One copier child request finished; call last in a handler. */
-void mirror_bg_put(struct mirror *m)
+void mblk__mirror_bg_put(struct mirror *m)
 {
 	if (--m->bg_inflight == 0 && m->stopping && m->disc_req != NULL)
 		mirror_disconnect_children(m);
@@ -266,7 +266,7 @@ static bool ent_blocked(const struct mirror *m, const struct ent *e)
 
 /* Adds e at the tail and runs it at once if nothing earlier conflicts.
  * e->run must not complete e synchronously (it submits I/O). */
-void mirror_lock_add(struct mirror *m, struct ent *e)
+void mblk__mirror_lock_add(struct mirror *m, struct ent *e)
 {
 	e->next = NULL;
 	e->prev = m->ltail;
@@ -288,7 +288,7 @@ void mirror_lock_add(struct mirror *m, struct ent *e)
  * Reentrant: an entry that runs may finish at once and remove itself
  * (or the scan's callbacks may remove others); the list changed, so the
  * scan starts again from the head. */
-void mirror_lock_remove(struct mirror *m, struct ent *e)
+void mblk__mirror_lock_remove(struct mirror *m, struct ent *e)
 {
 	if (e->prev != NULL)
 		e->prev->next = e->next;
@@ -330,7 +330,8 @@ static void mirror_pass_done(mblk_req *c)
 static void mirror_read(mblk_dev *dev, mblk_req *req)
 {
 	struct mirror *m = mblk_dev_priv(dev);
-	mblk_req *c = mirror_child(m->p, MBLK_OP_READ, req->sector, m->pshift);
+	mblk_req *c =
+		mblk__mirror_child(m->p, MBLK_OP_READ, req->sector, m->pshift);
 	if (c == NULL) {
 		mblk_req_fail(req, -ENOMEM, "no memory for a request");
 		return;
@@ -372,7 +373,8 @@ static void mirror_seek_done(mblk_req *c)
 			return;
 		}
 		f->pos = cand;
-		c = mirror_child(m->p, MBLK_OP_SEEK_MAPPED, cand, m->pshift);
+		c = mblk__mirror_child(m->p, MBLK_OP_SEEK_MAPPED, cand,
+				       m->pshift);
 		if (c == NULL) {
 			mblk_req_fail(req, -ENOMEM, "no memory for a request");
 			return;
@@ -398,8 +400,8 @@ static void mirror_seek_step(struct fg *f)
 		mblk_req_done(f->req, 0);
 		return;
 	}
-	mblk_req *c =
-		mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, f->pos, m->pshift);
+	mblk_req *c = mblk__mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, f->pos,
+					 m->pshift);
 	if (c == NULL) {
 		mblk_req_fail(f->req, -ENOMEM, "no memory for a request");
 		return;
@@ -418,8 +420,8 @@ static void mirror_seek(mblk_dev *dev, mblk_req *req)
 		return;
 	}
 	if (req->op == MBLK_OP_SEEK_MAPPED) {
-		mblk_req *c =
-			mirror_child(m->p, req->op, req->sector, m->pshift);
+		mblk_req *c = mblk__mirror_child(m->p, req->op, req->sector,
+						 m->pshift);
 		if (c == NULL) {
 			mblk_req_fail(req, -ENOMEM, "no memory for a request");
 			return;
@@ -443,16 +445,16 @@ static void mirror_flush_done(mblk_req *c)
 	} else if (c->status < 0 && m->state != MBLK_MIRROR_STOPPED) {
 		/* Which writes the secondary lost is unknown: all dirty. */
 		if (m->on_error == MBLK_MIRROR_RETRY && m->retries_left > 0) {
-			mirror_mark_dirty(m, 0, m->nchunks);
+			mblk__mirror_mark_dirty(m, 0, m->nchunks);
 			if (m->state == MBLK_MIRROR_SYNCED)
 				m->mode = MBLK_MIRROR_ACTIVE_MODE;
 		}
-		mirror_failure(m, c->status, c->msg);
+		mblk__mirror_failure(m, c->status, c->msg);
 	}
 	mblk_req_free(c);
 	if (--f->pending > 0)
 		return;
-	mirror_kick(m);
+	mblk__mirror_kick(m);
 	mblk_req_done(f->req, f->pstatus);
 }
 
@@ -465,8 +467,9 @@ static void mirror_flush(mblk_dev *dev, mblk_req *req)
 	f->pstatus = 0;
 	bool both = m->state != MBLK_MIRROR_STOPPED;
 	f->pending = both ? 2 : 1;
-	mblk_req *pc = mirror_child(m->p, MBLK_OP_FLUSH, 0, 0);
-	mblk_req *sc = both ? mirror_child(m->s, MBLK_OP_FLUSH, 0, 0) : NULL;
+	mblk_req *pc = mblk__mirror_child(m->p, MBLK_OP_FLUSH, 0, 0);
+	mblk_req *sc = both ? mblk__mirror_child(m->s, MBLK_OP_FLUSH, 0, 0)
+			    : NULL;
 	if (pc == NULL || (both && sc == NULL)) {
 		if (pc)
 			mblk_req_free(pc);
@@ -490,7 +493,7 @@ static void mirror_fg_finish(struct mirror *m, struct fg *f)
 	if (e->kind == ENT_WRITE_PRIMARY) {
 		m->po_inflight--;
 		if (m->state == MBLK_MIRROR_COPYING)
-			mirror_mark_dirty(m, e->cstart, e->cend);
+			mblk__mirror_mark_dirty(m, e->cstart, e->cend);
 	} else if (m->state != MBLK_MIRROR_STOPPED) {
 		if (f->pstatus == 0 && f->sstatus == 0) {
 			if (m->state == MBLK_MIRROR_COPYING) {
@@ -507,16 +510,16 @@ static void mirror_fg_finish(struct mirror *m, struct fg *f)
 								    false);
 			}
 		} else {
-			mirror_mark_dirty(m, e->cstart, e->cend);
+			mblk__mirror_mark_dirty(m, e->cstart, e->cend);
 			if (m->state == MBLK_MIRROR_SYNCED)
 				m->state = MBLK_MIRROR_COPYING;
 		}
 	}
-	mirror_lock_remove(m, e);
+	mblk__mirror_lock_remove(m, e);
 	if (e->kind == ENT_WRITE_DUAL && f->sstatus < 0)
-		mirror_failure(m, f->sstatus, m->smsg);
-	mirror_kick(m);
-	mirror_report_percent(m);
+		mblk__mirror_failure(m, f->sstatus, m->smsg);
+	mblk__mirror_kick(m);
+	mblk__mirror_report_percent(m);
 	mblk_req_done(req, f->pstatus);
 }
 
@@ -554,7 +557,7 @@ static mblk_req *mirror_fg_child(struct mirror *m, mblk_req *req, bool sec)
 			 !(caps & MBLK_CAP_WRITE_ZEROES))
 			op = MBLK_OP_DISCARD;
 	}
-	mblk_req *c = mirror_child(d, op, req->sector, shift);
+	mblk_req *c = mblk__mirror_child(d, op, req->sector, shift);
 	if (c == NULL)
 		return NULL;
 	c->flags = op == req->op ? req->flags : 0;
@@ -588,7 +591,7 @@ static void mirror_fg_run(struct mirror *m, struct ent *e)
 	}
 	f->pending = dual ? 2 : 1;
 	if (dual && f->req->op == MBLK_OP_WRITE)
-		mirror_lose_zero(m, e->start, e->end);
+		mblk__mirror_lose_zero(m, e->start, e->end);
 	mblk_req_submit(pc, mirror_fg_done, f);
 	if (sc)
 		mblk_req_submit(sc, mirror_fg_done, f);
@@ -611,7 +614,7 @@ static void mirror_write_like(mblk_dev *dev, mblk_req *req)
 				      m->mode == MBLK_MIRROR_ACTIVE_MODE));
 	e->kind = dual ? ENT_WRITE_DUAL : ENT_WRITE_PRIMARY;
 	e->run = mirror_fg_run;
-	mirror_lock_add(m, e);
+	mblk__mirror_lock_add(m, e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -644,38 +647,35 @@ static void mirror_destroy(mblk_dev *dev)
 	uv_close((uv_handle_t *)&m->timer, mirror_free);
 }
 
-/* Percent-encodes what would confuse the outer URI's query. */
-static size_t mirror_encode(char *out, size_t cap, const char *in)
+/* Writes an inner URI as a value of ours: in brackets when its own
+ * brackets balance (the usual case: docs/uri.md), else percent-encoded. */
+static size_t mirror_value(char *out, size_t cap, const char *in)
 {
-	size_t n = 0;
-	for (; *in; in++) {
-		char tmp[4];
-		const char *s = tmp;
-		if (*in == '&' || *in == '%' || *in == '#')
-			snprintf(tmp, sizeof(tmp), "%%%02X",
-				 (unsigned char)*in);
-		else {
-			tmp[0] = *in;
-			tmp[1] = '\0';
-		}
-		for (; *s; s++, n++)
-			if (n + 1 < cap)
-				out[n] = *s;
+	int depth = 0;
+	bool balanced = true;
+	for (const char *p = in; *p; p++) {
+		if (*p == '[')
+			depth++;
+		else if (*p == ']' && --depth < 0)
+			balanced = false;
 	}
-	if (cap > 0)
-		out[n < cap ? n : cap - 1] = '\0';
+	if (balanced && depth == 0)
+		return (size_t)snprintf(out, cap, "[%s]", in);
+	char *e = mblk_uri_encode(in, "/:?=");
+	size_t n = (size_t)snprintf(out, cap, "%s", e ? e : "");
+	free(e);
 	return n;
 }
 
 static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 {
 	struct mirror *m = mblk_dev_priv(dev);
-	char pu[1024], su[1024], pe[2048], se[2048];
+	char pu[1024], su[1024], pe[3072], se[3072];
 	if (mblk_get_uri(m->p, pu, sizeof(pu)) < 0 ||
 	    mblk_get_uri(m->s, su, sizeof(su)) < 0)
 		return -ENOTSUP;
-	mirror_encode(pe, sizeof(pe), pu);
-	mirror_encode(se, sizeof(se), su);
+	mirror_value(pe, sizeof(pe), pu);
+	mirror_value(se, sizeof(se), su);
 	/* The options that shape the copy; not secondary-zero or in-sync,
 	 * which describe the secondary when the mirror was made. */
 	char q[256] = "";
@@ -728,8 +728,9 @@ int mblk_mirror_get_progress(mblk_dev *dev, struct mblk_mirror_progress *p)
 					       "a mirror");
 	memset(p, 0, sizeof(*p));
 	p->bytes_total = m->size << m->sec_shift;
-	p->bytes_remaining =
-		m->state == MBLK_MIRROR_SYNCED ? 0 : mirror_remaining_bytes(m);
+	p->bytes_remaining = m->state == MBLK_MIRROR_SYNCED
+				     ? 0
+				     : mblk__mirror_remaining_bytes(m);
 	if (p->bytes_remaining > p->bytes_total)
 		p->bytes_remaining = p->bytes_total;
 	p->bytes_done = p->bytes_total - p->bytes_remaining;
@@ -948,6 +949,6 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	m->timer.data = m;
 	/* Start from the loop: the callback must never run in here. */
 	m->timer_armed = true;
-	uv_timer_start(&m->timer, mirror_timer_cb, 0, 0);
+	uv_timer_start(&m->timer, mblk__mirror_timer_cb, 0, 0);
 	return 0;
 }

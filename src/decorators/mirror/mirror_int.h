@@ -115,25 +115,25 @@ struct mirror {
 };
 
 /* mirror.c */
-void mirror_lock_add(struct mirror *m, struct ent *e);
-void mirror_lock_remove(struct mirror *m, struct ent *e);
-void mirror_event(struct mirror *m, enum mblk_mirror_event ev, int value,
-		  const char *error);
-void mirror_failure(struct mirror *m, int status, const char *msg);
-uint64_t mirror_remaining_bytes(const struct mirror *m);
-void mirror_report_percent(struct mirror *m);
-void mirror_bg_put(struct mirror *m);
-void mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend);
-void mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end);
+void mblk__mirror_lock_add(struct mirror *m, struct ent *e);
+void mblk__mirror_lock_remove(struct mirror *m, struct ent *e);
+void mblk__mirror_event(struct mirror *m, enum mblk_mirror_event ev, int value,
+			const char *error);
+void mblk__mirror_failure(struct mirror *m, int status, const char *msg);
+uint64_t mblk__mirror_remaining_bytes(const struct mirror *m);
+void mblk__mirror_report_percent(struct mirror *m);
+void mblk__mirror_bg_put(struct mirror *m);
+void mblk__mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend);
+void mblk__mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end);
 
 /* copy.c */
-void mirror_kick(struct mirror *m);
-void mirror_switch_active(struct mirror *m);
-void mirror_timer_cb(uv_timer_t *t);
+void mblk__mirror_kick(struct mirror *m);
+void mblk__mirror_switch_active(struct mirror *m);
+void mblk__mirror_timer_cb(uv_timer_t *t);
 /* A request on child d for op at mirror sector `sector` (scaled by the
  * child's shift), or NULL without memory. */
-mblk_req *mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
-		       unsigned shift);
+mblk_req *mblk__mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
+			     unsigned shift);
 
 static inline uint64_t mirror_chunk_of(const struct mirror *m, uint64_t sec)
 {

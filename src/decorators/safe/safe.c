@@ -20,6 +20,8 @@
 #include <stdio.h>
 
 #include <mblk/backend.h>
+#include <mblk/safe.h>
+#include <mblk/safe.h>
 
 static void safe_rw(mblk_dev *dev, mblk_req *req)
 {

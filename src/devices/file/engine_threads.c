@@ -25,14 +25,16 @@ static void threads_work(uv_work_t *w)
 	struct file_rq *rq = w->data;
 	switch (rq->req->op) {
 	case MBLK_OP_READ:
-	case MBLK_OP_WRITE: rq->res = file_rw_blocking(rq, 0); break;
-	case MBLK_OP_FLUSH: file_space_flush(rq); break;
-	case MBLK_OP_DISCARD: file_space_discard(rq); break;
-	case MBLK_OP_WRITE_ZEROES: file_space_zeroes(rq); break;
-	case MBLK_OP_RESIZE: file_space_resize(rq); break;
+	case MBLK_OP_WRITE: rq->res = mblk__file_rw_blocking(rq, 0); break;
+	case MBLK_OP_FLUSH: mblk__file_space_flush(rq); break;
+	case MBLK_OP_DISCARD: mblk__file_space_discard(rq); break;
+	case MBLK_OP_WRITE_ZEROES: mblk__file_space_zeroes(rq); break;
+	case MBLK_OP_RESIZE: mblk__file_space_resize(rq); break;
 	case MBLK_OP_SEEK_MAPPED:
-	case MBLK_OP_SEEK_UNMAPPED: file_space_seek(rq); break;
-	case MBLK_OP_DISCONNECT: break;
+	case MBLK_OP_SEEK_UNMAPPED: mblk__file_space_seek(rq); break;
+	case MBLK_OP_DISCONNECT:
+	case MBLK_OP_EXTENTS:
+	case MBLK_OP_CACHE: break;
 	}
 }
 
@@ -41,10 +43,10 @@ static void threads_after(uv_work_t *w, int status)
 	struct file_rq *rq = w->data;
 	/* We never cancel work, so status is 0. */
 	(void)status;
-	file_rq_complete(rq);
+	mblk__file_rq_complete(rq);
 }
 
-void file_threads_start(struct file_rq *rq)
+void mblk__file_threads_start(struct file_rq *rq)
 {
 	rq->work.data = rq;
 	int r = uv_queue_work(rq->f->loop, &rq->work, threads_work,
@@ -54,6 +56,6 @@ void file_threads_start(struct file_rq *rq)
 		rq->res = r;
 		snprintf(rq->cause, sizeof(rq->cause), "uv_queue_work: %s",
 			 uv_strerror(r));
-		file_rq_complete(rq);
+		mblk__file_rq_complete(rq);
 	}
 }

@@ -15,7 +15,7 @@
  *   in a FIFO
  *
  * Submission is batched, in small batches: ops only fill SQEs, and
- * io_uring_submit runs when SUBMIT_BATCH (4) are waiting, or right before
+ * io_uring_submit runs when uring-batch (4) are waiting, or right before
  * the loop blocks (a uv_prepare_t, started when the first SQE of an
  * iteration is filled and stopped once it has submitted), or at the end of
  * the poll callback, which submits what its completions queued (short
@@ -29,7 +29,7 @@
  *
  * Completions: the ring fd is readable while its completion queue holds
  * entries; a uv_poll_t watches it (libuv polls level-triggered). With
- * MBLK_FILE_URING_SETUP=defer (DEFER_TASKRUN) it watches a registered
+ * uring-setup=defer (DEFER_TASKRUN) it watches a registered
  * eventfd instead and runs the deferred task work itself
  * (uring_run_deferred). The poll handle is referenced only while requests
  * are in flight, so an idle device does not keep uv_run from returning.
@@ -59,9 +59,8 @@
 #define CQE_BATCH 64
 /* Filled SQEs are submitted once this many are waiting, or when the loop
  * is about to block, whichever comes first (see the design notes).
- * MBLK_FILE_URING_BATCH=N (1..256) overrides it, for bench/uring_batch.sh;
+ * The URI key uring-batch=N (1..256) overrides it, for bench/uring_batch.sh;
  * 256 (the SQ's size) means once per loop iteration. */
-#define SUBMIT_BATCH 4
 
 struct file_uring {
 	struct file_dev *f;
@@ -73,14 +72,14 @@ struct file_uring {
 	uv_timer_t retry;    /* io_uring_submit failed (EAGAIN/EBUSY): again */
 	unsigned inflight;   /* in the SQ or the kernel, not yet reaped */
 	unsigned cq_entries; /* the cap on inflight */
-	unsigned submit_batch; /* SUBMIT_BATCH or MBLK_FILE_URING_BATCH */
+	unsigned submit_batch; /* the uring-batch key (default 4) */
 	struct file_rq *wait_head, *wait_tail; /* waiting for an SQE */
 	bool prepare_active;
 	int closing; /* handles still closing */
 	void (*closed)(struct file_dev *);
 };
 
-/* How the ring is set up: MBLK_FILE_URING_SETUP=coop (the default:
+/* How the ring is set up, the uring-setup key: coop (the default:
  * IORING_SETUP_COOP_TASKRUN, the ring fd polled), plain (no flags) or
  * defer (SINGLE_ISSUER | DEFER_TASKRUN, an eventfd polled). Measured side
  * by side on O_DIRECT 4 KiB random reads at QD 32 (docs/BENCHMARKS.md),
@@ -90,29 +89,6 @@ struct file_uring {
  * that refuses the flags (EINVAL) gets the plain ring. Single issuer,
  * for defer, holds by design: a device belongs to its loop's thread, which
  * opens it and submits everything. */
-enum uring_setup { SETUP_PLAIN, SETUP_COOP, SETUP_DEFER };
-
-static enum uring_setup uring_setup_mode(void)
-{
-	const char *e = getenv("MBLK_FILE_URING_SETUP");
-	if (e != NULL && strcmp(e, "defer") == 0)
-		return SETUP_DEFER;
-	if (e != NULL && strcmp(e, "plain") == 0)
-		return SETUP_PLAIN;
-	return SETUP_COOP;
-}
-
-static unsigned uring_submit_batch(void)
-{
-	const char *e = getenv("MBLK_FILE_URING_BATCH");
-	if (e == NULL)
-		return SUBMIT_BATCH;
-	char *end;
-	unsigned long v = strtoul(e, &end, 10);
-	return *end == '\0' && v >= 1 && v <= RING_ENTRIES ? (unsigned)v
-							   : SUBMIT_BATCH;
-}
-
 static void uring_fill(struct file_uring *u, struct io_uring_sqe *sqe,
 		       struct file_rq *rq)
 {
@@ -128,7 +104,7 @@ static void uring_fill(struct file_uring *u, struct io_uring_sqe *sqe,
 		int cnt;
 		bool single;
 		bool rd = rq->req->op == MBLK_OP_READ;
-		file_rq_span(rq, &iov, &cnt, &one, &single);
+		mblk__file_rq_span(rq, &iov, &cnt, &one, &single);
 		/* One op moves at most 2^32-1 bytes; cap it well below and
 		 * let the cursor continue. */
 		if (single && one.iov_len > (1u << 30))
@@ -216,7 +192,7 @@ static void uring_retry_cb(uv_timer_t *h)
 	uring_flush(h->data);
 }
 
-void file_uring_start(struct file_rq *rq)
+void mblk__file_uring_start(struct file_rq *rq)
 {
 	struct file_uring *u = rq->f->uring;
 	struct io_uring_sqe *sqe = NULL;
@@ -251,7 +227,7 @@ static void uring_complete(struct file_rq *rq, int res)
 	struct file_dev *f = rq->f;
 	if ((res == -EINTR || res == -EAGAIN) &&
 	    ++rq->retries < FILE_MAX_RETRIES) {
-		file_uring_start(rq);
+		mblk__file_uring_start(rq);
 		return;
 	}
 	if (req->op == MBLK_OP_FLUSH) {
@@ -262,24 +238,24 @@ static void uring_complete(struct file_rq *rq, int res)
 				 f->sync == FILE_SYNC_OS ? "fdatasync"
 							 : "fsync",
 				 strerror(-res));
-		file_rq_complete(rq);
+		mblk__file_rq_complete(rq);
 		return;
 	}
 	if (res < 0) {
-		file_rw_error(rq, res,
-			      req->op == MBLK_OP_READ ? "io_uring read"
-						      : "io_uring write");
+		mblk__file_rw_error(rq, res,
+				    req->op == MBLK_OP_READ ? "io_uring read"
+							    : "io_uring write");
 	} else if (res == 0) {
-		file_rw_eof(rq);
+		mblk__file_rw_eof(rq);
 	} else {
-		file_rq_advance(rq, (size_t)res);
+		mblk__file_rq_advance(rq, (size_t)res);
 		if (rq->left > 0) {
-			file_uring_start(rq);
+			mblk__file_uring_start(rq);
 			return;
 		}
 		rq->res = 0;
 	}
-	file_rq_complete(rq);
+	mblk__file_rq_complete(rq);
 }
 
 /* DEFER_TASKRUN: runs the ring's pending task work, which posts the
@@ -344,7 +320,7 @@ static void uring_poll_cb(uv_poll_t *h, int status, int events)
 	uring_update_ref(u);
 }
 
-int file_uring_init(struct file_dev *f, char *why, size_t len)
+int mblk__file_uring_init(struct file_dev *f, char *why, size_t len)
 {
 	struct file_uring *u = calloc(1, sizeof(*u));
 	if (u == NULL) {
@@ -353,16 +329,16 @@ int file_uring_init(struct file_dev *f, char *why, size_t len)
 	}
 	u->f = f;
 	u->efd = -1;
-	enum uring_setup mode = uring_setup_mode();
-	unsigned flags = mode == SETUP_COOP ? IORING_SETUP_COOP_TASKRUN
-			 : mode == SETUP_DEFER
+	enum file_uring_setup mode = f->uring_setup;
+	unsigned flags = mode == FILE_URING_COOP ? IORING_SETUP_COOP_TASKRUN
+			 : mode == FILE_URING_DEFER
 				 ? IORING_SETUP_SINGLE_ISSUER |
 					   IORING_SETUP_DEFER_TASKRUN
 				 : 0;
 	int r = io_uring_queue_init(RING_ENTRIES, &u->ring, flags);
 	if (r == -EINVAL && flags != 0) {
 		/* An older kernel: the plain ring. */
-		mode = SETUP_PLAIN;
+		mode = FILE_URING_PLAIN;
 		r = io_uring_queue_init(RING_ENTRIES, &u->ring, 0);
 	}
 	if (r < 0) {
@@ -370,7 +346,8 @@ int file_uring_init(struct file_dev *f, char *why, size_t len)
 		free(u);
 		return r;
 	}
-	if (mode == SETUP_DEFER) {
+	f->uring_setup = mode;
+	if (mode == FILE_URING_DEFER) {
 		/* Deferred task work does not wake pollers of the ring fd,
 		 * but it does signal a registered eventfd. */
 		u->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -388,7 +365,7 @@ int file_uring_init(struct file_dev *f, char *why, size_t len)
 		u->deferred = true;
 	}
 	u->cq_entries = u->ring.cq.ring_entries;
-	u->submit_batch = uring_submit_batch();
+	u->submit_batch = f->uring_batch;
 	r = uv_poll_init(f->loop, &u->poll,
 			 u->efd >= 0 ? u->efd : u->ring.ring_fd);
 	if (r < 0) {
@@ -424,7 +401,7 @@ static void uring_handle_closed(uv_handle_t *h)
 	done(f);
 }
 
-void file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
+void mblk__file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
 {
 	struct file_uring *u = f->uring;
 	u->closed = done;
@@ -437,21 +414,21 @@ void file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
 
 #else /* !MBLK_HAVE_URING */
 
-int file_uring_init(struct file_dev *f, char *why, size_t len)
+int mblk__file_uring_init(struct file_dev *f, char *why, size_t len)
 {
 	(void)f;
 	snprintf(why, len, "this mblk was built without liburing");
 	return -ENOSYS;
 }
 
-void file_uring_start(struct file_rq *rq)
+void mblk__file_uring_start(struct file_rq *rq)
 {
 	/* Never reached: file_engine_for picks io_uring only when the
 	 * ring exists. */
-	file_threads_start(rq);
+	mblk__file_threads_start(rq);
 }
 
-void file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
+void mblk__file_uring_close(struct file_dev *f, void (*done)(struct file_dev *))
 {
 	done(f);
 }

@@ -36,7 +36,7 @@ static void skip_empty(struct file_rq *rq)
 	}
 }
 
-void file_rq_init(struct file_rq *rq, struct file_dev *f, mblk_req *req)
+void mblk__file_rq_init(struct file_rq *rq, struct file_dev *f, mblk_req *req)
 {
 	rq->req = req;
 	rq->f = f;
@@ -55,7 +55,7 @@ void file_rq_init(struct file_rq *rq, struct file_dev *f, mblk_req *req)
 	skip_empty(rq);
 }
 
-void file_rq_advance(struct file_rq *rq, size_t n)
+void mblk__file_rq_advance(struct file_rq *rq, size_t n)
 {
 	const mblk_req *req = rq->req;
 	rq->pos += n;
@@ -74,8 +74,8 @@ void file_rq_advance(struct file_rq *rq, size_t n)
 	skip_empty(rq);
 }
 
-void file_rq_span(const struct file_rq *rq, const struct iovec **iov, int *cnt,
-		  struct iovec *one, bool *single)
+void mblk__file_rq_span(const struct file_rq *rq, const struct iovec **iov,
+			int *cnt, struct iovec *one, bool *single)
 {
 	const mblk_req *req = rq->req;
 	const struct iovec *cur = &req->iov[rq->idx];
@@ -93,7 +93,7 @@ void file_rq_span(const struct file_rq *rq, const struct iovec **iov, int *cnt,
 	*single = false;
 }
 
-void file_rw_error(struct file_rq *rq, int err, const char *call)
+void mblk__file_rw_error(struct file_rq *rq, int err, const char *call)
 {
 	struct file_dev *f = rq->f;
 	rq->res = err;
@@ -114,7 +114,7 @@ void file_rw_error(struct file_rq *rq, int err, const char *call)
 			 call, (unsigned long long)rq->pos, strerror(-err));
 }
 
-void file_rw_eof(struct file_rq *rq)
+void mblk__file_rw_eof(struct file_rq *rq)
 {
 	struct file_dev *f = rq->f;
 	struct stat st;
@@ -132,7 +132,7 @@ void file_rw_eof(struct file_rq *rq)
 			 (unsigned long long)rq->pos);
 }
 
-int file_rw_blocking(struct file_rq *rq, int extra)
+int mblk__file_rw_blocking(struct file_rq *rq, int extra)
 {
 	struct file_dev *f = rq->f;
 	bool is_read = rq->req->op == MBLK_OP_READ;
@@ -141,7 +141,7 @@ int file_rw_blocking(struct file_rq *rq, int extra)
 		struct iovec one;
 		int cnt;
 		bool single;
-		file_rq_span(rq, &iov, &cnt, &one, &single);
+		mblk__file_rq_span(rq, &iov, &cnt, &one, &single);
 		ssize_t n = is_read ? preadv2(f->fd, iov, cnt, (off_t)rq->pos,
 					      rq->rwflags | extra)
 				    : pwritev2(f->fd, iov, cnt, (off_t)rq->pos,
@@ -156,19 +156,20 @@ int file_rw_blocking(struct file_rq *rq, int extra)
 			if ((e == EOPNOTSUPP || e == EINVAL) &&
 			    (extra & RWF_NOWAIT))
 				return -EOPNOTSUPP;
-			file_rw_error(rq, -e, is_read ? "preadv2" : "pwritev2");
+			mblk__file_rw_error(rq, -e,
+					    is_read ? "preadv2" : "pwritev2");
 			return rq->res;
 		}
 		if (n == 0) {
-			file_rw_eof(rq);
+			mblk__file_rw_eof(rq);
 			return rq->res;
 		}
-		file_rq_advance(rq, (size_t)n);
+		mblk__file_rq_advance(rq, (size_t)n);
 	}
 	return 0;
 }
 
-void file_rq_complete(struct file_rq *rq)
+void mblk__file_rq_complete(struct file_rq *rq)
 {
 	struct file_dev *f = rq->f;
 	unsigned broken =

@@ -104,7 +104,7 @@ static int write_zero_bytes(struct file_dev *f, uint64_t off, uint64_t len,
 	return 0;
 }
 
-void file_space_discard(struct file_rq *rq)
+void mblk__file_space_discard(struct file_rq *rq)
 {
 	struct file_dev *f = rq->f;
 	uint64_t off = rq->req->sector << f->shift;
@@ -150,7 +150,7 @@ fail:
 		 (unsigned long long)off, strerror(-r));
 }
 
-void file_space_zeroes(struct file_rq *rq)
+void mblk__file_space_zeroes(struct file_rq *rq)
 {
 	struct file_dev *f = rq->f;
 	uint64_t off = rq->req->sector << f->shift;
@@ -200,7 +200,7 @@ fail:
 		 (unsigned long long)off, strerror(-r));
 }
 
-void file_space_resize(struct file_rq *rq)
+void mblk__file_space_resize(struct file_rq *rq)
 {
 	struct file_dev *f = rq->f;
 	uint64_t bytes = rq->req->sector << f->shift;
@@ -215,7 +215,7 @@ void file_space_resize(struct file_rq *rq)
 			 (unsigned long long)bytes, strerror(errno));
 }
 
-void file_space_flush(struct file_rq *rq)
+void mblk__file_space_flush(struct file_rq *rq)
 {
 	struct file_dev *f = rq->f;
 	bool data_only = f->sync == FILE_SYNC_OS;
@@ -240,7 +240,7 @@ static int64_t seek_bytes(struct file_dev *f, int whence, uint64_t off,
 	return (uint64_t)r > end ? (int64_t)end : (int64_t)r;
 }
 
-void file_space_seek(struct file_rq *rq)
+void mblk__file_space_seek(struct file_rq *rq)
 {
 	struct file_dev *f = rq->f;
 	mblk_req *req = rq->req;

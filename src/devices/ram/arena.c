@@ -7,7 +7,7 @@
 
 #define ARENA_CHUNK (2u << 20)
 
-void arena_init(struct arena *a, size_t block, int release)
+void mblk__arena_init(struct arena *a, size_t block, int release)
 {
 	a->release = release;
 	a->run = NULL;
@@ -23,13 +23,13 @@ void arena_init(struct arena *a, size_t block, int release)
 	a->used = 0;
 }
 
-void arena_destroy(struct arena *a)
+void mblk__arena_destroy(struct arena *a)
 {
 	for (size_t i = 0; i < a->nchunks; i++)
 		munmap(a->chunks[i], a->chunk);
 	free(a->chunks);
 	free(a->free);
-	arena_init(a, a->block, a->release);
+	mblk__arena_init(a, a->block, a->release);
 }
 
 static int arena_grow(struct arena *a)
@@ -65,7 +65,7 @@ static int arena_grow(struct arena *a)
 	return 0;
 }
 
-void *arena_alloc(struct arena *a)
+void *mblk__arena_alloc(struct arena *a)
 {
 	void *p;
 	if (a->nfree > 0) {
@@ -74,7 +74,7 @@ void *arena_alloc(struct arena *a)
 		 * end the run before it so madvise never zeroes live data. */
 		if (a->run_len > 0 && (char *)p >= a->run &&
 		    (char *)p < a->run + a->run_len)
-			arena_flush(a);
+			mblk__arena_flush(a);
 	} else {
 		if (a->bump == a->bump_end && arena_grow(a) < 0)
 			return NULL;
@@ -85,7 +85,7 @@ void *arena_alloc(struct arena *a)
 	return p;
 }
 
-void arena_flush(struct arena *a)
+void mblk__arena_flush(struct arena *a)
 {
 	if (a->run_len > 0) {
 		/* madvise takes whole system pages and rounds the length up:
@@ -93,7 +93,7 @@ void arena_flush(struct arena *a)
 		 * 64 KiB page kernel) it would zero live neighbours. Release
 		 * only the pages wholly inside the run; the rest of the run
 		 * stays allocated, which is harmless (blocks come out of
-		 * arena_alloc with undefined contents). */
+		 * mblk__arena_alloc with undefined contents). */
 		uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
 		uintptr_t start = ((uintptr_t)a->run + pg - 1) & ~(pg - 1);
 		uintptr_t end = ((uintptr_t)a->run + a->run_len) & ~(pg - 1);
@@ -106,7 +106,7 @@ void arena_flush(struct arena *a)
 
 /* Returns 0, or -1 if the free stack cannot grow (the block is then
  * leaked until the arena is destroyed: no data is lost). */
-int arena_free(struct arena *a, void *p)
+int mblk__arena_free(struct arena *a, void *p)
 {
 	if (a->nfree == a->free_cap) {
 		size_t cap = a->free_cap ? a->free_cap * 2 : 1024;
@@ -122,7 +122,7 @@ int arena_free(struct arena *a, void *p)
 		/* Gather adjacent frees into one madvise. */
 		if (a->run_len == 0 || (char *)p != a->run + a->run_len ||
 		    a->run_len >= (64u << 20))
-			arena_flush(a);
+			mblk__arena_flush(a);
 		if (a->run_len == 0)
 			a->run = p;
 		a->run_len += a->block;

@@ -4,7 +4,7 @@
  * transparent huge pages, and recycled through a free list. Why not
  * malloc: a ramdisk of 1 GiB has 262144 pages and ~4000 tree nodes; from
  * malloc they interleave across the heap, so every tree level and every
- * page costs a TLB miss (perf showed pt_lookup at 26% of a random-read
+ * page costs a TLB miss (perf showed mblk__pt_lookup at 26% of a random-read
  * run). Kept apart and in huge pages, the nodes fit a few TLB entries and
  * the data needs 512 of them per GiB instead of 262144.
  *
@@ -12,7 +12,7 @@
  * the free list is empty, and blocks are handed out in address order.
  * Freed blocks are reused first. With `release` set (the data pages),
  * freed blocks also give their memory back: frees are gathered into runs
- * of adjacent blocks and arena_flush hands the whole system pages of each
+ * of adjacent blocks and mblk__arena_flush hands the whole system pages of each
  * run to madvise(MADV_DONTNEED), so discarding data lowers the RSS too.
  * Not thread-safe (the ramdisk's lock covers it).
  */
@@ -38,12 +38,12 @@ struct arena {
 	size_t run_len;
 };
 
-void arena_init(struct arena *a, size_t block, int release);
+void mblk__arena_init(struct arena *a, size_t block, int release);
 /* Releases the pending run of freed blocks (when `release`). */
-void arena_flush(struct arena *a);
-void arena_destroy(struct arena *a);
+void mblk__arena_flush(struct arena *a);
+void mblk__arena_destroy(struct arena *a);
 /* A block (contents undefined), or NULL when out of memory. */
-void *arena_alloc(struct arena *a);
-int arena_free(struct arena *a, void *p);
+void *mblk__arena_alloc(struct arena *a);
+int mblk__arena_free(struct arena *a, void *p);
 
 #endif

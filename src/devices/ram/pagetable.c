@@ -24,9 +24,9 @@ struct pt_node {
 	void *slot[PT_FAN];
 };
 
-void pt_init(struct pagetable *pt)
+void mblk__pt_init(struct pagetable *pt)
 {
-	arena_init(&pt->nodes, sizeof(struct pt_node), 0);
+	mblk__arena_init(&pt->nodes, sizeof(struct pt_node), 0);
 	pt->root = NULL;
 	pt->height = 0;
 	pt->npages = 0;
@@ -47,17 +47,17 @@ static void destroy_node(struct pt_node *n, unsigned level,
 	}
 }
 
-void pt_destroy(struct pagetable *pt, void (*free_page)(void *))
+void mblk__pt_destroy(struct pagetable *pt, void (*free_page)(void *))
 {
 	if (pt->root && free_page)
 		destroy_node(pt->root, pt->height, free_page);
-	arena_destroy(&pt->nodes); /* every node at once */
-	pt_init(pt);
+	mblk__arena_destroy(&pt->nodes); /* every node at once */
+	mblk__pt_init(pt);
 }
 
 static void free_node(struct pagetable *pt, struct pt_node *n)
 {
-	arena_free(&pt->nodes, n);
+	mblk__arena_free(&pt->nodes, n);
 	pt->nnodes--;
 }
 
@@ -90,13 +90,13 @@ static struct pt_node *find_leaf(const struct pagetable *pt, uint64_t key)
 	return n;
 }
 
-void *pt_lookup(const struct pagetable *pt, uint64_t key)
+void *mblk__pt_lookup(const struct pagetable *pt, uint64_t key)
 {
 	struct pt_node *leaf = find_leaf(pt, key);
 	return leaf != NULL ? leaf->slot[idx(key, 1)] : NULL;
 }
 
-void pt_prefetch(const struct pagetable *pt, uint64_t key)
+void mblk__pt_prefetch(const struct pagetable *pt, uint64_t key)
 {
 	const struct pt_node *leaf = find_leaf(pt, key);
 	if (leaf != NULL)
@@ -105,7 +105,7 @@ void pt_prefetch(const struct pagetable *pt, uint64_t key)
 
 static struct pt_node *new_node(struct pagetable *pt)
 {
-	struct pt_node *n = arena_alloc(&pt->nodes);
+	struct pt_node *n = mblk__arena_alloc(&pt->nodes);
 	if (n) {
 		memset(n, 0, sizeof(*n));
 		pt->nnodes++;
@@ -113,7 +113,7 @@ static struct pt_node *new_node(struct pagetable *pt)
 	return n;
 }
 
-int pt_insert(struct pagetable *pt, uint64_t key, void *page)
+int mblk__pt_insert(struct pagetable *pt, uint64_t key, void *page)
 {
 	if (pt->root == NULL) {
 		/* Start at the height the key needs: growing from height 1
@@ -163,7 +163,7 @@ int pt_insert(struct pagetable *pt, uint64_t key, void *page)
 	return 0;
 }
 
-void *pt_remove(struct pagetable *pt, uint64_t key)
+void *mblk__pt_remove(struct pagetable *pt, uint64_t key)
 {
 	if (pt->root == NULL || !fits(pt, key))
 		return NULL;
@@ -244,14 +244,14 @@ static uint64_t find(const struct pt_node *n, unsigned l, uint64_t key,
 	return PT_NONE;
 }
 
-uint64_t pt_next_present(const struct pagetable *pt, uint64_t key)
+uint64_t mblk__pt_next_present(const struct pagetable *pt, uint64_t key)
 {
 	if (pt->root == NULL || !fits(pt, key))
 		return PT_NONE;
 	return find(pt->root, pt->height, key, true);
 }
 
-uint64_t pt_next_absent(const struct pagetable *pt, uint64_t key)
+uint64_t mblk__pt_next_absent(const struct pagetable *pt, uint64_t key)
 {
 	if (pt->root == NULL || !fits(pt, key))
 		return key;

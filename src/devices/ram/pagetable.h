@@ -37,23 +37,23 @@ struct pagetable {
 
 #define PT_NONE UINT64_MAX
 
-void pt_init(struct pagetable *pt);
+void mblk__pt_init(struct pagetable *pt);
 /* Frees every node and, through free_page, every page. */
-void pt_destroy(struct pagetable *pt, void (*free_page)(void *));
+void mblk__pt_destroy(struct pagetable *pt, void (*free_page)(void *));
 
 /* The page stored at key, or NULL. */
-void *pt_lookup(const struct pagetable *pt, uint64_t key);
+void *mblk__pt_lookup(const struct pagetable *pt, uint64_t key);
 /* Walks to the leaf that holds key and prefetches its slot and the page
  * if already cached; changes nothing. For a reader that looks key up a
  * moment later (see ram_read). */
-void pt_prefetch(const struct pagetable *pt, uint64_t key);
+void mblk__pt_prefetch(const struct pagetable *pt, uint64_t key);
 /* Stores page at key (which must be absent). Returns 0 or -ENOMEM. */
-int pt_insert(struct pagetable *pt, uint64_t key, void *page);
+int mblk__pt_insert(struct pagetable *pt, uint64_t key, void *page);
 /* Removes and returns the page at key, or NULL if absent. */
-void *pt_remove(struct pagetable *pt, uint64_t key);
+void *mblk__pt_remove(struct pagetable *pt, uint64_t key);
 /* The smallest present key >= key, or PT_NONE. */
-uint64_t pt_next_present(const struct pagetable *pt, uint64_t key);
+uint64_t mblk__pt_next_present(const struct pagetable *pt, uint64_t key);
 /* The smallest absent key >= key (never PT_NONE in practice). */
-uint64_t pt_next_absent(const struct pagetable *pt, uint64_t key);
+uint64_t mblk__pt_next_absent(const struct pagetable *pt, uint64_t key);
 
 #endif

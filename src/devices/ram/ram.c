@@ -36,8 +36,7 @@
 
 #include <mblk/backend.h>
 #include "../../common/checked.h"
-#include "../../core/core.h"
-#include "../../core/uri.h"
+#include <mblk/ram.h>
 #include "pagetable.h"
 
 struct store {
@@ -78,8 +77,8 @@ static void registry_unlink(struct store *st)
 
 static void store_free(struct store *st)
 {
-	pt_destroy(&st->pt, NULL);
-	arena_destroy(&st->pages);
+	mblk__pt_destroy(&st->pt, NULL);
+	mblk__arena_destroy(&st->pages);
 	pthread_rwlock_destroy(&st->lock);
 	free(st->name);
 	free(st);
@@ -127,8 +126,8 @@ static struct store *store_new(const char *name, uint64_t size_sectors,
 	st->size_sectors = size_sectors;
 	st->sector_size = sector_size;
 	st->page_shift = mblk__log2(mblk__max_u64(4096, sector_size));
-	pt_init(&st->pt);
-	arena_init(&st->pages, 1u << st->page_shift, 1);
+	mblk__pt_init(&st->pt);
+	mblk__arena_init(&st->pages, 1u << st->page_shift, 1);
 	return st;
 }
 
@@ -150,7 +149,8 @@ static void store_read(struct store *st, uint64_t off, char *dst, size_t len)
 	while (len > 0) {
 		uint64_t in = off & (psize - 1);
 		size_t n = (size_t)mblk__min_u64(len, psize - in);
-		const char *page = pt_lookup(&st->pt, off >> st->page_shift);
+		const char *page =
+			mblk__pt_lookup(&st->pt, off >> st->page_shift);
 		if (page)
 			memcpy(dst, page + in, n);
 		else
@@ -172,21 +172,22 @@ static int store_write(struct store *st, uint64_t off, const char *src,
 		uint64_t in = off & (psize - 1);
 		size_t n = (size_t)mblk__min_u64(len, psize - in);
 		bool zero = src == NULL || is_zero(src, n);
-		char *page = pt_lookup(&st->pt, key);
+		char *page = mblk__pt_lookup(&st->pt, key);
 		if (zero && !keep) {
 			if (n == psize && page)
-				arena_free(&st->pages, pt_remove(&st->pt, key));
+				mblk__arena_free(&st->pages,
+						 mblk__pt_remove(&st->pt, key));
 			else if (page)
 				memset(page + in, 0, n);
 		} else {
 			if (page == NULL) {
-				page = arena_alloc(&st->pages);
+				page = mblk__arena_alloc(&st->pages);
 				if (page == NULL)
 					return -ENOMEM;
 				if (n != psize)
 					memset(page, 0, psize);
-				if (pt_insert(&st->pt, key, page) < 0) {
-					arena_free(&st->pages, page);
+				if (mblk__pt_insert(&st->pt, key, page) < 0) {
+					mblk__arena_free(&st->pages, page);
 					return -ENOMEM;
 				}
 			}
@@ -210,16 +211,16 @@ static void store_truncate(struct store *st, uint64_t end)
 	uint64_t psize = 1ull << st->page_shift;
 	uint64_t first = end >> st->page_shift;
 	if (end & (psize - 1)) {
-		char *page = pt_lookup(&st->pt, first);
+		char *page = mblk__pt_lookup(&st->pt, first);
 		if (page)
 			memset(page + (end & (psize - 1)), 0,
 			       psize - (end & (psize - 1)));
 		first++;
 	}
-	for (uint64_t k = pt_next_present(&st->pt, first); k != PT_NONE;
-	     k = pt_next_present(&st->pt, k + 1))
-		arena_free(&st->pages, pt_remove(&st->pt, k));
-	arena_flush(&st->pages);
+	for (uint64_t k = mblk__pt_next_present(&st->pt, first); k != PT_NONE;
+	     k = mblk__pt_next_present(&st->pt, k + 1))
+		mblk__arena_free(&st->pages, mblk__pt_remove(&st->pt, k));
+	mblk__arena_flush(&st->pages);
 }
 
 /* ------------------------------------------------------------------ */
@@ -289,8 +290,9 @@ static void ram_read(mblk_dev *dev, mblk_req *req)
 		return;
 	}
 	pthread_rwlock_rdlock(&st->lock);
-	pt_prefetch(&st->pt, (req->sector << mblk__log2(st->sector_size)) >>
-				     st->page_shift);
+	mblk__pt_prefetch(&st->pt,
+			  (req->sector << mblk__log2(st->sector_size)) >>
+				  st->page_shift);
 	pthread_rwlock_unlock(&st->lock);
 	mblk_req_defer(req, ram_read_copy);
 }
@@ -309,7 +311,7 @@ static void ram_write(mblk_dev *dev, mblk_req *req)
 					req->iov[i].iov_len, false);
 			off += req->iov[i].iov_len;
 		}
-		arena_flush(&st->pages);
+		mblk__arena_flush(&st->pages);
 	}
 	uint64_t held = st->pt.npages << st->page_shift;
 	pthread_rwlock_unlock(&st->lock);
@@ -318,7 +320,7 @@ static void ram_write(mblk_dev *dev, mblk_req *req)
 
 /* Zeros len bytes at off, leaving holes: partial pages at the ends are
  * cleared in place, whole pages in between are dropped. It visits only
- * pages that exist (pt_next_present), so its cost follows the data held,
+ * pages that exist (mblk__pt_next_present), so its cost follows the data held,
  * not the length: a discard of 2^63 bytes is as quick as the data is
  * small. */
 static void store_punch(struct store *st, uint64_t off, uint64_t len)
@@ -328,7 +330,7 @@ static void store_punch(struct store *st, uint64_t off, uint64_t len)
 	uint64_t last = end >> st->page_shift; /* first page not wholly in */
 
 	if (off & (psize - 1)) {
-		char *page = pt_lookup(&st->pt, first);
+		char *page = mblk__pt_lookup(&st->pt, first);
 		uint64_t in = off & (psize - 1);
 		uint64_t n = mblk__min_u64(len, psize - in);
 		if (page)
@@ -336,17 +338,18 @@ static void store_punch(struct store *st, uint64_t off, uint64_t len)
 		first++;
 	}
 	if (first < last)
-		for (uint64_t k = pt_next_present(&st->pt, first);
+		for (uint64_t k = mblk__pt_next_present(&st->pt, first);
 		     k != PT_NONE && k < last;
-		     k = pt_next_present(&st->pt, k + 1))
-			arena_free(&st->pages, pt_remove(&st->pt, k));
+		     k = mblk__pt_next_present(&st->pt, k + 1))
+			mblk__arena_free(&st->pages,
+					 mblk__pt_remove(&st->pt, k));
 	if ((end & (psize - 1)) && last >= first &&
 	    (last << st->page_shift) >= off) {
-		char *page = pt_lookup(&st->pt, last);
+		char *page = mblk__pt_lookup(&st->pt, last);
 		if (page)
 			memset(page, 0, end & (psize - 1));
 	}
-	arena_flush(&st->pages);
+	mblk__arena_flush(&st->pages);
 }
 
 /* Discard and write_zeroes: zeros over the range; holes unless NO_HOLE,
@@ -372,7 +375,7 @@ static void ram_zero(mblk_dev *dev, mblk_req *req)
 			off += n;
 			len -= n;
 		}
-		arena_flush(&st->pages);
+		mblk__arena_flush(&st->pages);
 	}
 	uint64_t held = st->pt.npages << st->page_shift;
 	pthread_rwlock_unlock(&st->lock);
@@ -398,8 +401,8 @@ static void ram_seek(mblk_dev *dev, mblk_req *req)
 	uint64_t size = st->size_sectors;
 	uint64_t key = (req->sector << ss) >> st->page_shift;
 	uint64_t k = req->op == MBLK_OP_SEEK_MAPPED
-			     ? pt_next_present(&st->pt, key)
-			     : pt_next_absent(&st->pt, key);
+			     ? mblk__pt_next_present(&st->pt, key)
+			     : mblk__pt_next_absent(&st->pt, key);
 	uint64_t ans = size;
 	/* Convert the page back to a sector, never before `from`. */
 	if (k != PT_NONE && k < (size << ss >> st->page_shift) + 1)
@@ -423,11 +426,18 @@ static int ram_get_uri(mblk_dev *dev, char *buf, size_t len)
 	pthread_rwlock_rdlock(&st->lock); /* another handle may resize */
 	uint64_t size = st->size_sectors;
 	pthread_rwlock_unlock(&st->lock);
-	return snprintf(buf, len, "ram:%s?size=%llu&sector-size=%u",
-			st->name ? st->name : "",
-			(unsigned long long)(size
-					     << mblk__log2(st->sector_size)),
-			st->sector_size);
+	/* The name percent-encoded, so that a name with '?', '&' or '%'
+	 * reopens as itself. */
+	char *name = mblk_uri_encode(st->name ? st->name : "", NULL);
+	if (name == NULL)
+		return mblk_set_error(-ENOMEM, "%s: no memory for the URI",
+				      mblk_dev_name(dev));
+	int n = snprintf(buf, len, "ram:%s?size=%llu&sector-size=%u", name,
+			 (unsigned long long)(size
+					      << mblk__log2(st->sector_size)),
+			 st->sector_size);
+	free(name);
+	return n;
 }
 
 static int ram_get_allocated(mblk_dev *dev, uint64_t *bytes)
@@ -604,41 +614,70 @@ int mblk_ram_destroy(const char *name)
 /* ram:NAME?size=SIZE&sector-size=N. An existing name is connected to,
  * but only if the size and sector size given (if any) match it: a URI
  * that silently opened a device of another size would mislead. */
-int mblk__open_ram_uri(uv_loop_t *loop, struct mblk__uri *u, unsigned flags,
-		       mblk_dev **devp)
+static void ram_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 {
+	uv_loop_t *loop = mblk_open_req_loop(req);
 	uint64_t size = (uint64_t)MBLK_RAM_DEFAULT_SECTORS *
 			MBLK_RAM_DEFAULT_SECTOR_SIZE;
 	uint64_t ss = MBLK_RAM_DEFAULT_SECTOR_SIZE;
-	bool have_size = mblk__uri_get(u, "size") != NULL;
-	bool have_ss = mblk__uri_get(u, "sector-size") != NULL;
+	bool have_size = mblk_uri_get(u, "size") != NULL;
+	bool have_ss = mblk_uri_get(u, "sector-size") != NULL;
+	const char *text = mblk_uri_text(u);
+	const char *path = mblk_uri_path(u);
+	mblk_dev *dev;
 	int r;
 
-	if ((r = mblk__uri_get_size(u, "size", &size)) < 0 ||
-	    (r = mblk__uri_get_size(u, "sector-size", &ss)) < 0 ||
-	    (r = mblk__uri_finish(u, "size, sector-size")) < 0)
-		return r;
-	if (ss > 65536 || !mblk__is_pow2(ss) || ss < 512)
-		return mblk_set_error(-EINVAL,
-				      "sector-size=%llu in URI '%s': must be a "
-				      "power of two from 512 to 65536",
-				      (unsigned long long)ss, u->text);
-	if (size % ss != 0)
-		return mblk_set_error(-EINVAL,
-				      "size=%llu in URI '%s' is not a whole "
-				      "number of %llu-byte sectors",
-				      (unsigned long long)size, u->text,
-				      (unsigned long long)ss);
-	const char *name = u->path[0] ? u->path : NULL;
+	if ((r = mblk_uri_get_size(u, "size", &size)) < 0 ||
+	    (r = mblk_uri_get_size(u, "sector-size", &ss)) < 0 ||
+	    (r = mblk_uri_finish(u)) < 0) {
+		mblk_open_fail_last(req, r);
+		return;
+	}
+	if (ss > 65536 || !mblk__is_pow2(ss) || ss < 512) {
+		mblk_open_fail(req, -EINVAL,
+			       "sector-size=%llu in URI '%s': must be a power "
+			       "of two from 512 to 65536",
+			       (unsigned long long)ss, text);
+		return;
+	}
+	if (size % ss != 0) {
+		mblk_open_fail(req, -EINVAL,
+			       "size=%llu in URI '%s' is not a whole number of "
+			       "%llu-byte sectors",
+			       (unsigned long long)size, text,
+			       (unsigned long long)ss);
+		return;
+	}
+	const char *name = path[0] ? path : NULL;
 	if (name != NULL) {
 		/* Connect if it exists with this geometry, else create it. */
-		struct ram_want want = { have_size, have_ss, u->text };
+		struct ram_want want = { have_size, have_ss, text };
 		r = create_common(loop, name, size / ss, (uint32_t)ss, true,
-				  &want, devp);
+				  &want, &dev);
 	} else {
-		r = mblk_ram_create(loop, name, size / ss, (uint32_t)ss, devp);
+		r = mblk_ram_create(loop, name, size / ss, (uint32_t)ss, &dev);
 	}
-	if (r == 0 && (flags & MBLK_OPEN_RDONLY))
-		mblk_dev_info(*devp)->read_write = false;
-	return r;
+	if (r < 0) {
+		mblk_open_fail_last(req, r);
+		return;
+	}
+	mblk_open_done(req, dev);
 }
+
+static const struct mblk_uri_key ram_keys[] = {
+	{ "size", "size",
+	  "the device size in bytes (default 16M); a whole number of "
+	  "sectors, at most 2^63 bytes" },
+	{ "sector-size", "size",
+	  "bytes per sector: a power of two from 512 to 65536 (default 512)" },
+	{ NULL, NULL, NULL },
+};
+
+const struct mblk_scheme mblk__scheme_ram = {
+	.name = "ram",
+	.syntax = "ram:[NAME][?size=SIZE][&sector-size=N]",
+	.summary = "a sparse in-memory device; NAME shares it within the "
+		   "process, no NAME makes a private one",
+	.keys = ram_keys,
+	.open = ram_open_uri,
+};
