@@ -52,7 +52,7 @@ static const char *rbdconn_id(const struct mblk__rbd_params *p)
 
 /* The value of a configuration option, or "" (buf has len bytes). */
 static const char *rbdconn_conf_get(rados_t cluster, const char *opt, char *buf,
-				 size_t len)
+				    size_t len)
 {
 	if (rados_conf_get(cluster, opt, buf, len) < 0)
 		buf[0] = '\0';
@@ -63,7 +63,7 @@ static const char *rbdconn_conf_get(rados_t cluster, const char *opt, char *buf,
  * list; a file named but unreadable is an error, none found is not (the
  * mon-host key may be all there is). */
 static int rbdconn_read_conf(const struct mblk__rbd_params *p, rados_t cluster,
-			  const char *name, char *msg, size_t len)
+			     const char *name, char *msg, size_t len)
 {
 	const char *path = p->conf, *what = "conf key";
 	if (path == NULL && getenv("CEPH_CONF") != NULL &&
@@ -73,33 +73,36 @@ static int rbdconn_read_conf(const struct mblk__rbd_params *p, rados_t cluster,
 	}
 	if (path != NULL && access(path, R_OK) < 0)
 		return rbdconn_fail(msg, len, -errno,
-				 "%s: cannot read the Ceph configuration %s "
-				 "(%s): %s",
-				 name, path, what, strerror(errno));
+				    "%s: cannot read the Ceph configuration %s "
+				    "(%s): %s",
+				    name, path, what, strerror(errno));
 	int r = rados_conf_read_file(cluster, path);
 	if (r < 0 && (path != NULL || r != -ENOENT))
-		return rbdconn_fail(msg, len, r,
-				 "%s: the Ceph configuration %s (%s) cannot be "
-				 "parsed: %s",
-				 name, path != NULL ? path : "(searched)", what,
-				 strerror(-r));
+		return rbdconn_fail(
+			msg, len, r,
+			"%s: the Ceph configuration %s (%s) cannot be "
+			"parsed: %s",
+			name, path != NULL ? path : "(searched)", what,
+			strerror(-r));
 	return 0;
 }
 
 static int rbdconn_set(rados_t cluster, const char *opt, const char *val,
-		    const char *name, char *msg, size_t len)
+		       const char *name, char *msg, size_t len)
 {
 	int r = rados_conf_set(cluster, opt, val);
 	if (r < 0)
-		return rbdconn_fail(msg, len, r,
-				 "%s: librados refused the setting %s = %s: %s",
-				 name, opt, val, strerror(-r));
+		return rbdconn_fail(
+			msg, len, r,
+			"%s: librados refused the setting %s = %s: %s", name,
+			opt, val, strerror(-r));
 	return 0;
 }
 
 /* The sentence for a failed rados_connect. */
-static int rbdconn_connect_fail(const struct mblk__rbd_params *p, rados_t cluster,
-			     int r, const char *name, char *msg, size_t len)
+static int rbdconn_connect_fail(const struct mblk__rbd_params *p,
+				rados_t cluster, int r, const char *name,
+				char *msg, size_t len)
 {
 	char mon[512], keyring[1024];
 	rbdconn_conf_get(cluster, "mon_host", mon, sizeof(mon));
@@ -107,38 +110,40 @@ static int rbdconn_connect_fail(const struct mblk__rbd_params *p, rados_t cluste
 	switch (r) {
 	case -ETIMEDOUT:
 		return rbdconn_fail(msg, len, r,
-				 "%s: no Ceph monitor answered at %s within "
-				 "%" PRIu64 " s (the timeout key sets this "
-				 "bound)",
-				 name, mon[0] ? mon : "(no address)",
-				 p->timeout);
+				    "%s: no Ceph monitor answered at %s within "
+				    "%" PRIu64 " s (the timeout key sets this "
+				    "bound)",
+				    name, mon[0] ? mon : "(no address)",
+				    p->timeout);
 	case -EACCES:
 	case -EPERM:
-		return rbdconn_fail(msg, len, -EACCES,
-				 "%s: the monitors at %s refused client.%s: the "
-				 "key in %s is not the one the cluster has for "
-				 "it, or the cluster has no such client",
-				 name, mon, rbdconn_id(p),
-				 p->keyring != NULL ? p->keyring : keyring);
+		return rbdconn_fail(
+			msg, len, -EACCES,
+			"%s: the monitors at %s refused client.%s: the "
+			"key in %s is not the one the cluster has for "
+			"it, or the cluster has no such client",
+			name, mon, rbdconn_id(p),
+			p->keyring != NULL ? p->keyring : keyring);
 	case -ENOENT:
 		/* With no address librados tries DNS SRV records, and
 		 * fails with the -ENOENT a missing keyring gives too. */
 		if (mon[0] == '\0')
 			return rbdconn_fail(msg, len, -EDESTADDRREQ,
-					 "%s: no Ceph monitor address: no "
-					 "ceph.conf names one (give it with "
-					 "the conf key or CEPH_CONF) and no "
-					 "mon-host key was given",
-					 name);
-		return rbdconn_fail(msg, len, r,
-				 "%s: no keyring holds client.%s's key (looked "
-				 "in %s); name one with the keyring key",
-				 name, rbdconn_id(p), keyring);
+					    "%s: no Ceph monitor address: no "
+					    "ceph.conf names one (give it with "
+					    "the conf key or CEPH_CONF) and no "
+					    "mon-host key was given",
+					    name);
+		return rbdconn_fail(
+			msg, len, r,
+			"%s: no keyring holds client.%s's key (looked "
+			"in %s); name one with the keyring key",
+			name, rbdconn_id(p), keyring);
 	default:
 		return rbdconn_fail(msg, len, r,
-				 "%s: cannot connect to the Ceph monitors at "
-				 "%s: %s",
-				 name, mon, strerror(-r));
+				    "%s: cannot connect to the Ceph monitors at "
+				    "%s: %s",
+				    name, mon, strerror(-r));
 	}
 }
 
@@ -152,43 +157,44 @@ int mblk__rbd_connect(const struct mblk__rbd_params *p,
 	int r = rados_create(&c->cluster, rbdconn_id(p));
 	if (r < 0)
 		return rbdconn_fail(msg, len, r,
-				 "%s: cannot set up a Ceph client for "
-				 "client.%s: %s",
-				 name, rbdconn_id(p), strerror(-r));
+				    "%s: cannot set up a Ceph client for "
+				    "client.%s: %s",
+				    name, rbdconn_id(p), strerror(-r));
 	c->have_cluster = true;
 	if ((r = rbdconn_read_conf(p, c->cluster, name, msg, len)) < 0)
 		goto fail;
 	if (p->keyring != NULL) {
 		if (access(p->keyring, R_OK) < 0) {
 			r = rbdconn_fail(msg, len, -errno,
-				      "%s: cannot read the keyring %s "
-				      "(keyring key): %s",
-				      name, p->keyring, strerror(errno));
+					 "%s: cannot read the keyring %s "
+					 "(keyring key): %s",
+					 name, p->keyring, strerror(errno));
 			goto fail;
 		}
-		if ((r = rbdconn_set(c->cluster, "keyring", p->keyring, name, msg,
-				  len)) < 0)
+		if ((r = rbdconn_set(c->cluster, "keyring", p->keyring, name,
+				     msg, len)) < 0)
 			goto fail;
 	}
 	if (p->mon_host != NULL &&
 	    (r = rbdconn_set(c->cluster, "mon_host", p->mon_host, name, msg,
-			  len)) < 0)
+			     len)) < 0)
 		goto fail;
 	if (p->timeout > 0) {
 		char t[32];
 		snprintf(t, sizeof(t), "%" PRIu64, p->timeout);
-		if ((r = rbdconn_set(c->cluster, "client_mount_timeout", t, name,
-				  msg, len)) < 0 ||
-		    (r = rbdconn_set(c->cluster, "rados_mon_op_timeout", t, name,
-				  msg, len)) < 0 ||
-		    (r = rbdconn_set(c->cluster, "rados_osd_op_timeout", t, name,
-				  msg, len)) < 0)
+		if ((r = rbdconn_set(c->cluster, "client_mount_timeout", t,
+				     name, msg, len)) < 0 ||
+		    (r = rbdconn_set(c->cluster, "rados_mon_op_timeout", t,
+				     name, msg, len)) < 0 ||
+		    (r = rbdconn_set(c->cluster, "rados_osd_op_timeout", t,
+				     name, msg, len)) < 0)
 			goto fail;
 	}
-	if ((r = rbdconn_set(c->cluster, "rbd_cache", p->cache ? "true" : "false",
-			  name, msg, len)) < 0 ||
-	    (r = rbdconn_set(c->cluster, "rbd_skip_partial_discard", "false", name,
-			  msg, len)) < 0)
+	if ((r = rbdconn_set(c->cluster, "rbd_cache",
+			     p->cache ? "true" : "false", name, msg, len)) <
+		    0 ||
+	    (r = rbdconn_set(c->cluster, "rbd_skip_partial_discard", "false",
+			     name, msg, len)) < 0)
 		goto fail;
 
 	r = rados_connect(c->cluster);
@@ -200,14 +206,15 @@ int mblk__rbd_connect(const struct mblk__rbd_params *p,
 	r = rados_ioctx_create(c->cluster, p->pool, &c->ioctx);
 	if (r < 0) {
 		if (r == -ENOENT)
-			r = rbdconn_fail(msg, len, r,
-				      "%s: pool '%s' does not exist ('ceph osd "
-				      "pool ls' lists the pools)",
-				      name, p->pool);
+			r = rbdconn_fail(
+				msg, len, r,
+				"%s: pool '%s' does not exist ('ceph osd "
+				"pool ls' lists the pools)",
+				name, p->pool);
 		else
 			r = rbdconn_fail(msg, len, r,
-				      "%s: cannot open pool '%s': %s", name,
-				      p->pool, strerror(-r));
+					 "%s: cannot open pool '%s': %s", name,
+					 p->pool, strerror(-r));
 		goto fail;
 	}
 	c->have_ioctx = true;
@@ -216,10 +223,11 @@ int mblk__rbd_connect(const struct mblk__rbd_params *p,
 		r = rbd_namespace_exists(c->ioctx, p->ns, &exists);
 		if (r < 0 || !exists) {
 			r = rbdconn_fail(msg, len, r < 0 ? r : -ENOENT,
-				      "%s: namespace '%s' does not exist in "
-				      "pool '%s'%s%s",
-				      name, p->ns, p->pool, r < 0 ? ": " : "",
-				      r < 0 ? strerror(-r) : "");
+					 "%s: namespace '%s' does not exist in "
+					 "pool '%s'%s%s",
+					 name, p->ns, p->pool,
+					 r < 0 ? ": " : "",
+					 r < 0 ? strerror(-r) : "");
 			goto fail;
 		}
 		rados_ioctx_set_namespace(c->ioctx, p->ns);
@@ -270,31 +278,33 @@ int mblk__rbd_open_image(const struct mblk__rbd_params *p,
 		if (rbd_open_read_only(c->ioctx, p->image, &head, NULL) == 0) {
 			rbd_close(head);
 			return rbdconn_fail(msg, len, r,
-					 "%s: image '%s' has no snapshot '%s' "
-					 "('rbd snap ls %s/%s' lists them)",
-					 name, p->image, p->snap, p->pool,
-					 p->image);
+					    "%s: image '%s' has no snapshot '%s' "
+					    "('rbd snap ls %s/%s' lists them)",
+					    name, p->image, p->snap, p->pool,
+					    p->image);
 		}
 	}
 	if (r == -ENOENT)
 		return rbdconn_fail(msg, len, r,
-				 "%s: image '%s' does not exist in pool "
-				 "'%s'%s%s ('mblk create rbd:%s/%s --size "
-				 "SIZE' makes one)",
-				 name, p->image, p->pool,
-				 p->ns != NULL ? ", namespace " : "",
-				 p->ns != NULL ? p->ns : "", p->pool, p->image);
+				    "%s: image '%s' does not exist in pool "
+				    "'%s'%s%s ('mblk create rbd:%s/%s --size "
+				    "SIZE' makes one)",
+				    name, p->image, p->pool,
+				    p->ns != NULL ? ", namespace " : "",
+				    p->ns != NULL ? p->ns : "", p->pool,
+				    p->image);
 	if (r < 0)
-		return rbdconn_fail(msg, len, r, "%s: cannot open image '%s': %s",
-				 name, p->image, strerror(-r));
+		return rbdconn_fail(msg, len, r,
+				    "%s: cannot open image '%s': %s", name,
+				    p->image, strerror(-r));
 	c->have_image = true;
 
 	rbd_image_info_t info;
 	if ((r = rbd_stat(c->image, &info, sizeof(info))) < 0 ||
 	    (r = rbd_get_features(c->image, &c->features)) < 0)
 		return rbdconn_fail(msg, len, r,
-				 "%s: cannot read the image's header: %s",
-				 name, strerror(-r));
+				    "%s: cannot read the image's header: %s",
+				    name, strerror(-r));
 	c->size = info.size;
 	c->obj_size = info.obj_size;
 
@@ -315,9 +325,9 @@ int mblk__rbd_open_image(const struct mblk__rbd_params *p,
 					"(read-only=on)",
 					name, owner);
 			return rbdconn_fail(msg, len, r,
-					 "%s: cannot take the image's "
-					 "exclusive lock (held by %s): %s",
-					 name, owner, strerror(-r));
+					    "%s: cannot take the image's "
+					    "exclusive lock (held by %s): %s",
+					    name, owner, strerror(-r));
 		}
 		c->locked = true;
 	}

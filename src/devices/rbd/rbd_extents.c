@@ -37,13 +37,14 @@ struct rbdext_walk {
 /* Appends [start, end) with flags, merging with the last extent when
  * they touch and agree. -1 when the array is full. */
 static int rbdext_walk_add(struct rbdext_walk *w, uint64_t start, uint64_t end,
-			uint32_t flags)
+			   uint32_t flags)
 {
 	if (start >= end)
 		return 0;
 	if (w->n > 0) {
 		struct mblk_extent *last = &w->ext[w->n - 1];
-		if (last->flags == flags && last->sector + last->count == start) {
+		if (last->flags == flags &&
+		    last->sector + last->count == start) {
 			last->count += end - start;
 			w->pos = end;
 			return 0;
@@ -112,7 +113,7 @@ static void rbdext_work(uv_work_t *work)
 	}
 	if (!w.full)
 		rbdext_walk_add(&w, w.pos, end,
-			     MBLK_EXTENT_HOLE | MBLK_EXTENT_ZERO);
+				MBLK_EXTENT_HOLE | MBLK_EXTENT_ZERO);
 	req->ext_n = w.n;
 	r->ret = 0;
 }

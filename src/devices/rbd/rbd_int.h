@@ -31,11 +31,11 @@
 struct mblk__rbd_params {
 	char *pool, *ns, *image, *snap;
 	char *conf, *id, *keyring, *mon_host;
-	bool cache;        /* librbd's cache (rbd_cache), off by default */
-	bool read_only;    /* the read-only key (a snapshot implies it) */
-	uint64_t timeout;  /* seconds; 0: Ceph's own bounds (none for I/O) */
-	uint64_t size;     /* mblk_rbd_create's size (bytes), else unused */
-	const char *text;  /* the URI as given, for sentences (borrowed) */
+	bool cache;       /* librbd's cache (rbd_cache), off by default */
+	bool read_only;   /* the read-only key (a snapshot implies it) */
+	uint64_t timeout; /* seconds; 0: Ceph's own bounds (none for I/O) */
+	uint64_t size;    /* mblk_rbd_create's size (bytes), else unused */
+	const char *text; /* the URI as given, for sentences (borrowed) */
 };
 
 /* The default of the timeout key, in seconds: a monitor that does not
@@ -49,17 +49,16 @@ struct mblk__rbd_conn {
 	rados_ioctx_t ioctx;
 	rbd_image_t image;
 	bool have_cluster, have_ioctx, have_image;
-	uint64_t size;      /* bytes */
-	uint64_t obj_size;  /* bytes per RADOS object */
-	uint64_t features;  /* RBD_FEATURE_* */
-	bool locked;        /* holds the exclusive lock */
+	uint64_t size;     /* bytes */
+	uint64_t obj_size; /* bytes per RADOS object */
+	uint64_t features; /* RBD_FEATURE_* */
+	bool locked;       /* holds the exclusive lock */
 };
 
 /* Fills p from u (path and keys); refuses unknown keys. 0 or -EINVAL
  * with the sentence in mblk_last_error(). */
 struct mblk_uri;
-int mblk__rbd_params_from_uri(struct mblk_uri *u,
-			      struct mblk__rbd_params *p);
+int mblk__rbd_params_from_uri(struct mblk_uri *u, struct mblk__rbd_params *p);
 void mblk__rbd_params_free(struct mblk__rbd_params *p);
 
 /* "rbd:POOL[/NS]/IMAGE[@SNAP]": the name in every sentence. */
@@ -115,8 +114,8 @@ struct mblk__rbd_req {
 	struct mblk__rbd_req *next; /* in done_head's list */
 	mblk_req *req;
 	struct mblk__rbd_dev *d;
-	ssize_t ret;     /* librbd's answer (rbd_aio_get_return_value) */
-	uv_work_t work;  /* resize, extents: the blocking call's work */
+	ssize_t ret;    /* librbd's answer (rbd_aio_get_return_value) */
+	uv_work_t work; /* resize, extents: the blocking call's work */
 };
 
 /* The extents op (rbd_extents.c). */

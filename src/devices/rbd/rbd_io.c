@@ -120,7 +120,7 @@ static int rbdio_aio_begin(mblk_dev *dev, mblk_req *req, rbd_completion_t *c)
 /* After an rbd_aio_* call: counts the request in flight, or fails it
  * when librbd refused it at once (e < 0: the completion is unused). */
 static void rbdio_aio_submitted(mblk_dev *dev, mblk_req *req,
-			      rbd_completion_t c, int e)
+				rbd_completion_t c, int e)
 {
 	struct mblk__rbd_dev *d = rbdio_state(dev);
 	if (e < 0) {
@@ -172,7 +172,7 @@ static void rbdio_flush(mblk_dev *dev, mblk_req *req)
 	if (rbdio_aio_begin(dev, req, &c) < 0)
 		return;
 	rbdio_aio_submitted(dev, req, c,
-			  rbd_aio_flush(rbdio_state(dev)->c.image, c));
+			    rbd_aio_flush(rbdio_state(dev)->c.image, c));
 }
 
 static void rbdio_discard(mblk_dev *dev, mblk_req *req)
@@ -215,7 +215,8 @@ static void rbdio_write_zeroes(mblk_dev *dev, mblk_req *req)
 		return;
 	int e = rbd_aio_write_zeroes(rbdio_state(dev)->c.image,
 				     rbdio_bytes(dev, req->sector),
-				     rbdio_bytes(dev, req->count), c, zflags, 0);
+				     rbdio_bytes(dev, req->count), c, zflags,
+				     0);
 	rbdio_aio_submitted(dev, req, c, e);
 }
 
@@ -336,8 +337,7 @@ static void rbdio_free_closed(uv_handle_t *h)
 }
 
 int mblk__rbd_dev_create(uv_loop_t *loop, struct mblk__rbd_params *p,
-			 struct mblk__rbd_conn *c, bool rdonly,
-			 mblk_dev **devp)
+			 struct mblk__rbd_conn *c, bool rdonly, mblk_dev **devp)
 {
 	char name[256];
 	mblk__rbd_name(p, name, sizeof(name));
@@ -347,8 +347,7 @@ int mblk__rbd_dev_create(uv_loop_t *loop, struct mblk__rbd_params *p,
 				      name);
 	if (uv_mutex_init(&d->lock) < 0) {
 		free(d);
-		return mblk_set_error(-ENOMEM, "%s: cannot make a mutex",
-				      name);
+		return mblk_set_error(-ENOMEM, "%s: cannot make a mutex", name);
 	}
 	int e = uv_async_init(loop, &d->async, rbdio_async_cb);
 	if (e < 0) {

@@ -23,18 +23,25 @@
 
 #include <mblk/rbd.h>
 
-#include "../../common/hex.h"
+#include "../../core/uri.h"
 #include "rbd_int.h"
 
 static const struct mblk_uri_key rbduri_keys[] = {
-	{ "namespace", "name", "the RADOS namespace in the pool (default: none)" },
-	{ "conf", "path", "ceph.conf to read (default: CEPH_CONF, else librados's search)" },
+	{ "namespace", "name",
+	  "the RADOS namespace in the pool (default: none)" },
+	{ "conf", "path",
+	  "ceph.conf to read (default: CEPH_CONF, else librados's search)" },
 	{ "id", "name", "client name without 'client.' (default admin)" },
-	{ "keyring", "path", "keyring holding the client's key (default: from ceph.conf)" },
-	{ "mon-host", "addrs", "monitor addresses, overriding ceph.conf's mon host" },
-	{ "cache", "bool", "librbd's cache (rbd_cache), set either way (default off)" },
-	{ "read-only", "bool", "open read-only, without the exclusive lock (default off)" },
-	{ "timeout", "seconds", "bound on connecting and on each I/O; 0: Ceph's (default 30)" },
+	{ "keyring", "path",
+	  "keyring holding the client's key (default: from ceph.conf)" },
+	{ "mon-host", "addrs",
+	  "monitor addresses, overriding ceph.conf's mon host" },
+	{ "cache", "bool",
+	  "librbd's cache (rbd_cache), set either way (default off)" },
+	{ "read-only", "bool",
+	  "open read-only, without the exclusive lock (default off)" },
+	{ "timeout", "seconds",
+	  "bound on connecting and on each I/O; 0: Ceph's (default 30)" },
 	{ NULL, NULL, NULL },
 };
 
@@ -68,7 +75,7 @@ static bool rbduri_dup(char **to, const char *s)
 
 /* POOL/IMAGE[@SNAP] or POOL/NS/IMAGE[@SNAP] into p. */
 static int rbduri_parse_path(const char *text, const char *path,
-			  struct mblk__rbd_params *p)
+			     struct mblk__rbd_params *p)
 {
 	char *copy = strdup(path);
 	if (copy == NULL)
@@ -77,7 +84,8 @@ static int rbduri_parse_path(const char *text, const char *path,
 	char *slash2 = slash1 != NULL ? strchr(slash1 + 1, '/') : NULL;
 	char *last = slash2 != NULL ? slash2 : slash1;
 	char *at = last != NULL ? strchr(last + 1, '@') : NULL;
-	bool ok = slash1 != NULL && (slash2 == NULL || !strchr(slash2 + 1, '/'));
+	bool ok = slash1 != NULL &&
+		  (slash2 == NULL || !strchr(slash2 + 1, '/'));
 	if (ok) {
 		*slash1 = '\0';
 		if (slash2 != NULL)
@@ -162,9 +170,9 @@ fail:
 /* Appends "&key=value" (value percent-encoded) at *pos in buf; counts
  * what does not fit, like snprintf. */
 static void rbduri_put(char *buf, size_t len, size_t *pos, const char *sep,
-			const char *key, const char *value)
+		       const char *key, const char *value)
 {
-	char *enc = mblk__pct_encode_path(value);
+	char *enc = mblk_uri_encode(value, "/");
 	int n = snprintf(*pos < len ? buf + *pos : NULL,
 			 *pos < len ? len - *pos : 0, "%s%s%s%s", sep,
 			 key != NULL ? key : "", key != NULL ? "=" : "",
@@ -197,7 +205,7 @@ int mblk__rbd_get_uri(mblk_dev *dev, char *buf, size_t len)
 		rbduri_put(buf, len, &pos, "&", "mon-host", p->mon_host);
 	rbduri_put(buf, len, &pos, "&", "cache", p->cache ? "on" : "off");
 	rbduri_put(buf, len, &pos, "&", "read-only",
-		    mblk_dev_info(dev)->read_write ? "off" : "on");
+		   mblk_dev_info(dev)->read_write ? "off" : "on");
 	snprintf(timeout, sizeof(timeout), "%" PRIu64, p->timeout);
 	rbduri_put(buf, len, &pos, "&", "timeout", timeout);
 	return (int)pos;
@@ -317,15 +325,24 @@ const struct mblk_scheme mblk__scheme_rbd = {
 
 int mblk_rbd_create(const char *uri, uint64_t size)
 {
-	struct mblk_uri *u;
-	int r = mblk__uri_parse_scheme(uri, &mblk__scheme_rbd, &u);
+	static const char *const known[] = { "rbd", NULL };
+	struct mblk_uri u;
+	int r = mblk__uri_parse(uri, known, &u);
 	if (r < 0)
 		return r;
+	if (strcmp(u.scheme, "rbd") != 0) {
+		mblk__uri_free(&u);
+		return mblk_set_error(-EINVAL,
+				      "'%s' is not an rbd: URI (rbd:POOL/IMAGE)",
+				      uri);
+	}
+	u.keys = rbduri_keys;
 	struct mblk__rbd_params p;
-	r = mblk__rbd_params_from_uri(u, &p);
-	mblk__uri_destroy(u);
-	if (r < 0)
+	r = mblk__rbd_params_from_uri(&u, &p);
+	if (r < 0) {
+		mblk__uri_free(&u);
 		return r;
+	}
 	char name[256], msg[MBLK_MSG_MAX];
 	mblk__rbd_name(&p, name, sizeof(name));
 	if (p.snap != NULL) {
@@ -356,5 +373,6 @@ int mblk_rbd_create(const char *uri, uint64_t size)
 	mblk__rbd_teardown(&c);
 out:
 	mblk__rbd_params_free(&p);
+	mblk__uri_free(&u);
 	return r;
 }
