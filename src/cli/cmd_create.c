@@ -85,8 +85,7 @@ int cmd_create(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 1)
-		return cli_usage("create",
-				 "expected one URI, got %d arguments",
+		return cli_usage("create", "expected one URI, got %d arguments",
 				 argc - optind);
 	if (!have_size)
 		return cli_usage("create", "--size SIZE is required");
@@ -105,7 +104,8 @@ int cmd_create(int argc, char **argv)
 		       size);
 		return CLI_OK;
 	}
-	if (strchr(uri, '?') == NULL && cli_uri_file_path(uri, path, sizeof(path)))
+	if (strchr(uri, '?') == NULL &&
+	    cli_uri_file_path(uri, path, sizeof(path)))
 		return create_file(uri, path, size);
 	return cli_usage("create",
 			 "'%s' is not a file path, file:PATH or rbd:POOL/IMAGE "

@@ -22,6 +22,7 @@ static const struct subcommand subcommands[] = {
 	{ "copy", cmd_copy, "copy one device onto another, skipping holes" },
 	{ "bench", cmd_bench, "measure a device with an in-process load" },
 	{ "mirror", cmd_mirror, "mirror a live device onto another" },
+	{ "create", cmd_create, "create a sparse file or an RBD image" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
