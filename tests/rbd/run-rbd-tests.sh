@@ -31,8 +31,10 @@ skip_all() {
 		echo "not ok 1 - ceph cluster # $* (CI=true: the RBD suite must run)"
 		exit 1
 	fi
+	# A TAP plan of 0 with SKIP is how meson's TAP parser takes a skip
+	# (exit 77 is an error under protocol 'tap').
 	echo "1..0 # SKIP $*"
-	exit 77
+	exit 0
 }
 
 if [ -n "${MBLK_RBD_CONF:-}" ]; then
