@@ -6,25 +6,35 @@
  * exists, the range from the object's start to the end of its data (a
  * head object without snapshots knows only its length, so a write in the
  * middle of an object reports the object from its start: that is all
- * Ceph gives); include_parent = 1 counts a clone's parent data as data.
+ * Ceph gives); with whole_object = 1, each object that exists, whole.
+ * include_parent = 1 counts a clone's parent data as data.
  * Everything it does not list reads as zeros and is reported as
  * MBLK_EXTENT_HOLE | MBLK_EXTENT_ZERO. Data is rounded outward to
  * sectors, holes inward.
  *
- * The call blocks (it reads object maps or stats objects over the
- * network), so it runs on libuv's pool with the uv_work_t in the
- * request's context. One call looks at most RBDEXT_WINDOW objects
- * (measured here: ~60 µs per object of a mostly empty image, so a
- * window costs well under a second) and stops as soon as the caller's
- * array is full; the caller asks again from the end of the last extent.
+ * Two ways to ask, measured here on a 100 GiB image holding 16 objects:
+ * whole_object = 1 reads the object map (the fast-diff feature, when
+ * its map is valid) and answers in 13 ms, but only per object;
+ * whole_object = 0 asks about each object and takes 1.5 s (~60 µs per
+ * object). With a valid fast-diff map the device asks per object, as
+ * qemu's block status does, over a window of RBDEXT_WINDOW_FAST
+ * objects; without one it asks per extent over RBDEXT_WINDOW objects,
+ * so that no call takes more than a fraction of a second.
+ *
+ * The call blocks (object maps and object stats come over the network),
+ * so it runs on libuv's pool with the uv_work_t in the request's
+ * context. It stops as soon as the caller's array is full; the caller
+ * asks again from the end of the last extent.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "rbd_int.h"
 
-/* Objects looked at per call, at most. */
+/* Objects looked at per call, at most: per extent, and per object from
+ * the fast-diff object map. */
 #define RBDEXT_WINDOW 4096u
+#define RBDEXT_WINDOW_FAST 262144u
 
 struct rbdext_walk {
 	struct mblk_extent *ext;
@@ -94,9 +104,14 @@ static void rbdext_work(uv_work_t *work)
 	struct mblk__rbd_dev *d = r->d;
 	uint32_t ssize = mblk_dev_info(req->dev)->sector_size;
 	uint64_t end = req->sector + req->count;
-	uint64_t obj = d->c.obj_size / ssize;
-	if (obj > 0 && end - req->sector > obj * RBDEXT_WINDOW)
-		end = req->sector + obj * RBDEXT_WINDOW;
+	uint64_t obj = d->c.obj_size / ssize, flags = 0;
+	bool fast = (d->c.features & RBD_FEATURE_FAST_DIFF) &&
+		    rbd_get_flags(d->c.image, &flags) == 0 &&
+		    !(flags & (RBD_FLAG_FAST_DIFF_INVALID |
+			       RBD_FLAG_OBJECT_MAP_INVALID));
+	uint64_t window = fast ? RBDEXT_WINDOW_FAST : RBDEXT_WINDOW;
+	if (obj > 0 && end - req->sector > obj * window)
+		end = req->sector + obj * window;
 	struct rbdext_walk w = {
 		.ext = req->ext,
 		.max = req->ext_max,
@@ -105,7 +120,7 @@ static void rbdext_work(uv_work_t *work)
 		.ssize = ssize,
 	};
 	int e = rbd_diff_iterate2(d->c.image, NULL, req->sector * ssize,
-				  (end - req->sector) * ssize, 1, 0,
+				  (end - req->sector) * ssize, 1, fast,
 				  rbdext_walk_cb, &w);
 	if (e < 0 && !(e == -ECANCELED && w.full)) {
 		r->ret = e;
