@@ -79,7 +79,7 @@ add "model rbd raw" 300 prep 25M "" "$model" --no-safe --ops 2000 --seed 2 --qd 
 add "model rbd small objects" 300 prep 8M "--object-size 64K" \
 	"$model" --ops 2000 --seed 3 --qd 64 IMAGE
 add "model rbd cache on" 300 prep 8M "" "$model" --ops 2000 --seed 4 --qd 16 IMAGE?cache=on
-for t in open-errors lock snapshot resize create copy mirror; do
+for t in open-errors uri lock snapshot resize create copy mirror; do
 	add "$t" 300 "$here/test-rbd-$t.sh"
 done
 
