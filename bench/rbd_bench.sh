@@ -57,7 +57,7 @@ cleanup() {
 IMAGES=()
 trap cleanup EXIT
 if [ -z "${CEPH_CONF:-}" ]; then
-	STARTED=$("$ROOT/tests/rbd/ceph-cluster.sh" start "$WORK")
+	STARTED=$(MBLK_CEPH_OWNER=$$ "$ROOT/tests/rbd/ceph-cluster.sh" start "$WORK")
 	export CEPH_CONF=$STARTED
 fi
 # fio reads librbd's settings from the conf: one with the cache off.

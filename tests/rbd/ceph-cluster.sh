@@ -25,6 +25,11 @@
 # Ceph programs are not installed, so callers can tell "cannot run here"
 # from "broke").
 #
+# With MBLK_CEPH_OWNER=PID, start also leaves a watchdog (in a session
+# of its own, like the daemons) that stops the cluster once PID is gone:
+# a test runner killed by a timeout (SIGKILL, no trap runs) leaves no
+# daemons behind.
+#
 # stop signals only the pids start recorded, and only after checking
 # that /proc/PID/cmdline still names this cluster's conf (a recycled pid
 # is never signalled): the OSD first, then the monitor, SIGTERM and after
@@ -287,10 +292,28 @@ EOF
 		rbd/mblk-cluster-check
 	step "rbd rm (the scratch image)" rbd rm --no-progress \
 		rbd/mblk-cluster-check
+	if [ -n "${MBLK_CEPH_OWNER:-}" ]; then
+		setsid bash "$0" watch "$CONF" "$MBLK_CEPH_OWNER" \
+			</dev/null >/dev/null 2>&1 &
+	fi
 	echo "$CONF"
 }
 
+# watch CONF PID: stops the cluster when PID exits (or the cluster is
+# already gone).
+cmd_watch() {
+	local conf=$1 owner=$2
+	while [ -f "$conf" ] && kill -0 "$owner" 2>/dev/null; do
+		sleep 1
+	done
+	[ ! -f "$conf" ] || cmd_stop "$conf"
+}
+
 case ${1:-} in
+watch)
+	shift
+	cmd_watch "$@"
+	;;
 start)
 	shift
 	cmd_start "$@"

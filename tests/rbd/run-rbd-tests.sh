@@ -40,7 +40,7 @@ skip_all() {
 if [ -n "${MBLK_RBD_CONF:-}" ]; then
 	conf=$MBLK_RBD_CONF
 else
-	out=$("$here/ceph-cluster.sh" start "$MBLK_TEST_TMPDIR" 2>"$MBLK_TEST_TMPDIR/ceph-start.$$.err")
+	out=$(MBLK_CEPH_OWNER=$$ "$here/ceph-cluster.sh" start "$MBLK_TEST_TMPDIR" 2>"$MBLK_TEST_TMPDIR/ceph-start.$$.err")
 	rc=$?
 	err=$(cat "$MBLK_TEST_TMPDIR/ceph-start.$$.err")
 	rm -f "$MBLK_TEST_TMPDIR/ceph-start.$$.err"
@@ -50,6 +50,7 @@ else
 	fi
 	conf=$out
 	trap '"$here/ceph-cluster.sh" stop "$conf"' EXIT
+	trap 'exit 143' TERM INT HUP
 fi
 export CEPH_CONF=$conf
 
