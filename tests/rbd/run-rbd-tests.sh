@@ -13,6 +13,7 @@
 #   MBLK_RBD_CONF      an existing cluster's ceph.conf: use it, start none
 #   CI=true            a cluster that cannot start is a failure, not a skip
 #
+# The stall test pauses the OSD (SIGSTOP) and so runs last.
 # Each conformance and model run gets a fresh image. The conformance
 # images have 1 MiB objects: the check that a discarded 1 MiB run reads
 # back as a hole needs objects no larger than the run, since RBD reports
@@ -80,7 +81,7 @@ add "model rbd raw" 300 prep 25M "" "$model" --no-safe --ops 2000 --seed 2 --qd 
 add "model rbd small objects" 300 prep 8M "--object-size 64K" \
 	"$model" --ops 2000 --seed 3 --qd 64 IMAGE
 add "model rbd cache on" 300 prep 8M "" "$model" --ops 2000 --seed 4 --qd 16 IMAGE?cache=on
-for t in open-errors uri lock snapshot resize create copy mirror; do
+for t in open-errors uri lock snapshot resize create copy mirror stall; do
 	add "$t" 300 "$here/test-rbd-$t.sh"
 done
 
