@@ -2,7 +2,8 @@
 # test-rbd-copy.sh - `mblk copy` of a sparse file onto an RBD image and
 # back: the same bytes (qemu-img compare, cmp), and the holes kept on
 # the image (no object allocated over a hole: rbd diff; rbd du) and in
-# the file copied back; `mblk map` of the image lists them.
+# the file copied back; `mblk map` of the image lists them and `mblk
+# info` reports what rbd du does as allocated.
 . "$(dirname "$0")/lib.sh"
 
 make_sparse "$TMP/src.img" 64M
@@ -15,6 +16,8 @@ used=$(rbdc du --format json "$img" | python3 -c 'import json,sys; print(json.lo
 # Data in objects 0, 4 and 9 (4 MiB each).
 [ "$used" -le $((3 * 4194304)) ] || fail "rbd du: $used bytes used, expected at most 3 objects"
 echo "ok: rbd du: $used bytes used of 64 MiB"
+expect_rc 0 "$MBLK" info --json "rbd:$img" &&
+	check allocated_is_rbd_du "$(json_get 'j["allocated"]')" "$used"
 expect_rc 0 "$MBLK" map --json "rbd:$img" &&
 	check map_holes "$(json_get 'sum(e["length"] for e in j if not e["data"]) >= 50 * 2**20')" True
 expect_rc 0 "$MBLK" copy "rbd:$img" "$TMP/back.img" && echo "ok: copied back"

@@ -118,8 +118,9 @@ struct mblk__rbd_req {
 	uv_work_t work; /* resize, extents: the blocking call's work */
 };
 
-/* The extents op (rbd_extents.c). */
+/* The extents op, and mblk_get_allocated (rbd_extents.c). */
 void mblk__rbd_extents(mblk_dev *dev, mblk_req *req);
+int mblk__rbd_get_allocated(mblk_dev *dev, uint64_t *bytes);
 
 /* mblk_get_uri (rbd_uri.c). */
 int mblk__rbd_get_uri(mblk_dev *dev, char *buf, size_t len);

@@ -328,6 +328,7 @@ static const struct mblk_dev_ops rbdio_ops = {
 	.disconnect = rbdio_disconnect,
 	.get_info = rbdio_get_info,
 	.get_uri = mblk__rbd_get_uri,
+	.get_allocated = mblk__rbd_get_allocated,
 	.destroy = rbdio_destroy,
 };
 
