@@ -18,7 +18,7 @@ void check_info(void)
 	const uint32_t known = MBLK_CAP_FLUSH | MBLK_CAP_DISCARD |
 			       MBLK_CAP_WRITE_ZEROES | MBLK_CAP_RESIZE |
 			       MBLK_CAP_SEEK | MBLK_CAP_FUA |
-			       MBLK_CAP_ZERO_IS_FAST;
+			       MBLK_CAP_ZERO_IS_FAST | MBLK_CAP_CACHE;
 	EXPECT(info.sector_size != 0 &&
 		       (info.sector_size & (info.sector_size - 1)) == 0,
 	       "sector_size %u is not a power of two", info.sector_size);
