@@ -107,14 +107,20 @@ static int rbdconn_connect_fail(const struct mblk__rbd_params *p,
 	char mon[512], keyring[1024];
 	rbdconn_conf_get(cluster, "mon_host", mon, sizeof(mon));
 	rbdconn_conf_get(cluster, "keyring", keyring, sizeof(keyring));
+	char bound[64];
+	if (p->timeout > 0)
+		snprintf(bound, sizeof(bound), "%" PRIu64 " s", p->timeout);
+	else
+		snprintf(bound, sizeof(bound), "%s s (client_mount_timeout)",
+			 rbdconn_conf_get(cluster, "client_mount_timeout",
+					  keyring, sizeof(keyring)));
+	rbdconn_conf_get(cluster, "keyring", keyring, sizeof(keyring));
 	switch (r) {
 	case -ETIMEDOUT:
 		return rbdconn_fail(msg, len, r,
 				    "%s: no Ceph monitor answered at %s within "
-				    "%" PRIu64 " s (the timeout key sets this "
-				    "bound)",
-				    name, mon[0] ? mon : "(no address)",
-				    p->timeout);
+				    "%s (the timeout key sets this bound)",
+				    name, mon[0] ? mon : "(no address)", bound);
 	case -EACCES:
 	case -EPERM:
 		return rbdconn_fail(
