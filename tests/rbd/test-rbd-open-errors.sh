@@ -46,6 +46,11 @@ open_fails "rbd:$img?mon-host=127.0.0.1:$port&timeout=2" "no Ceph monitor answer
 printf '[global]\n' >"$TMP/empty.conf"
 open_fails "rbd:$img?conf=$TMP/empty.conf" "no Ceph monitor address"
 open_fails "rbd:rbd" "names an image as POOL/IMAGE"
+open_fails "rbd:rbd/a/b/c" "names an image as POOL/IMAGE"
+open_fails "rbd:rbd/x@" "names an image as POOL/IMAGE"
+open_fails "rbd:rbd/ns1/x?namespace=ns2" "names namespace 'ns1' in its path and 'ns2' with the namespace key"
+open_fails "rbd:$img?id=" "id= in URI"
+open_fails "rbd:$img?timeout=100000" "at most 86400 seconds"
 open_fails "rbd:$img?color=blue" "unknown key 'color'"
 open_fails "rbd:$img?timeout=soon" "timeout=soon"
 # And the image itself opens.
