@@ -76,6 +76,12 @@ static int rbdext_walk_cb(uint64_t off, size_t len, int exists, void *arg)
 	struct rbdext_walk *w = arg;
 	uint64_t s, e;
 	uint32_t flags = 0;
+	/* librbd may call again after a callback asked it to stop (the
+	 * answers for objects it already fetched): once full, nothing more
+	 * may be added, or a later hole would merge across data never
+	 * reported. */
+	if (w->full)
+		return -ECANCELED;
 	if (exists) {
 		s = off / w->ssize;
 		e = (off + len + w->ssize - 1) / w->ssize;
