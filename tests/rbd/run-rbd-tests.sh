@@ -84,6 +84,10 @@ add "model rbd small objects" 300 prep 8M "--object-size 64K" \
 # caught librbd calling back after the walk had stopped (rbd_extents.c).
 add "model rbd no object map" 300 prep 8M "--image-feature layering" \
 	"$model" --no-safe --ops 6000 --seed 13 --qd 64 IMAGE
+# Two handles (two librbd images) on one image without the lock: both
+# must see the same data.
+add "model rbd two handles" 300 prep 8M "--image-feature layering" \
+	"$model" --ops 3000 --handles 2 --qd 32 IMAGE
 add "model rbd cache on" 300 prep 8M "" "$model" --ops 2000 --seed 4 --qd 16 IMAGE?cache=on
 for t in open-errors uri lock snapshot resize create copy mirror stall; do
 	add "$t" 300 "$here/test-rbd-$t.sh"
