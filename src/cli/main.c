@@ -25,6 +25,8 @@ static const struct subcommand subcommands[] = {
 	{ "bench", cmd_bench, "measure a device with an in-process load" },
 	{ "mirror", cmd_mirror, "mirror a live device onto another" },
 	{ "serve", cmd_serve, "export devices over NBD" },
+	{ "ctl", cmd_ctl,
+	  "drive a running mblk serve through its control socket" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
