@@ -15,16 +15,16 @@ PACKAGES=(
 	build-essential pkg-config meson ninja-build g++
 	# libraries the code links against
 	libuv1-dev liburing-dev
-	# mblk serve's control socket (optional feature)
-	libjansson-dev
+	# mblk serve's control socket and metrics (optional features)
+	libjansson-dev libmicrohttpd-dev
 	# tests: unit tests, valgrind and sanitizer runs, format check
 	libcmocka-dev valgrind clang-format
 	# interop peers and tools used by tests and benchmarks
 	qemu-utils fio nbdkit libnbd-bin util-linux coreutils python3
 	# chattr (read-only fallback test), losetup (loop device tests), cmp
 	e2fsprogs mount diffutils
-	# migration tests: a python client
-	python3-libnbd
+	# migration tests: a python client, metrics scrapes and their check
+	python3-libnbd curl prometheus
 )
 
 LOG=${MBLK_DEPS_LOG:-/tmp/mblk-deps.log}
