@@ -21,10 +21,13 @@ PACKAGES=(
 	libcmocka-dev valgrind clang-format
 	# interop peers and tools used by tests and benchmarks
 	qemu-utils fio nbdkit libnbd-bin util-linux coreutils python3
+	# the NBD server's tests: libnbd's python binding (nbdsh), nbd-server,
+	# certtool and psktool for the TLS tests
+	python3-libnbd nbd-server gnutls-bin
 	# chattr (read-only fallback test), losetup (loop device tests), cmp
 	e2fsprogs mount diffutils
 	# migration tests: a python client, metrics scrapes and their check
-	python3-libnbd curl prometheus
+	curl prometheus
 )
 
 LOG=${MBLK_DEPS_LOG:-/tmp/mblk-deps.log}

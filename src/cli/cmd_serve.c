@@ -58,6 +58,8 @@ static const char serve_help[] =
 	"  -d, --description TEXT    the description of the next URI\n"
 	"  -r, --read-only           export read-only (and open read-only)\n"
 	"  -m, --max-connections N   clients at once (default 1024)\n"
+	"  -H, --handshake-timeout S drop a client still negotiating after S\n"
+	"                            seconds (default 10)\n"
 	"  -1, --once                exit when the first client disconnects\n"
 	"  -P, --pidfile FILE        write the process id to FILE once\n"
 	"                            listening\n"
@@ -265,6 +267,7 @@ int cmd_serve(int argc, char **argv)
 		{ "description", required_argument, NULL, 'd' },
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "max-connections", required_argument, NULL, 'm' },
+		{ "handshake-timeout", required_argument, NULL, 'H' },
 		{ "once", no_argument, NULL, '1' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "run", required_argument, NULL, 'R' },
@@ -278,10 +281,10 @@ int cmd_serve(int argc, char **argv)
 	const char *names[SERVE_MAX_EXPORTS], *descs[SERVE_MAX_EXPORTS];
 	int nnames = 0, ndescs = 0;
 	bool ro = false, once = false;
-	uint64_t maxconn = 0, v;
+	uint64_t maxconn = 0, hs_timeout = 0, v;
 	struct serve_admin adm = { .mo.dst_direct = true };
 	int c, a;
-	while ((c = getopt_long(argc, argv, "u:t:f:n:d:rm:1P:R:h", opts,
+	while ((c = getopt_long(argc, argv, "u:t:f:n:d:rm:H:1P:R:h", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'u':
@@ -314,6 +317,11 @@ int cmd_serve(int argc, char **argv)
 		case 'm':
 			if (cli_parse_uint("serve", "--max-connections", optarg,
 					   1, 1u << 20, &maxconn) < 0)
+				return CLI_USAGE;
+			break;
+		case 'H':
+			if (cli_parse_uint("serve", "--handshake-timeout",
+					   optarg, 1, 86400, &hs_timeout) < 0)
 				return CLI_USAGE;
 			break;
 		case '1': once = true; break;
@@ -384,6 +392,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	struct mblk_nbd_server_opts so = {
 		.max_connections = (uint32_t)maxconn,
+		.handshake_ms = (uint32_t)(hs_timeout * 1000),
 		.log = serve_log,
 		.on_disconnect = serve_on_disconnect,
 		.on_disconnect_data = r,

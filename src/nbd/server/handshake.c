@@ -131,6 +131,8 @@ static void hs_describe(struct nbds_conn *c, struct nbds_export *e)
 		f |= NBD_FLAG_SEND_TRIM;
 	if (!ro && (inf.caps & MBLK_CAP_WRITE_ZEROES))
 		f |= NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO;
+	if (inf.caps & MBLK_CAP_CACHE)
+		f |= NBD_FLAG_SEND_CACHE;
 	if (c->structured || c->extended)
 		f |= NBD_FLAG_SEND_DF;
 	c->tflags = f;

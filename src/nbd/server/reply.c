@@ -108,7 +108,7 @@ void mblk__nbds_reply_read(struct nbds_slot *s)
 		const struct nbds_extent *e = &s->walk[i];
 		uint16_t done = i + 1 == s->nwalk ? NBD_REPLY_FLAG_DONE : 0;
 		uint8_t *h = s->hdr[i];
-		if (e->flags & NBD_STATE_HOLE) {
+		if (e->flags & NBD_STATE_ZERO) {
 			size_t n = reply_chunk(s, i, NBD_REPLY_TYPE_OFFSET_HOLE,
 					       done, 12);
 			mblk__put_be64(h + n, e->offset);

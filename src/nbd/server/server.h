@@ -134,11 +134,13 @@ struct nbds_slot {
 	/* The data buffer (READ, WRITE), kept between requests. */
 	uint8_t *buf;
 	size_t buf_cap;
+	struct iovec iov; /* borrowed by the device until completion */
 
 	/* Walking holes (READ) or extents (BLOCK_STATUS). */
 	uint64_t walk_pos, walk_end; /* bytes */
 	unsigned nwalk, walk_max;
 	struct nbds_extent walk[NBDS_MAX_EXTENTS];
+	struct mblk_extent ext[NBDS_MAX_EXTENTS]; /* mblk_extents' answer */
 
 	/* The reply: headers, error message, descriptors, the write. */
 	uv_write_t wr;

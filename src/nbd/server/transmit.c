@@ -15,10 +15,11 @@
  *   device are also logged at the server, with the connection and the
  *   request, since the protocol carries only the code to the client.
  * - READ with structured replies: when the device reports holes
- *   (MBLK_CAP_SEEK) and DF is not set, the map of the range is walked
- *   with the seeks first, then the whole range is read once, and the
+ *   (MBLK_CAP_SEEK) and DF is not set, the map of the range is taken
+ *   with mblk_extents first, then the whole range is read once, and the
  *   reply has one OFFSET_DATA or OFFSET_HOLE chunk per extent (at most
  *   NBDS_MAX_SEGS; the rest is sent as data, which is always correct).
+ *   Extents that read as zeros (MBLK_EXTENT_ZERO) become hole chunks.
  * - BLOCK_STATUS walks the same way, up to NBDS_MAX_EXTENTS descriptors
  *   (one with REQ_ONE), each clipped to the request.
  */
@@ -62,32 +63,37 @@ static void tx_fail(struct nbds_slot *s, int err, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------ */
-/* Walking the map with the seeks (READ holes, BLOCK_STATUS) */
+/* Walking the map with mblk_extents (READ holes, BLOCK_STATUS) */
 
 static void tx_walk_next(struct nbds_slot *s);
 
-static void tx_walk_add(struct nbds_slot *s, uint64_t end, uint32_t flags)
+/* Appends [walk_pos, end) with flags, merged with the last extent when
+ * they agree. Returns false (and appends nothing) when the list is full. */
+static bool tx_walk_add(struct nbds_slot *s, uint64_t end, uint32_t flags)
 {
 	uint64_t pos = s->walk_pos;
 	if (end > s->walk_end)
 		end = s->walk_end;
 	if (end <= pos)
-		return;
+		return true;
 	struct nbds_extent *last = s->nwalk ? &s->walk[s->nwalk - 1] : NULL;
 	if (last && last->flags == flags)
 		last->length += end - pos;
-	else
+	else if (s->nwalk < s->walk_max)
 		s->walk[s->nwalk++] =
 			(struct nbds_extent){ pos, end - pos, flags };
+	else
+		return false;
 	s->walk_pos = end;
+	return true;
 }
 
 static void tx_read_submit(struct nbds_slot *s)
 {
 	struct nbds_conn *c = s->conn;
-	struct iovec iov = { s->buf, s->rq.length };
-	int r = mblk_read(c->exp->dev, s->rq.offset / c->info.sector_size, &iov,
-			  1, tx_done, s);
+	s->iov = (struct iovec){ s->buf, s->rq.length };
+	int r = mblk_read(c->exp->dev, s->rq.offset / c->info.sector_size,
+			  &s->iov, 1, tx_done, s);
 	if (r < 0)
 		tx_fail(s, r, "the read could not be submitted: %s",
 			mblk_strerror(r));
@@ -97,65 +103,56 @@ static void tx_read_submit(struct nbds_slot *s)
 static void tx_walk_finish(struct nbds_slot *s)
 {
 	if (s->rq.type == NBD_CMD_READ) {
-		/* Whatever was not mapped is sent as data. */
+		/* Whatever was not mapped is sent as data: the list keeps
+		 * room for it (walk_max is one less than the chunks). */
+		s->walk_max++;
 		tx_walk_add(s, s->walk_end, 0);
-		if (s->nwalk == 1 && !(s->walk[0].flags & NBD_STATE_HOLE))
+		if (s->nwalk == 1 && !(s->walk[0].flags & NBD_STATE_ZERO))
 			s->nwalk = 0; /* one data chunk: the plain path */
 		tx_read_submit(s);
 		return;
 	}
-	if (s->nwalk == 0) /* a seek failed at once: report data */
+	if (s->nwalk == 0) /* the device failed at once: report data */
 		tx_walk_add(s, s->walk_end, 0);
 	mblk__nbds_reply_block_status(s);
 }
 
-static void tx_walk_hole_end(void *data, int status, uint64_t sector,
-			     const char *error)
+static void tx_walk_got(void *data, int status, int n, const char *error)
 {
 	struct nbds_slot *s = data;
 	uint64_t ss = s->conn->info.sector_size;
-	(void)error;
-	if (status < 0 || sector * ss <= s->walk_pos) {
-		tx_walk_finish(s);
-		return;
-	}
-	tx_walk_add(s, sector * ss, NBD_STATE_HOLE | NBD_STATE_ZERO);
-	tx_walk_next(s);
-}
-
-static void tx_walk_data_end(void *data, int status, uint64_t sector,
-			     const char *error)
-{
-	struct nbds_slot *s = data;
-	struct nbds_conn *c = s->conn;
-	uint64_t ss = c->info.sector_size;
 	(void)error;
 	if (status < 0) {
 		tx_walk_finish(s);
 		return;
 	}
-	tx_walk_add(s, sector * ss, 0);
-	if (s->walk_pos >= s->walk_end || s->nwalk >= s->walk_max) {
-		tx_walk_finish(s);
-		return;
+	for (int i = 0; i < n; i++) {
+		const struct mblk_extent *e = &s->ext[i];
+		uint32_t f = 0;
+		if (e->flags & MBLK_EXTENT_HOLE)
+			f |= NBD_STATE_HOLE;
+		if (e->flags & MBLK_EXTENT_ZERO)
+			f |= NBD_STATE_ZERO;
+		if (e->sector * ss != s->walk_pos ||
+		    !tx_walk_add(s, (e->sector + e->count) * ss, f)) {
+			tx_walk_finish(s);
+			return;
+		}
 	}
-	/* walk_pos starts a hole: find where it ends. */
-	int r = mblk_seek_mapped(c->exp->dev, s->walk_pos / ss,
-				 tx_walk_hole_end, s);
-	if (r < 0)
-		tx_walk_finish(s);
+	tx_walk_next(s);
 }
 
 static void tx_walk_next(struct nbds_slot *s)
 {
 	struct nbds_conn *c = s->conn;
-	if (s->walk_pos >= s->walk_end || s->nwalk >= s->walk_max) {
+	uint64_t ss = c->info.sector_size;
+	if (s->walk_pos >= s->walk_end) {
 		tx_walk_finish(s);
 		return;
 	}
-	int r = mblk_seek_unmapped(c->exp->dev,
-				   s->walk_pos / c->info.sector_size,
-				   tx_walk_data_end, s);
+	int r = mblk_extents(c->exp->dev, s->walk_pos / ss,
+			     (s->walk_end - s->walk_pos) / ss, s->ext,
+			     NBDS_MAX_EXTENTS, tx_walk_got, s);
 	if (r < 0)
 		tx_walk_finish(s);
 }
@@ -188,7 +185,10 @@ static void tx_done(void *data, int status, const char *error)
 	struct nbds_slot *s = data;
 	struct nbds_conn *c = s->conn;
 	if (status < 0) {
-		tx_log_failure(s, status, error);
+		/* A fast zero refused is an answer, not a failure. */
+		if (!(status == -ENOTSUP &&
+		      (s->rq.flags & NBD_CMD_FLAG_FAST_ZERO)))
+			tx_log_failure(s, status, error);
 		mblk__nbds_reply_error(s, status, error);
 		return;
 	}
@@ -349,21 +349,21 @@ static void tx_dispatch(struct nbds_slot *s)
 	}
 	uint64_t ss = c->info.sector_size;
 	uint64_t sector = rq->offset / ss, count = rq->length / ss;
-	struct iovec iov = { s->buf, rq->length };
+	s->iov = (struct iovec){ s->buf, rq->length };
 	int r = 0;
 	switch (rq->type) {
 	case NBD_CMD_READ:
 		if ((c->structured || c->extended) &&
 		    !(rq->flags & NBD_CMD_FLAG_DF) &&
 		    (c->info.caps & MBLK_CAP_SEEK)) {
-			tx_walk_start(s, NBDS_MAX_SEGS);
+			tx_walk_start(s, NBDS_MAX_SEGS - 1);
 			return;
 		}
 		s->nwalk = 0;
 		tx_read_submit(s);
 		return;
 	case NBD_CMD_WRITE:
-		r = mblk_write(dev, sector, &iov, 1,
+		r = mblk_write(dev, sector, &s->iov, 1,
 			       (rq->flags & NBD_CMD_FLAG_FUA) ? MBLK_WRITE_FUA
 							      : 0,
 			       tx_done, s);
@@ -381,15 +381,18 @@ static void tx_dispatch(struct nbds_slot *s)
 			return;
 		}
 		r = mblk_write_zeroes(dev, sector, count,
-				      (rq->flags & NBD_CMD_FLAG_NO_HOLE)
-					      ? MBLK_ZEROES_NO_HOLE
-					      : 0,
+				      ((rq->flags & NBD_CMD_FLAG_NO_HOLE)
+					       ? MBLK_ZEROES_NO_HOLE
+					       : 0) |
+					      ((rq->flags &
+						NBD_CMD_FLAG_FAST_ZERO)
+						       ? MBLK_ZEROES_FAST
+						       : 0),
 				      tx_done, s);
 		break;
 	case NBD_CMD_CACHE:
-		/* Advisory; no device asks for it yet (mblk_cache). */
-		mblk__nbds_reply_ok(s);
-		return;
+		r = mblk_cache(dev, sector, count, tx_done, s);
+		break;
 	case NBD_CMD_BLOCK_STATUS:
 		tx_walk_start(s, (rq->flags & NBD_CMD_FLAG_REQ_ONE)
 					 ? 1
