@@ -13,13 +13,18 @@
  * server sends event lines, {"event":"in-sync",...}. Parsing is
  * jansson's (json_loadb), never by hand.
  *
- * One controller at a time: a second connection gets one error line and
- * is closed, and the first is not disturbed. A command that completes
- * later (pivot, add-export, remove-export) holds the connection's
- * reading until its reply is sent, so replies stay in order; if the
- * controller disconnects meanwhile, the command still finishes and its
- * reply is dropped (the pending operation holds the controller's
- * generation, not a pointer to it). A line longer than
+ Up to CONTROL_MAX_CLIENTS controllers at once (one more gets an error
+ * line and is closed): each gets its own replies, every one gets the
+ * events. Two controllers asking for conflicting things are sorted out
+ * by the operations themselves: the second pivot is refused with
+ * EALREADY while the first runs, a second add-export with EBUSY. (One
+ * controller at a time was tried and dropped: `mblk ctl A && mblk ctl
+ * B` would race the server noticing A's close.) A command that
+ * completes later (pivot, add-export, remove-export) holds its
+ * connection's reading until its reply is sent, so replies stay in
+ * order; if the controller disconnects meanwhile, the command still
+ * finishes and its reply is dropped (the pending operation holds the
+ * controller's id, not a pointer to it). A line longer than
  * CONTROL_MAX_LINE, or a controller that sends faster than it reads its
  * replies (more than CONTROL_MAX_QUEUED bytes unsent), is dropped with
  * an error line: nothing grows without bound.
@@ -40,6 +45,7 @@
 
 #define CONTROL_MAX_LINE (64u * 1024)
 #define CONTROL_MAX_QUEUED (4u * 1024 * 1024)
+#define CONTROL_MAX_CLIENTS 8
 
 struct ctl_client;
 
@@ -47,10 +53,11 @@ struct control {
 	struct serve_admin *a;
 	uv_pipe_t listener;
 	char *path;
-	struct ctl_client *client; /* the controller, or NULL */
-	uint64_t generation;       /* of the current controller */
-	unsigned handles;          /* open handles, the listener included */
-	unsigned pending;          /* commands completing later */
+	struct ctl_client *clients; /* connected controllers */
+	unsigned nclients;
+	uint64_t next_id;
+	unsigned handles; /* open handles, the listener included */
+	unsigned pending; /* commands completing later */
 	bool stopping;
 	bool quit_pending;
 };
@@ -58,12 +65,14 @@ struct control {
 struct ctl_client {
 	struct control *ctl;
 	uv_pipe_t pipe;
-	uint64_t generation;
+	uint64_t id; /* unique for the server's life */
+	struct ctl_client *next;
+	bool listed; /* on ctl->clients */
 	char *buf;
 	size_t len;
 	bool busy; /* a command is waiting for its completion */
 	bool closing;
-	bool refused; /* a second controller: one line, then close */
+	bool refused; /* one error line, then close */
 	size_t queued;
 };
 
@@ -78,7 +87,7 @@ struct ctl_write {
 /* A command completing later. */
 struct ctl_pending {
 	struct control *ctl;
-	uint64_t generation;
+	uint64_t client;
 	json_t *id;
 };
 
@@ -114,8 +123,14 @@ static void ctl_client_close(struct ctl_client *cl)
 		return;
 	cl->closing = true;
 	struct control *ctl = cl->ctl;
-	if (ctl->client == cl)
-		ctl->client = NULL;
+	if (cl->listed) {
+		struct ctl_client **pp = &ctl->clients;
+		while (*pp != cl)
+			pp = &(*pp)->next;
+		*pp = cl->next;
+		cl->listed = false;
+		ctl->nclients--;
+	}
 	uv_close((uv_handle_t *)&cl->pipe, ctl_handle_closed);
 }
 
@@ -281,13 +296,18 @@ static json_t *ctl_status(struct serve_admin *a)
 
 void control_event(struct control *ctl, enum migrate_event ev, const char *msg)
 {
-	if (!ctl || !ctl->client || ctl->client->closing)
+	if (!ctl || !ctl->clients)
 		return;
 	json_t *j = json_pack("{s:s,s:o}", "event", migrate_event_name(ev),
 			      "mirror", ctl_mirror_json(ctl->a));
 	if (msg)
 		json_object_set_new(j, "error", json_string(msg));
-	ctl_send(ctl->client, j, false);
+	for (struct ctl_client *cl = ctl->clients, *next; cl; cl = next) {
+		next = cl->next; /* ctl_send may close cl */
+		if (!cl->closing && !cl->refused)
+			ctl_send(cl, json_incref(j), false);
+	}
+	json_decref(j);
 }
 
 /* ------------------------------------------------------------------ */
@@ -299,7 +319,7 @@ static struct ctl_pending *ctl_pending_new(struct ctl_client *cl, json_t *id)
 	if (!p)
 		return NULL;
 	p->ctl = cl->ctl;
-	p->generation = cl->generation;
+	p->client = cl->id;
 	p->id = id ? json_incref(id) : NULL;
 	cl->busy = true;
 	cl->ctl->pending++;
@@ -310,9 +330,10 @@ static struct ctl_pending *ctl_pending_new(struct ctl_client *cl, json_t *id)
 static void ctl_pending_reply(struct ctl_pending *p, json_t *reply)
 {
 	struct control *ctl = p->ctl;
-	struct ctl_client *cl = ctl->client;
-	if (!ctl->stopping && cl && cl->generation == p->generation &&
-	    !cl->closing) {
+	struct ctl_client *cl = ctl->clients;
+	while (cl && cl->id != p->client)
+		cl = cl->next;
+	if (!ctl->stopping && cl && !cl->closing) {
 		cl->busy = false;
 		ctl_send(cl, ctl_with_id(reply, p->id), false);
 		ctl_process(cl);
@@ -596,17 +617,21 @@ static void ctl_connection(uv_stream_t *server, int status)
 		ctl_client_close(cl);
 		return;
 	}
-	if (ctl->client) {
+	if (ctl->nclients == CONTROL_MAX_CLIENTS) {
+		char msg[120];
+		snprintf(msg, sizeof(msg),
+			 "%d controllers are connected already, the most "
+			 "this socket takes",
+			 CONTROL_MAX_CLIENTS);
 		cl->refused = true;
-		ctl_send(cl,
-			 ctl_error(-EBUSY,
-				   "another controller is connected to this "
-				   "socket; one at a time"),
-			 false);
+		ctl_send(cl, ctl_error(-EBUSY, msg), false);
 		return;
 	}
-	cl->generation = ++ctl->generation;
-	ctl->client = cl;
+	cl->id = ++ctl->next_id;
+	cl->next = ctl->clients;
+	cl->listed = true;
+	ctl->clients = cl;
+	ctl->nclients++;
 	uv_read_start((uv_stream_t *)&cl->pipe, ctl_alloc, ctl_read);
 }
 
@@ -645,8 +670,8 @@ void control_stop(struct control *ctl)
 	if (!ctl)
 		return;
 	ctl->stopping = true;
-	if (ctl->client)
-		ctl_client_close(ctl->client);
+	while (ctl->clients)
+		ctl_client_close(ctl->clients);
 	unlink(ctl->path);
 	uv_close((uv_handle_t *)&ctl->listener, ctl_handle_closed);
 }

@@ -24,6 +24,7 @@
  * Bound to 127.0.0.1 unless a HOST is given.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -413,7 +414,18 @@ int metrics_start(struct metrics **mp, struct serve_admin *a, const char *addr)
 	}
 	uv_timer_start(&m->timer, metrics_timer, METRICS_REFRESH_MS,
 		       METRICS_REFRESH_MS);
-	fprintf(stderr, "mblk serve: metrics at http://%s/metrics\n", addr);
+	char host[INET6_ADDRSTRLEN] = "?";
+	const void *ip =
+		ss.ss_family == AF_INET6
+			? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+			: (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+	inet_ntop(ss.ss_family, ip, host, sizeof(host));
+	unsigned port = ntohs(ss.ss_family == AF_INET6
+				      ? ((struct sockaddr_in6 *)&ss)->sin6_port
+				      : ((struct sockaddr_in *)&ss)->sin_port);
+	fprintf(stderr, "mblk serve: metrics at http://%s%s%s:%u/metrics\n",
+		ss.ss_family == AF_INET6 ? "[" : "", host,
+		ss.ss_family == AF_INET6 ? "]" : "", port);
 	*mp = m;
 	return 0;
 }

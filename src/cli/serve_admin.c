@@ -35,6 +35,10 @@ const char serve_admin_help[] =
 	"                            source; manual: wait for the control\n"
 	"                            socket's pivot command\n"
 	"      --rate R              copy at most R bytes per second\n"
+	"      --on-error stop|retry on a copy failure: stop the mirror\n"
+	"                            (default; the export goes on serving the\n"
+	"                            source) or copy the range again\n"
+	"      --retries N           failures to retry (default 3)\n"
 	"      --dst-cache MODE      direct (default) or buffered, for a file\n"
 	"                            DST without settings\n"
 	"      --progress[=bar|json|none]  copy progress (default: a bar on a\n"
@@ -79,6 +83,27 @@ int serve_admin_option(struct serve_admin *a, int c, const char *arg)
 			       -1;
 		a->progress_given = true;
 		return 1;
+	case SERVE_OPT_ON_ERROR:
+		if (strcmp(arg, "stop") == 0)
+			a->mo.mirror.on_error = MBLK_MIRROR_STOP;
+		else if (strcmp(arg, "retry") == 0)
+			a->mo.mirror.on_error = MBLK_MIRROR_RETRY;
+		else
+			return cli_usage("serve",
+					 "--on-error takes stop or retry, not "
+					 "'%s'",
+					 arg),
+			       -1;
+		return 1;
+	case SERVE_OPT_RETRIES: {
+		uint64_t n;
+		if (cli_parse_uint("serve", "--retries", arg, 0, 1000000, &n) <
+		    0)
+			return -1;
+		a->mo.mirror.retries = (unsigned)n;
+		a->retries_given = true;
+		return 1;
+	}
 	case SERVE_OPT_CONTROL: a->control_path = arg; return 1;
 	case SERVE_OPT_METRICS:
 		free(a->metrics_addr);
@@ -168,6 +193,8 @@ int serve_admin_open(struct serve_admin *a, uv_loop_t *loop, const char *uri,
 		o.read_only = (flags & MBLK_OPEN_RDONLY) != 0;
 		if (!a->progress_given)
 			o.progress = PROGRESS_BAR;
+		if (!a->retries_given)
+			o.mirror.retries = 3;
 		o.on_event = serve_admin_event;
 		o.on_event_data = a;
 		if (migrate_open(&o, loop, &a->mig, &dev) < 0)

@@ -32,17 +32,21 @@ enum {
 	SERVE_OPT_PROGRESS,
 	SERVE_OPT_CONTROL,
 	SERVE_OPT_METRICS,
+	SERVE_OPT_ON_ERROR,
+	SERVE_OPT_RETRIES,
 };
-#define SERVE_ADMIN_LONGOPTS                                                   \
-	{ "mirror-to", required_argument, NULL, SERVE_OPT_MIRROR_TO },         \
-		{ "pivot", required_argument, NULL, SERVE_OPT_PIVOT },         \
-		{ "rate", required_argument, NULL, SERVE_OPT_RATE },           \
-		{ "dst-cache", required_argument, NULL, SERVE_OPT_DST_CACHE }, \
-		{ "progress", optional_argument, NULL, SERVE_OPT_PROGRESS },   \
-		{ "control", required_argument, NULL, SERVE_OPT_CONTROL },     \
-	{                                                                      \
-		"metrics", required_argument, NULL, SERVE_OPT_METRICS          \
-	}
+/* clang-format off */
+#define SERVE_ADMIN_LONGOPTS \
+	{ "mirror-to", required_argument, NULL, SERVE_OPT_MIRROR_TO }, \
+	{ "pivot", required_argument, NULL, SERVE_OPT_PIVOT }, \
+	{ "rate", required_argument, NULL, SERVE_OPT_RATE }, \
+	{ "dst-cache", required_argument, NULL, SERVE_OPT_DST_CACHE }, \
+	{ "progress", optional_argument, NULL, SERVE_OPT_PROGRESS }, \
+	{ "control", required_argument, NULL, SERVE_OPT_CONTROL }, \
+	{ "metrics", required_argument, NULL, SERVE_OPT_METRICS }, \
+	{ "on-error", required_argument, NULL, SERVE_OPT_ON_ERROR }, \
+	{ "retries", required_argument, NULL, SERVE_OPT_RETRIES }
+/* clang-format on */
 
 struct admin_export {
 	char *name;    /* "" the default export */
@@ -64,6 +68,7 @@ struct serve_admin {
 	const char *mirror_to;
 	struct migrate_opts mo;
 	bool progress_given;
+	bool retries_given;
 	const char *control_path;
 	char *metrics_addr;
 

@@ -73,8 +73,10 @@ static void stats_done(mblk_req *child)
 	oc->requests++;
 	if (child->status < 0)
 		oc->errors++;
-	else if (req->op == MBLK_OP_READ || req->op == MBLK_OP_WRITE ||
-		 req->op == MBLK_OP_DISCARD ||
+	else if (req->op == MBLK_OP_READ || req->op == MBLK_OP_WRITE)
+		for (int i = 0; i < req->iovcnt; i++)
+			oc->bytes += req->iov[i].iov_len;
+	else if (req->op == MBLK_OP_DISCARD ||
 		 req->op == MBLK_OP_WRITE_ZEROES || req->op == MBLK_OP_CACHE)
 		oc->bytes += req->count * sd->sector_size;
 	oc->sum_ns += ns;
