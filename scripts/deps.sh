@@ -14,7 +14,7 @@ PACKAGES=(
 	# build
 	build-essential pkg-config meson ninja-build g++
 	# libraries the code links against
-	libuv1-dev liburing-dev
+	libuv1-dev liburing-dev libgnutls28-dev
 	# tests: unit tests, valgrind and sanitizer runs, format check
 	libcmocka-dev valgrind clang-format
 	# interop peers and tools used by tests and benchmarks
