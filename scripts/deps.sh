@@ -14,7 +14,7 @@ PACKAGES=(
 	# build
 	build-essential pkg-config meson ninja-build g++
 	# libraries the code links against
-	libuv1-dev liburing-dev
+	libuv1-dev liburing-dev libgnutls28-dev
 	# mblk serve's control socket and metrics (optional features)
 	libjansson-dev libmicrohttpd-dev
 	# tests: unit tests, valgrind and sanitizer runs, format check
