@@ -10,10 +10,13 @@
 #
 # Usage: test-migrate-writer.py PATH-TO-MBLK VARIANT SEED
 # VARIANT: plain | delay-src | delay-dst | fail-dst (a failing write on
-# DST, retried) | delay-both. Seeded: the same SEED makes the same image
-# and the same requests.
+# DST, retried) | delay-both | nbd-dst (DST is nbd+unix://, an export of
+# nbdkit's file plugin serving dst.img, reached through our NBD client).
+# Seeded: the same SEED makes the same image and the same requests.
 import os
 import random
+import shutil
+import subprocess
 import sys
 import time
 
@@ -29,6 +32,9 @@ BS = 4096
 rng = random.Random(SEED)
 
 srv = None
+nbdkit = None
+if VARIANT == "nbd-dst" and not shutil.which("nbdkit"):
+    L.skip("nbdkit is not installed (scripts/deps.sh installs it)")
 try:
     import tempfile
     d = tempfile.mkdtemp(prefix="mblk-migrate-writer-")
@@ -38,12 +44,21 @@ try:
     if VARIANT in ("delay-src", "delay-both"):
         src_uri = ("fault:?inner=[file:%s]&delay=read,write&delay-us=300"
                    "&delay-every=3" % src)
-    if VARIANT in ("delay-dst", "delay-both", "fail-dst"):
+    if VARIANT in ("delay-dst", "delay-both", "fail-dst", "nbd-dst"):
         with open(dst, "wb") as f:
             f.truncate(SIZE)
     if VARIANT in ("delay-dst", "delay-both"):
         dst_uri = ("fault:?inner=[file:%s]&delay=write,flush&delay-us=500"
                    "&delay-every=2" % dst)
+    if VARIANT == "nbd-dst":
+        ksock = os.path.join(d, "nbdkit.sock")
+        nbdkit = subprocess.Popen(["nbdkit", "-f", "-U", ksock, "file",
+                                   "file=" + dst])
+        for _ in range(200):
+            if os.path.exists(ksock):
+                break
+            time.sleep(0.02)
+        dst_uri = "nbd+unix:///?socket=" + ksock
     if VARIANT == "fail-dst":
         dst_uri = "fault:?inner=[file:%s]&fail=write&errno=EIO&at=7" % dst
     args = [src_uri, "--mirror-to", dst_uri, "--pivot=auto",
@@ -127,11 +142,18 @@ try:
     L.check("quit", ctl.cmd("quit")["ok"], True)
     ctl.close()
     L.check("server exit status", srv.wait(30), 0)
+    if nbdkit:
+        nbdkit.terminate()
+        nbdkit.wait(20)
+        nbdkit = None
     diff = L.first_difference(L.read_file(dst), bytes(model))
     L.ok("dst.img offline equals the model", diff is None, diff or "")
     print("%s seed %d: %d requests, states %s" %
           (VARIANT, SEED, ops, sorted(seen)))
 finally:
+    if nbdkit:
+        nbdkit.kill()
+        nbdkit.wait()
     if srv:
         if L.FAILS:
             print(srv.logtext())
