@@ -642,11 +642,25 @@ int control_start(struct control **cp, struct serve_admin *a, const char *path)
 		free(ctl);
 		return mblk_set_error(-ENOMEM, "out of memory");
 	}
+	/* A stale socket of an earlier run is replaced; anything else at
+	 * PATH is not ours to remove. */
+	struct stat sb;
+	if (lstat(path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			free(ctl->path);
+			free(ctl);
+			return mblk_set_error(-EEXIST,
+					      "cannot create control socket %s: "
+					      "something that is not a socket "
+					      "is there",
+					      path);
+		}
+		unlink(path);
+	}
 	ctl->a = a;
 	uv_pipe_init(a->loop, &ctl->listener, 0);
 	ctl->listener.data = ctl;
 	ctl->handles = 1;
-	unlink(path); /* a stale socket of an earlier run */
 	mode_t old = umask(077);
 	int r = uv_pipe_bind(&ctl->listener, path);
 	umask(old);

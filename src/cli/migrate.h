@@ -84,7 +84,7 @@ typedef void (*migrate_cb)(void *data, int status, const char *error);
 
 /* Starts the pivot. Returns 0 (cb, which may be NULL, called once from
  * the loop), or -errno with the sentence in mblk_last_error(): -EBUSY
- * not yet in sync, -EALREADY pivoting or pivoted, -ECANCELED stopped. */
+ * not yet in sync or the copy stopped, -EALREADY pivoting or pivoted. */
 int migrate_pivot(struct migrate *m, migrate_cb cb, void *data);
 /* 0, or -errno with the sentence in mblk_last_error(). */
 int migrate_cancel(struct migrate *m);
