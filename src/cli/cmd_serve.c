@@ -462,7 +462,8 @@ int cmd_serve(int argc, char **argv)
 	if (r->adm &&
 	    serve_admin_start(r->adm, r->srv, serve_quit, r) != CLI_OK) {
 		status = CLI_FAIL;
-		serve_stop(r);
+		serve_admin_stop(r->adm);
+		mblk_nbd_server_close(r->srv, NULL, NULL);
 		uv_run(&r->loop, UV_RUN_DEFAULT);
 		goto out;
 	}

@@ -50,6 +50,23 @@ def new_server(args, data_seed=1):
     return L.Server(MBLK, ["src.img"] + args, dir=d), model
 
 
+# ------------------------------------------------------------------ 0
+# --control on a path that is not a socket: refused, the file untouched.
+d0 = __import__("tempfile").mkdtemp(prefix="mblk-migrate-ctl-")
+notsock = os.path.join(d0, "precious")
+with open(notsock, "w") as f:
+    f.write("keep me")
+with open(os.path.join(d0, "src.img"), "wb") as f:
+    f.truncate(1 << 20)
+p = subprocess.run([MBLK, "serve", os.path.join(d0, "src.img"), "--mirror-to",
+                    os.path.join(d0, "dst.img"), "--unix",
+                    os.path.join(d0, "s.sock"), "--control", notsock],
+                   capture_output=True, text=True, timeout=60)
+check("--control on a regular file exits 1", p.returncode, 1)
+ok("... saying why", "not a socket" in p.stderr, p.stderr)
+check("... and leaves the file alone", L.read_file(notsock), b"keep me")
+__import__("shutil").rmtree(d0, ignore_errors=True)
+
 # ------------------------------------------------------------------ A
 srv, model = new_server(["--mirror-to", "dst.img", "--pivot=manual",
                          "--rate", "1M"])
