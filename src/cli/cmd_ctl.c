@@ -84,6 +84,8 @@ struct ctl_conn {
 	size_t len;
 	double deadline;
 	bool json;
+	bool eof_is_end; /* events: the server closing is the normal end */
+	bool eof;        /* ... and it has closed */
 };
 
 static double ctl_now(void)
@@ -132,7 +134,8 @@ static char *ctl_line(struct ctl_conn *c, size_t *consumed)
 		}
 		double left = c->deadline - ctl_now();
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		int r = left > 0 ? poll(&p, 1, (int)(left * 1000) + 1) : 0;
+		int ms = left > 86400.0 ? -1 : (int)(left * 1000) + 1;
+		int r = left > 0 ? poll(&p, 1, ms) : 0;
 		if (r == 0) {
 			cli_fail("ctl", "no reply from the server in time "
 					"(--timeout)");
@@ -145,6 +148,10 @@ static char *ctl_line(struct ctl_conn *c, size_t *consumed)
 					 sizeof(c->buf) - c->len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n == 0 && c->eof_is_end) {
+			c->eof = true;
+			return NULL;
+		}
 		if (n <= 0) {
 			cli_fail("ctl",
 				 "the server closed the control "
@@ -347,10 +354,11 @@ static int ctl_events(struct ctl_conn *c)
 {
 	size_t used = 0;
 	c->deadline = 1e300;
+	c->eof_is_end = true;
 	for (;;) {
 		char *l = ctl_line(c, &used);
 		if (!l)
-			return CLI_OK; /* the server went away */
+			return c->eof ? CLI_OK : CLI_FAIL;
 		printf("%s\n", l);
 		fflush(stdout);
 	}

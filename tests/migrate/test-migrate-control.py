@@ -226,6 +226,11 @@ try:
     check("mblk ctl send", rc, 0)
     ok("mblk ctl send prints the reply", '"ok":true' in out, out)
 
+    # mblk ctl events prints the event lines until the server stops.
+    watcher = subprocess.Popen([MBLK, "ctl", srv.ctl, "events"],
+                               stdout=subprocess.PIPE, text=True)
+    time.sleep(0.2)
+
     # Sync, then pivot.
     check("set-rate 0", c.cmd("set-rate", rate=0)["ok"], True)
     check("in sync", c.wait_state("in-sync", 60), "in-sync")
@@ -263,6 +268,11 @@ try:
     h.shutdown()
     check("quit", c.cmd("quit")["ok"], True)
     check("exit status after quit", srv.wait(30), 0)
+    wout, _ = watcher.communicate(timeout=30)
+    check("mblk ctl events exits 0 when the server stops",
+          watcher.returncode, 0)
+    ok("mblk ctl events printed in-sync and pivoted",
+       '"event":"in-sync"' in wout and '"event":"pivoted"' in wout, wout)
     check("the control socket is removed", os.path.exists(srv.ctl), False)
     diff = L.first_difference(L.read_file(srv.path("dst.img")),
                               bytes(model))
