@@ -55,6 +55,8 @@
  * structured READ reply (a longer map ends in one data chunk). */
 #define NBDS_MAX_EXTENTS 64
 #define NBDS_MAX_SEGS 16
+/* READs this long or longer are mapped for OFFSET_HOLE chunks. */
+#define NBDS_HOLE_MIN (64u * 1024)
 /* The longest error message carried in a structured error chunk. */
 #define NBDS_MAX_MSG 200
 /* The metadata context id of base:allocation. */
