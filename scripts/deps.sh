@@ -28,6 +28,8 @@ PACKAGES=(
 	python3-libnbd nbd-server gnutls-bin
 	# chattr (read-only fallback test), losetup (loop device tests), cmp
 	e2fsprogs mount diffutils
+	# the CLI tests: a terminal for the progress bar, man for mblk.1
+	tmux man-db
 	# migration tests: a python client, metrics scrapes and their check
 	curl prometheus
 )

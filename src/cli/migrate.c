@@ -104,16 +104,17 @@ static void migrate_show(struct migrate *m)
 	/* Re-dirtied ranges make done go down; the bar only moves on. */
 	if (p.bytes_done > m->shown)
 		m->shown = p.bytes_done;
-	progress_update(m->prog, m->shown);
+	progress_update(m->prog, m->shown, p.bytes_read);
 }
 
 static void migrate_finish_bar(struct migrate *m, bool ok)
 {
 	if (m->prog == NULL)
 		return;
-	if (ok)
-		progress_update(m->prog, m->total);
-	progress_finish(m->prog, ok);
+	struct mblk_mirror_progress p;
+	if (ok && mblk_mirror_get_progress(m->top, &p) == 0)
+		progress_update(m->prog, m->total, p.bytes_read);
+	progress_finish(m->prog, ok ? PROGRESS_OK : PROGRESS_FAILED);
 	m->prog = NULL;
 	uv_timer_stop(&m->tick);
 }
@@ -240,8 +241,9 @@ static void migrate_event_cb(void *data, enum mblk_mirror_event ev, int value,
 	case MBLK_MIRROR_ERROR:
 		m->copy_errors++;
 		migrate_set_error(m, error);
-		fprintf(stderr, "mblk serve: warning: %s; copying it again\n",
-			error);
+		/* On a line of its own, the bar redrawn after it. */
+		progress_warn(m->prog, "serve", "warning: %s; copying it again",
+			      error);
 		migrate_emit(m, MIGRATE_EV_ERROR, error);
 		break;
 	case MBLK_MIRROR_FAILED:
