@@ -1,65 +1,52 @@
-/* cmd_create.c - `mblk create URI --size SIZE`: make a new, empty device
- * to copy or mirror onto: a sparse file, or an RBD image.
+/* cmd_create.c - `mblk create URI --size SIZE`: a new sparse image.
  *
- * It never replaces anything: an existing file or image is refused, so
- * a typo cannot wipe a disk. The RBD image is made by mblk_rbd_create
+ * A file (a path, or file:PATH) is created sparse with O_EXCL: an
+ * existing file is never overwritten (`mblk resize` changes a size).
+ * Other schemes go through create_other(), the one place a scheme that
+ * can create images plugs in: rbd: images are made by mblk_rbd_create
  * (include/mblk/rbd.h), so this file needs no librbd of its own.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <string.h>
-#include <unistd.h>
+#include <strings.h>
 
 #include <mblk/rbd.h>
 
 #include "cli.h"
+#include "../common/size.h"
 
 static const char create_help[] =
 	"Usage: mblk create URI --size SIZE\n"
 	"\n"
-	"Creates an empty device of SIZE bytes (a whole number of 512-byte\n"
-	"sectors; K, M, G, T suffixes, binary) that reads as zeros:\n"
-	"  PATH, file:PATH      a sparse file (no blocks allocated)\n"
-	"  rbd:POOL/IMAGE       a Ceph RBD image (format 2, the cluster's\n"
-	"                       default features), reached with the rbd: keys\n"
-	"                       conf, id, keyring, mon-host, namespace, timeout\n"
-	"An existing file or image is never replaced: create fails instead.\n"
+	"Creates a new raw image of SIZE bytes (K..E suffixes) that reads as\n"
+	"zeros and takes no space: a sparse file for a path or file:PATH, or\n"
+	"an RBD image (format 2, the cluster's default features) for\n"
+	"rbd:POOL/IMAGE, reached with the rbd: keys conf, id, keyring,\n"
+	"mon-host, namespace, timeout. An existing file or image is never\n"
+	"overwritten.\n"
 	"\n"
 	"Options:\n"
-	"  -s, --size SIZE   the size (required)\n"
-	"  -h, --help        show this help\n"
+	"  -s, --size SIZE  the size of the new image (required)\n"
+	"  -h, --help       show this help\n"
 	"\n"
 	"Examples:\n"
-	"  mblk create disk.img --size 10G\n"
-	"  mblk create rbd:rbd/vm1 --size 10G\n"
-	"  mblk create 'rbd:rbd/vm1?conf=/etc/ceph/other.conf&id=vm' -s 10G\n";
+	"  mblk create disk.img --size 20G\n"
+	"  mblk create rbd:rbd/vm1 --size 20G\n"
+	"  mblk create 'rbd:rbd/vm1?conf=/etc/ceph/other.conf&id=vm' -s 20G\n";
 
-static int create_file(const char *uri, const char *path, uint64_t size)
+/* Creates uri when it is not a file. Returns 0, or -1 after the
+ * sentence; -2 when the scheme cannot create images. */
+static int create_other(const char *uri, uint64_t size)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0 && errno == EEXIST)
-		return cli_fail("create",
-				"'%s' already exists: mblk create does not "
-				"replace it",
-				path);
-	if (fd < 0)
-		return cli_fail("create", "cannot create '%s': %s", path,
-				strerror(errno));
-	if (ftruncate(fd, (off_t)size) < 0) {
-		int e = errno;
-		close(fd);
-		unlink(path);
-		return cli_fail("create",
-				"cannot make '%s' %" PRIu64 " bytes long: %s",
-				path, size, strerror(e));
+	if (strncasecmp(uri, "rbd:", 4) != 0)
+		return -2;
+	if (mblk_rbd_create(uri, size) < 0) {
+		cli_fail("create", "%s", mblk_last_error());
+		return -1;
 	}
-	if (close(fd) < 0)
-		return cli_fail("create", "closing '%s': %s", path,
-				strerror(errno));
-	printf("created %s: a sparse file of %" PRIu64 " bytes\n", uri, size);
-	return CLI_OK;
+	return 0;
 }
 
 int cmd_create(int argc, char **argv)
@@ -88,27 +75,37 @@ int cmd_create(int argc, char **argv)
 		return cli_usage("create", "expected one URI, got %d arguments",
 				 argc - optind);
 	if (!have_size)
-		return cli_usage("create", "--size SIZE is required");
-	if (size % 512 != 0 || size > (1ull << 63))
-		return cli_usage("create",
-				 "--size %" PRIu64 " is not a whole number of "
-				 "512-byte sectors up to 8 EiB",
-				 size);
+		return cli_usage("create", "--size is required");
 	const char *uri = argv[optind];
-
+	if (size % 512 != 0)
+		return cli_usage("create",
+				 "--size %" PRIu64 " is not a multiple of "
+				 "512 bytes",
+				 size);
 	char path[4096];
-	if (strncmp(uri, "rbd:", 4) == 0) {
-		if (mblk_rbd_create(uri, size) < 0)
-			return cli_fail("create", "%s", mblk_last_error());
-		printf("created %s: an RBD image of %" PRIu64 " bytes\n", uri,
-		       size);
-		return CLI_OK;
+	if (!cli_uri_file_path(uri, path, sizeof(path))) {
+		int r = create_other(uri, size);
+		if (r == -2)
+			return cli_fail("create",
+					"cannot create '%s': mblk create makes "
+					"files (a path or file:PATH) and RBD "
+					"images (rbd:POOL/IMAGE)",
+					uri);
+		return r < 0 ? CLI_FAIL : CLI_OK;
 	}
-	if (strchr(uri, '?') == NULL &&
-	    cli_uri_file_path(uri, path, sizeof(path)))
-		return create_file(uri, path, size);
-	return cli_usage("create",
-			 "'%s' is not a file path, file:PATH or rbd:POOL/IMAGE "
-			 "(the devices create can make)",
-			 uri);
+	if (strchr(uri, '?') != NULL && strncmp(uri, "file:", 5) == 0)
+		fprintf(stderr,
+			"mblk create: warning: the settings of '%s' do nothing "
+			"when creating it\n",
+			uri);
+	int r = cli_create_sparse_file("create", path, size);
+	if (r < 0)
+		return CLI_FAIL;
+	if (r == 0)
+		return cli_fail("create",
+				"cannot create '%s': it already exists (mblk "
+				"create never overwrites; 'mblk resize' "
+				"changes a size)",
+				path);
+	return CLI_OK;
 }
