@@ -456,6 +456,108 @@ void mblk__mirror_kick(struct mirror *m)
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* The first scan: time follows the data                               */
+
+static void copy_begin(struct mirror *m)
+{
+	m->scanning = false;
+	if (!m->stopping) {
+		m->started = true;
+		m->start_ns = uv_hrtime();
+		mblk__mirror_kick(m);
+	}
+}
+
+/* The scan could not finish: everything it did not look at is dirty
+ * again, as if it had never run. */
+static void copy_scan_abandon(struct mirror *m)
+{
+	uint64_t from = mirror_chunk_of(m, m->scan.pos >> m->pshift);
+	mblk__mirror_mark_dirty(m, from, m->nchunks);
+	copy_begin(m);
+}
+
+/* One extent of the primary, rounded to chunks: data is copied later. */
+static void copy_scan_extent(struct mirror *m, const struct mblk_extent *e)
+{
+	if (e->flags & MBLK_EXTENT_ZERO)
+		return;
+	uint64_t a = e->sector >> m->pshift;
+	uint64_t b = (e->sector + e->count + (1ull << m->pshift) - 1) >>
+		     m->pshift;
+	mblk__mirror_mark_dirty(m, mirror_chunk_of(m, a),
+				mirror_chunk_up(m, b));
+}
+
+static void copy_scan_step(struct mirror *m);
+
+static void copy_scan_done(void *data, int status, const struct mblk_extent *e,
+			   const char *error)
+{
+	struct mirror *m = data;
+	(void)error;
+	if (m->stopping) {
+		m->scanning = false;
+	} else if (status < 0) {
+		copy_scan_abandon(m);
+	} else if (e->count == 0) {
+		copy_begin(m);
+	} else {
+		copy_scan_extent(m, e);
+		copy_scan_step(m);
+	}
+	mblk__mirror_bg_put(m);
+}
+
+static void copy_scan_step(struct mirror *m)
+{
+	for (;;) {
+		struct mblk_extent e;
+		int r = mblk__walk_next(&m->scan, &e, copy_scan_done, m);
+		if (r == 0) {
+			m->bg_inflight++; /* the disconnect waits for it */
+			return;
+		}
+		if (r < 0) {
+			copy_scan_abandon(m);
+			return;
+		}
+		if (e.count == 0) {
+			copy_begin(m);
+			return;
+		}
+		copy_scan_extent(m, &e);
+	}
+}
+
+/* Starts copying. When the secondary is known to read as zeros, a first
+ * scan of the primary's extents (at the granule of a chunk) decides what
+ * needs copying at all, so that the copier's work follows the data, not
+ * the size: an empty 8 EiB primary is one extent, and in sync at once.
+ *
+ * Why it is exact: the dirty bits are cleared BEFORE the primary is
+ * asked (as a copy operation does, lock.c); a write that completes
+ * after the clear marks its chunks again as it always does, and one that
+ * completed before it is data the answers see. Only chunks the scan
+ * reports as data are marked; the rest already read as zeros on the
+ * secondary (the zero map was just set, nothing has been copied or
+ * written there yet). */
+static void copy_start(struct mirror *m)
+{
+	bool scan = m->zero_known && m->ndirty > 0 &&
+		    (mblk_dev_info(m->p)->caps & MBLK_CAP_SEEK);
+	if (!scan) {
+		copy_begin(m);
+		return;
+	}
+	m->scanning = true;
+	m->ndirty -= mblk__bitmap_assign(&m->dirty, 0, m->nchunks, false);
+	mblk__walk_init(&m->scan, m->p, 0, m->size << m->pshift,
+			m->cs << m->pshift);
+	copy_scan_step(m);
+}
+
 static void copy_probe_done(mblk_req *c)
 {
 	struct mirror *m = c->done_data;
@@ -465,11 +567,8 @@ static void copy_probe_done(mblk_req *c)
 	    mblk__bitmap_init(&m->zero, m->nchunks, true) == 0)
 		m->zero_known = true;
 	mblk_req_free(c);
-	if (!m->stopping) {
-		m->started = true;
-		m->start_ns = uv_hrtime();
-		mblk__mirror_kick(m);
-	}
+	if (!m->stopping)
+		copy_start(m);
 	mblk__mirror_bg_put(m);
 }
 
@@ -499,7 +598,5 @@ void mblk__mirror_timer_cb(uv_timer_t *t)
 		mblk_req_submit(c, copy_probe_done, m);
 		return;
 	}
-	m->started = true;
-	m->start_ns = uv_hrtime();
-	mblk__mirror_kick(m);
+	copy_start(m);
 }

@@ -119,6 +119,10 @@ struct mirror {
 	char errmsg[MBLK_MSG_MAX]; /* the failure that stopped the copy */
 	char smsg[MBLK_MSG_MAX];   /* the last secondary write failure */
 
+	/* The first scan of the primary (copy.c, copy_start). */
+	bool scanning;
+	struct mblk__walk scan;
+
 	/* The pivot (pivot.c): while pivoting, new foreground requests wait
 	 * in the parked list; once pivoted, the secondary serves them all. */
 	bool pivoting, pivoted;
