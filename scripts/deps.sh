@@ -15,6 +15,8 @@ PACKAGES=(
 	build-essential pkg-config meson ninja-build g++
 	# libraries the code links against
 	libuv1-dev liburing-dev libgnutls28-dev
+	# gnutls.pc's private libraries, for linking libmblk.a statically
+	libunistring-dev
 	# tests: unit tests, valgrind and sanitizer runs, format check
 	libcmocka-dev valgrind clang-format
 	# the NBD server's libFuzzer targets (tests/fuzz)
