@@ -15,6 +15,8 @@ PACKAGES=(
 	build-essential pkg-config meson ninja-build g++
 	# libraries the code links against
 	libuv1-dev liburing-dev libgnutls28-dev
+	# gnutls.pc's private libraries, for linking libmblk.a statically
+	libunistring-dev
 	# mblk serve's control socket and metrics (optional features)
 	libjansson-dev libmicrohttpd-dev
 	# tests: unit tests, valgrind and sanitizer runs, format check
