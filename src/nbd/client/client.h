@@ -263,9 +263,9 @@ struct mblk__nbdc_rctx {
 	uint32_t pending;             /* commands sent and not answered */
 	int iov_i;                    /* write: where the next piece starts */
 	size_t iov_off;
-	bool finished;  /* completed or failed: ignore further news */
-	bool queued;    /* in a send queue */
-	uint32_t epoch; /* reconnect: the connection generation it is on */
+	bool finished;     /* completed or failed: ignore further news */
+	bool queued;       /* in a send queue */
+	uint64_t deadline; /* reconnect: waiting for a connection until */
 	/* Extents: the partial sector being assembled (see xmit.c). */
 	uint64_t bs_pos;
 	uint32_t bs_pflags;

@@ -381,6 +381,18 @@ static void xmit_chunk_done(struct mblk__nbdc_conn *k, int status,
 	struct mblk__nbdc_slot *s = &k->slots[i];
 	bool done = (k->rep.flags & NBD_REPLY_FLAG_DONE) != 0 ||
 		    k->rep.kind == MBLK__NBD_SIMPLE;
+	if (status == -ESHUTDOWN && k->cfg->reconnect_s > 0) {
+		/* A server shutting down (nbdkit on SIGTERM answers every
+		 * request with NBD_ESHUTDOWN until it closes): with
+		 * reconnect=, that is a lost connection, and this request
+		 * and the others on it are sent again to its successor. */
+		mblk__nbdc_conn_fail(k, -ESHUTDOWN,
+				     "%s is shutting down (it answered %s with "
+				     "NBD_ESHUTDOWN)",
+				     k->cfg->server,
+				     mblk__nbd_cmd_name(s->cmd));
+		return;
+	}
 	if (status < 0) {
 		mblk_req *req = s->req;
 		struct mblk__nbdc_rctx *c = rctx(req);
