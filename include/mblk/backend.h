@@ -173,6 +173,14 @@ MBLK_API int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops,
 			     mblk_dev *const *children, int nchildren,
 			     unsigned flags, mblk_dev **devp);
 
+/* Replaces the device's children with children[0..n) (up to 4); the
+ * device owns the new ones from now on, and the caller the ones it no
+ * longer lists. For a decorator that changes what it holds while open
+ * (the mirror's pivot): call it when no request of the device is on its
+ * way to a child being dropped. Returns 0 or -EINVAL. */
+MBLK_API int mblk_dev_set_children(mblk_dev *dev, mblk_dev *const *children,
+				   int n);
+
 MBLK_API void *mblk_dev_priv(const mblk_dev *dev);
 MBLK_API mblk_dev *mblk_dev_child(const mblk_dev *dev, int i);
 MBLK_API const struct mblk_dev_ops *mblk_dev_ops(const mblk_dev *dev);
@@ -330,6 +338,10 @@ MBLK_API int mblk_uri_finish(struct mblk_uri *u);
  * characters and those in keep). Returns a malloc'd string or NULL. For
  * get_uri: the printed URI must reopen the device. */
 MBLK_API char *mblk_uri_encode(const char *s, const char *keep);
+/* Writes inner, a whole URI, as the value of a decorator's key: in
+ * brackets when its own brackets balance (docs/uri.md), percent-encoded
+ * otherwise. Returns the length needed, like snprintf, or -ENOMEM. */
+MBLK_API int mblk_uri_nest(char *out, size_t cap, const char *inner);
 
 #ifdef __cplusplus
 }

@@ -57,13 +57,16 @@ struct mblk_mirror_opts {
 
 /* Events passed to the progress callback. */
 enum mblk_mirror_event {
-	MBLK_MIRROR_PERCENT,  /* value: the new whole percent (1..99) */
-	MBLK_MIRROR_COMPLETE, /* synced and the secondary flushed */
-	MBLK_MIRROR_ACTIVE,   /* switched to active mode to converge */
-	MBLK_MIRROR_ERROR,    /* value: -errno; a copy failure that will be
+	MBLK_MIRROR_PERCENT,   /* value: the new whole percent (1..99) */
+	MBLK_MIRROR_COMPLETE,  /* synced and the secondary flushed */
+	MBLK_MIRROR_ACTIVE,    /* switched to active mode to converge */
+	MBLK_MIRROR_ERROR,     /* value: -errno; a copy failure that will be
 	                         retried; error: its sentence */
-	MBLK_MIRROR_FAILED,   /* value: -errno; the copy has stopped for
+	MBLK_MIRROR_FAILED,    /* value: -errno; the copy has stopped for
 	                         good; error: its sentence */
+	MBLK_MIRROR_SWITCHED,  /* pivoted: the mirror now serves from the
+	                         secondary alone (mblk_mirror_pivot) */
+	MBLK_MIRROR_CANCELLED, /* copying stopped by mblk_mirror_cancel */
 };
 
 /* Called from the loop on every increase of the whole percent copied,
@@ -78,8 +81,11 @@ typedef void (*mblk_mirror_cb)(void *data, enum mblk_mirror_event ev, int value,
 enum mblk_mirror_state {
 	MBLK_MIRROR_COPYING, /* the secondary is not yet in sync */
 	MBLK_MIRROR_SYNCED,  /* in sync: writes go to both */
-	MBLK_MIRROR_STOPPED, /* the copy failed: writes go to the primary
-	                        only and the secondary is out of date */
+	MBLK_MIRROR_STOPPED, /* the copy failed or was cancelled: writes go
+	                        to the primary only and the secondary is out
+	                        of date */
+	MBLK_MIRROR_PIVOTED, /* every request goes to the secondary alone;
+	                        the primary is released */
 };
 
 enum mblk_mirror_mode {
@@ -132,6 +138,49 @@ MBLK_API int mblk_mirror_get_progress(mblk_dev *dev,
  * Returns 0 or -EINVAL. */
 MBLK_API int mblk_mirror_set_callback(mblk_dev *dev, mblk_mirror_cb cb,
 				      void *data);
+
+/* Flags for mblk_mirror_pivot. */
+#define MBLK_MIRROR_PIVOT_KEEP_PRIMARY \
+	1u /* hand the primary back to the
+                                             caller instead of closing it */
+
+/* Pivot completion: status 0 (primary is the released primary with
+ * MBLK_MIRROR_PIVOT_KEEP_PRIMARY, now the caller's, else NULL) or -errno
+ * with the sentence, in which case the mirror is as it was. */
+typedef void (*mblk_mirror_pivot_cb)(void *data, int status, mblk_dev *primary,
+				     const char *error);
+
+/* Switches a mirror that is in sync onto its secondary: new requests
+ * wait, those in flight finish, both devices are flushed, and from then
+ * on the mirror device serves every request from the secondary alone and
+ * releases the primary (closes it, or hands it back with
+ * MBLK_MIRROR_PIVOT_KEEP_PRIMARY). The device handle stays the same, so
+ * whatever holds it (an NBD export, a program) sees no gap, only a pause
+ * of about the time of a flush. A write acknowledged before the pivot's
+ * callback, and every flush or FUA write acknowledged before it, is on
+ * the secondary and durable there. dev is a mirror or a device stacked on
+ * one through child 0.
+ *
+ * Returns 0 if started, in which case cb is called exactly once from the
+ * loop; -EBUSY when the mirror is not in sync (a sentence in
+ * mblk_last_error says how much is left), -EALREADY when it has pivoted
+ * or a pivot is under way, -EINVAL when dev is not a mirror or cb is
+ * NULL; cb is then never called. If the flush of the secondary fails the
+ * pivot fails, and the mirror goes on serving as before. */
+MBLK_API int mblk_mirror_pivot(mblk_dev *dev, unsigned flags,
+			       mblk_mirror_pivot_cb cb, void *data);
+
+/* Stops copying for good and goes on serving from the primary alone:
+ * writes go to the primary only from now on (dual writes in flight
+ * finish), the state becomes STOPPED with error -ECANCELED, and
+ * MBLK_MIRROR_CANCELLED is reported. The secondary keeps what was copied
+ * so far, a mix of old and new data: it is not a usable copy. Returns 0,
+ * -EALREADY (stopped or pivoted already) or -EINVAL (not a mirror). */
+MBLK_API int mblk_mirror_cancel(mblk_dev *dev);
+
+/* Changes the copy's rate limit (bytes per second of data read; 0: no
+ * limit), at once. Returns 0 or -EINVAL (not a mirror). */
+MBLK_API int mblk_mirror_set_rate(mblk_dev *dev, uint64_t rate);
 
 #ifdef __cplusplus
 }

@@ -46,7 +46,7 @@ static const struct {
 
 static int info_list(const char *uri, bool json)
 {
-	struct mblk_nbd_export *ex;
+	struct mblk_nbd_list_entry *ex;
 	int n = mblk_nbd_list(uri, &ex);
 	if (n < 0)
 		return cli_fail("info", "cannot list the exports: %s",
@@ -58,7 +58,7 @@ static int info_list(const char *uri, bool json)
 	if (json)
 		printf(",\"exports\":[");
 	for (int i = 0; i < n; i++) {
-		const struct mblk_nbd_export *e = &ex[i];
+		const struct mblk_nbd_list_entry *e = &ex[i];
 		if (json) {
 			printf("%s{\"name\":", i ? "," : "");
 			cli_json_string(stdout, e->name);

@@ -134,6 +134,8 @@ static void mirror_event_cb(void *data, enum mblk_mirror_event ev, int value,
 		snprintf(r->fail_msg, sizeof(r->fail_msg), "%s", error);
 		r->done = true;
 		break;
+	case MBLK_MIRROR_SWITCHED:
+	case MBLK_MIRROR_CANCELLED: break; /* mblk mirror does neither */
 	}
 }
 

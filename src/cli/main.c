@@ -4,10 +4,12 @@
  * starting at SUB, so each subcommand parses its own options with
  * getopt_long exactly as a program of its own would.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <mblk/backend.h>
 #include "cli.h"
 
 struct subcommand {
@@ -22,6 +24,7 @@ static const struct subcommand subcommands[] = {
 	{ "copy", cmd_copy, "copy one device onto another, skipping holes" },
 	{ "bench", cmd_bench, "measure a device with an in-process load" },
 	{ "mirror", cmd_mirror, "mirror a live device onto another" },
+	{ "serve", cmd_serve, "export devices over NBD" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -29,7 +32,7 @@ static const struct subcommand subcommands[] = {
 static void main_usage(FILE *f)
 {
 	fprintf(f, "Usage: mblk COMMAND [OPTIONS] ARGS...\n"
-		   "       mblk --help | --version\n\n"
+		   "       mblk --help | --help-uri | --version\n\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < NSUB; i++)
 		fprintf(f, "  %-8s %s\n", subcommands[i].name,
@@ -41,6 +44,27 @@ static void main_usage(FILE *f)
 		   "'man mblk' explains them all.\n"
 		   "Exit status: 0 done, 1 the operation failed, "
 		   "2 usage error.\n");
+}
+
+/* Every scheme this mblk was built with and its keys, from the table the
+ * build assembled (src/open/): the reference that cannot go stale. */
+static int main_help_uri(void)
+{
+	printf("Device URIs (docs/uri.md). A value in [brackets] is taken as "
+	       "it is:\nthat is how a decorator names the devices it holds.\n");
+	const struct mblk_scheme *s;
+	for (int i = 0; (s = mblk_scheme_at(i)) != NULL; i++) {
+		printf("\n%s\n  %s\n", s->syntax, s->summary);
+		for (const struct mblk_uri_key *k = s->keys; k && k->name; k++)
+			printf("    %-14s %-14s %s\n", k->name,
+			       k->type ? k->type : "", k->help ? k->help : "");
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "mblk: cannot write the help: %s\n",
+			strerror(errno));
+		return CLI_FAIL;
+	}
+	return CLI_OK;
 }
 
 int main(int argc, char **argv)
@@ -55,6 +79,8 @@ int main(int argc, char **argv)
 		main_usage(stdout);
 		return CLI_OK;
 	}
+	if (strcmp(sub, "--help-uri") == 0)
+		return main_help_uri();
 	if (strcmp(sub, "--version") == 0 || strcmp(sub, "-V") == 0) {
 		printf("mblk %s (library %s, libuv %s)\n", MBLK_VERSION_STRING,
 		       mblk_version(), uv_version_string());

@@ -212,6 +212,22 @@ int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops, void *priv,
 	return 0;
 }
 
+int mblk_dev_set_children(mblk_dev *dev, mblk_dev *const *children, int n)
+{
+	if (dev == NULL || n < 0 || n > MBLK_DEV_MAX_CHILDREN ||
+	    (n > 0 && children == NULL) || dev->closing)
+		return mblk_set_error(-EINVAL,
+				      "mblk_dev_set_children: %d children (0 to "
+				      "%d), not while closing",
+				      n, MBLK_DEV_MAX_CHILDREN);
+	for (int i = 0; i < n; i++)
+		dev->children[i] = children[i];
+	for (int i = n; i < MBLK_DEV_MAX_CHILDREN; i++)
+		dev->children[i] = NULL;
+	dev->nchildren = n;
+	return 0;
+}
+
 void *mblk_dev_priv(const mblk_dev *dev)
 {
 	return dev->priv;

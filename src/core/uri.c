@@ -346,3 +346,23 @@ char *mblk_uri_encode(const char *s, const char *keep)
 	*w = '\0';
 	return out;
 }
+
+int mblk_uri_nest(char *out, size_t cap, const char *inner)
+{
+	int depth = 0;
+	bool balanced = true;
+	for (const char *p = inner; *p; p++) {
+		if (*p == '[')
+			depth++;
+		else if (*p == ']' && --depth < 0)
+			balanced = false;
+	}
+	if (balanced && depth == 0)
+		return snprintf(out, cap, "[%s]", inner);
+	char *e = mblk_uri_encode(inner, "/:?=");
+	if (e == NULL)
+		return mblk_set_error(-ENOMEM, "no memory for a URI");
+	int n = snprintf(out, cap, "%s", e);
+	free(e);
+	return n;
+}

@@ -121,6 +121,16 @@ void seek_cb(void *data, int status, uint64_t sector, const char *error)
 	done_record(d, status, error);
 }
 
+struct mblk_extent h_ext[H_EXT_MAX];
+int h_ext_max = H_EXT_MAX;
+
+void extents_cb(void *data, int status, int n, const char *error)
+{
+	struct done *d = data;
+	d->sector = (uint64_t)n;
+	done_record(d, status, error);
+}
+
 /* Runs the loop until every one of n records has a callback. */
 bool wait_all(struct done *d, size_t n, const char *what)
 {
@@ -181,7 +191,8 @@ const char *sop_name(enum sop op)
 	static const char *const n[] = { "flush",        "discard",
 					 "write_zeroes", "resize",
 					 "seek_mapped",  "seek_unmapped",
-					 "disconnect" };
+					 "disconnect",   "extents",
+					 "cache" };
 	return n[op];
 }
 
@@ -198,6 +209,10 @@ int s_op(mblk_dev *dv, enum sop op, uint64_t a, uint64_t b, unsigned flags,
 	case S_MAPPED: r = mblk_seek_mapped(dv, a, seek_cb, d); break;
 	case S_UNMAPPED: r = mblk_seek_unmapped(dv, a, seek_cb, d); break;
 	case S_DISCONNECT: r = mblk_disconnect(dv, io_cb, d); break;
+	case S_EXTENTS:
+		r = mblk_extents(dv, a, b, h_ext, h_ext_max, extents_cb, d);
+		break;
+	case S_CACHE: r = mblk_cache(dv, a, b, io_cb, d); break;
 	}
 	in_submit--;
 	return r;

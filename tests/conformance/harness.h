@@ -107,8 +107,14 @@ enum sop {
 	S_RESIZE,
 	S_MAPPED,
 	S_UNMAPPED,
-	S_DISCONNECT
+	S_DISCONNECT,
+	S_EXTENTS, /* into h_ext[0..h_ext_max); the count lands in d->sector */
+	S_CACHE
 };
+#define H_EXT_MAX 64
+extern struct mblk_extent h_ext[H_EXT_MAX];
+extern int h_ext_max;
+void extents_cb(void *data, int status, int n, const char *error);
 const char *sop_name(enum sop op);
 int s_read(mblk_dev *dv, uint64_t s, const struct iovec *iov, int n,
 	   struct done *d);
@@ -195,6 +201,12 @@ void check_seek_end(void);
 void check_seek_sound(void);
 void check_seek_hole(void);
 void check_read_only(void);
+/* check_ext.c: extents, cache, fast zeroes. */
+void check_extents_cover(void);
+void check_extents_sound(void);
+void check_extents_limits(void);
+void check_cache(void);
+void check_zeroes_fast(void);
 /* check_async.c: the asynchronous contract, disconnect and close. */
 void check_never_inside(void);
 void check_any_order(void);

@@ -4,7 +4,8 @@
  *         [--no-resize] [--verify-every N] [--shim SPEC] [--handles 2] URI
  *
  * Runs N seeded random requests (read, write, discard, write_zeroes,
- * flush, seek_mapped, seek_unmapped, requests that must be refused, and
+ * flush, seek_mapped, seek_unmapped, extents, cache, requests that must
+ * be refused, and
  * now and then a resize when the device can), with up to Q in flight,
  * against the device and against an in-memory model of what every
  * sector must hold, and checks every answer. Exit 0 when all agree, 1 on
@@ -47,7 +48,9 @@
  * when a request is submitted and every completion is checked against
  * the model as it stands when the callback runs. Seeks are checked
  * conservatively: every sector in [from, seek_mapped) is zero in the
- * model, and seek_unmapped's answer is a zero sector or the end. At the
+ * model, and seek_unmapped's answer is a zero sector or the end; extents
+ * must tile the range asked for and never mark a sector that holds data
+ * as ZERO. At the
  * end (and every --verify-every ops) the whole device is read back and
  * compared.
  */
@@ -101,12 +104,15 @@ enum kind {
 	K_BAD_READ,
 	K_BAD_WRITE,
 	K_RESIZE,
+	K_EXTENTS,
+	K_CACHE,
 	K_NKINDS
 };
 
 static const char *const kind_name[] = {
-	"read",        "write",         "discard",  "write_zeroes", "flush",
-	"seek_mapped", "seek_unmapped", "bad read", "bad write",    "resize",
+	"read",      "write",       "discard",       "write_zeroes",
+	"flush",     "seek_mapped", "seek_unmapped", "bad read",
+	"bad write", "resize",      "extents",       "cache",
 };
 
 #define MAX_IOV 8
@@ -127,7 +133,9 @@ struct req {
 	uint64_t lo, hi;
 	bool changes;
 	unsigned char *buf;
-	int log; /* index into the log ring */
+	int log;                   /* index into the log ring */
+	struct mblk_extent ext[8]; /* EXTENTS: the answer */
+	int ext_max;
 };
 
 static struct req *slots;
@@ -368,7 +376,7 @@ static enum kind gen_kind(void)
 		{ K_READ, 32 },    { K_WRITE, 36 },   { K_DISCARD, 7 },
 		{ K_ZEROES, 7 },   { K_FLUSH, 4 },    { K_MAPPED, 4 },
 		{ K_UNMAPPED, 4 }, { K_BAD_READ, 2 }, { K_BAD_WRITE, 2 },
-		{ K_RESIZE, 2 },
+		{ K_RESIZE, 2 },   { K_EXTENTS, 4 },  { K_CACHE, 2 },
 	};
 	unsigned total = 0;
 	for (size_t i = 0; i < sizeof(mix) / sizeof(mix[0]); i++)
@@ -437,6 +445,21 @@ static void gen(struct req *r, uint64_t op)
 		r->sector = chance(5) ? size + below(3) : gen_start(1);
 		r->lo = r->sector;
 		r->hi = size;
+		break;
+	case K_EXTENTS:
+		/* A range or, one time in four, "to the end" (count 0);
+		 * room for 1 to 8 extents. */
+		r->sector = gen_start(1);
+		r->count = chance(25) ? 0 : gen_len(size - r->sector);
+		r->ext_max = 1 + (int)below(8);
+		r->lo = r->sector;
+		r->hi = r->count ? r->sector + r->count : size;
+		break;
+	case K_CACHE:
+		r->count = gen_len(size);
+		r->sector = gen_start(r->count);
+		r->lo = r->sector;
+		r->hi = r->sector + r->count;
 		break;
 	case K_BAD_READ:
 	case K_BAD_WRITE: {
@@ -561,6 +584,36 @@ static void check_seek(struct req *r, uint64_t ans)
 	}
 }
 
+/* Extents tile [from, end) from its start, inside the range asked for,
+ * and one marked ZERO holds no data of the model. */
+static void check_extents(struct req *r, int n)
+{
+	uint64_t end = r->count ? r->sector + r->count : size;
+	if (n < 1 || n > r->ext_max)
+		die(r, "%d extents for room for %d", n, r->ext_max);
+	uint64_t pos = r->sector;
+	for (int i = 0; i < n; i++) {
+		const struct mblk_extent *e = &r->ext[i];
+		if (e->sector != pos || e->count == 0 || e->count > end - pos)
+			die(r,
+			    "extent %d is [%" PRIu64 ", +%" PRIu64
+			    "), expected a start at %" PRIu64
+			    " and an end by %" PRIu64,
+			    i, e->sector, e->count, pos, end);
+		if (e->flags & MBLK_EXTENT_ZERO)
+			for (uint64_t k = e->sector; k < e->sector + e->count;
+			     k++)
+				if (model[k] != 0)
+					die(r,
+					    "extent [%" PRIu64 ", +%" PRIu64
+					    ") is marked ZERO, but sector "
+					    "%" PRIu64 " holds data written "
+					    "by op #%" PRIu64,
+					    e->sector, e->count, k, model[k]);
+		pos += e->count;
+	}
+}
+
 static void complete(struct req *r, int status, uint64_t sector,
 		     const char *error)
 {
@@ -593,6 +646,8 @@ static void complete(struct req *r, int status, uint64_t sector,
 			check_read(r);
 		else if (r->kind == K_MAPPED || r->kind == K_UNMAPPED)
 			check_seek(r, sector);
+		else if (r->kind == K_EXTENTS)
+			check_extents(r, (int)sector);
 	}
 	r->busy = false;
 	inflight--;
@@ -606,6 +661,11 @@ static void io_cb(void *data, int status, const char *error)
 static void seek_cb(void *data, int status, uint64_t sector, const char *error)
 {
 	complete(data, status, sector, error);
+}
+
+static void extents_cb(void *data, int status, int n, const char *error)
+{
+	complete(data, status, (uint64_t)n, error);
 }
 
 /* ------------------------------------------------------------------ */
@@ -736,6 +796,11 @@ static void submit(struct req *t)
 		rc = mblk_seek_unmapped(dv, r->sector, seek_cb, r);
 		break;
 	case K_RESIZE: rc = mblk_resize(dv, r->sector, io_cb, r); break;
+	case K_EXTENTS:
+		rc = mblk_extents(dv, r->sector, r->count, r->ext, r->ext_max,
+				  extents_cb, r);
+		break;
+	case K_CACHE: rc = mblk_cache(dv, r->sector, r->count, io_cb, r); break;
 	default: break;
 	}
 	in_submit--;

@@ -142,6 +142,7 @@ static inline bool same_contents(mblk_dev *a, mblk_dev *b)
 
 /* Progress events recorded by a test. */
 struct events {
+	int switched, cancelled; /* pivots and cancels reported */
 	int percents, last_percent, complete, active, errors, failed;
 	int last_error;
 	char msg[400];
@@ -178,6 +179,8 @@ static inline void record_event(void *data, enum mblk_mirror_event ev,
 			 error ? error : "(null)");
 		e->done = true;
 		break;
+	case MBLK_MIRROR_SWITCHED: e->switched++; break;
+	case MBLK_MIRROR_CANCELLED: e->cancelled++; break;
 	}
 }
 

@@ -7,6 +7,17 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include <mblk/backend.h>
+#include <mblk/fault.h>
+
+/* The operation of each MBLK_FAULT_* bit, in bit order: its name is the
+ * core's (mblk_op_name), the one table of operation names. */
+static const enum mblk_op mblk__fault_bit_op[] = {
+	MBLK_OP_READ,    MBLK_OP_WRITE,        MBLK_OP_FLUSH,
+	MBLK_OP_DISCARD, MBLK_OP_WRITE_ZEROES,
+};
+#define MBLK__FAULT_NBITS 5
+
 static const struct {
 	const char *name;
 	int value;

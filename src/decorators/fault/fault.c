@@ -208,18 +208,16 @@ static void fault_get_info(mblk_dev *dev, struct mblk_info *info)
 /* Appends the operation names of ops ("read,write") to buf. */
 static void fault_ops_names(unsigned ops, char *buf, size_t len)
 {
-	static const char *const names[] = { "read", "write", "flush",
-					     "discard", "write_zeroes" };
 	buf[0] = '\0';
 	if (ops == MBLK_FAULT_ANY) {
 		snprintf(buf, len, "any");
 		return;
 	}
-	for (unsigned i = 0; i < 5; i++)
+	for (int i = 0; i < MBLK__FAULT_NBITS; i++)
 		if (ops & (1u << i)) {
 			size_t n = strlen(buf);
 			snprintf(buf + n, len - n, "%s%s", n ? "," : "",
-				 names[i]);
+				 mblk_op_name(mblk__fault_bit_op[i]));
 		}
 }
 
@@ -233,15 +231,8 @@ static int fault_get_uri(mblk_dev *dev, char *buf, size_t len)
 	int r = mblk_get_uri(mblk_dev_child(dev, 0), in, sizeof(in));
 	if (r < 0)
 		return r;
-	size_t w = 0;
-	for (const char *p = in; *p && w + 4 < sizeof(enc); p++) {
-		if (*p == '&' || *p == '%')
-			w += (size_t)snprintf(enc + w, sizeof(enc) - w,
-					      "%%%02X", (unsigned char)*p);
-		else
-			enc[w++] = *p;
-	}
-	enc[w] = '\0';
+	if (mblk_uri_nest(enc, sizeof(enc), in) < 0)
+		return -ENOMEM;
 	const struct mblk_fault_rule *fail = NULL, *delay = NULL;
 	for (int i = 0; i < f->nrules; i++) {
 		if (f->rules[i].error > 0 && fail == NULL)

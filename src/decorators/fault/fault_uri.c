@@ -22,29 +22,27 @@
 static int fault_parse_ops(struct mblk_uri *u, const char *key, const char *v,
 			   unsigned *ops)
 {
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} names[] = {
-		{ "read", MBLK_FAULT_READ },
-		{ "write", MBLK_FAULT_WRITE },
-		{ "flush", MBLK_FAULT_FLUSH },
-		{ "discard", MBLK_FAULT_DISCARD },
-		{ "write_zeroes", MBLK_FAULT_WRITE_ZEROES },
-		{ "write-zeroes", MBLK_FAULT_WRITE_ZEROES },
-		{ "any", MBLK_FAULT_ANY },
-	};
 	*ops = 0;
 	const char *p = v;
 	while (*p) {
 		size_t n = strcspn(p, ",");
 		bool found = false;
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (strlen(names[i].name) == n &&
-			    strncmp(names[i].name, p, n) == 0) {
-				*ops |= names[i].bit;
+		if (n == 3 && strncmp(p, "any", 3) == 0) {
+			*ops |= MBLK_FAULT_ANY;
+			found = true;
+		}
+		for (int i = 0; i < MBLK__FAULT_NBITS && !found; i++) {
+			const char *name = mblk_op_name(mblk__fault_bit_op[i]);
+			/* write_zeroes may be written write-zeroes. */
+			bool same = strlen(name) == n;
+			for (size_t c = 0; same && c < n; c++)
+				same = name[c] == p[c] ||
+				       (name[c] == '_' && p[c] == '-');
+			if (same) {
+				*ops |= 1u << i;
 				found = true;
 			}
+		}
 		if (!found)
 			return mblk_set_error(-EINVAL,
 					      "%s=%s in URI '%s': '%.*s' is not "

@@ -16,15 +16,18 @@
  * An operation, once running, clears its chunks' dirty bits and walks
  * its range extent by extent:
  *
- *   seek_unmapped(pos) -> data up to u?  read [pos, u) -> write secondary
- *                      -> hole at pos:   seek_mapped(pos) -> hole to m:
- *                           secondary known zero there: nothing
- *                           else: write_zeroes (or discard) on secondary
+ *   the walker (src/core/walk.h) gives the primary's next extent, in
+ *   its sectors rounded to one mirror sector:
+ *     data          read [pos, end) -> write the secondary
+ *     reads zeros:  secondary known zero there: nothing
+ *                   else: write_zeroes (or discard) on the secondary
  *
  * (without seek support on the primary, or when the secondary can
- * neither zero nor is known zero, everything is data). Scaling: a primary
- * sector boundary inside a mirror sector rounds data outwards and holes
- * inwards, so a hole is only ever skipped when it is whole.
+ * neither zero nor is known zero, everything is data). Scaling: the
+ * walker's granule is one mirror sector, so a primary sector boundary
+ * inside a mirror sector rounds data outwards and zeros inwards: a hole
+ * is only ever skipped when it is whole. The walker's extents request is
+ * counted in bg_inflight like the copier's other child requests.
  *
  * Passes and convergence: when the cursor reaches the end of the map, a
  * pass that launched work ends; see the policy in mirror.c's notes
@@ -201,47 +204,42 @@ static bool copy_zero(struct copy_op *op)
 	return false;
 }
 
-static void copy_seek_done(mblk_req *c)
+/* The next extent of the primary is known: copy it, zero it, or (on a
+ * failure to tell) copy the rest of the operation as data. */
+static void copy_extent(struct copy_op *op, const struct mblk_extent *e)
 {
-	struct copy_op *op = c->done_data;
 	struct mirror *m = op->m;
-	uint64_t ans = c->result, k = 1ull << m->pshift;
-	enum mblk_op kind = c->op;
-	int status = c->status;
-	mblk_req_free(c);
-
 	if (copy_halted(m)) {
 		copy_step(op);
-	} else if (status < 0) {
+		return;
+	}
+	/* The walker's granule is one mirror sector, so the ends are
+	 * whole mirror sectors: data rounded outward, zeros inward. */
+	uint64_t end = (e->sector + e->count) >> m->pshift;
+	if (e->count == 0 || end <= op->pos || end > op->ent.end)
+		end = op->ent.end;
+	op->xend = end;
+	if (!(e->flags & MBLK_EXTENT_ZERO))
+		copy_read(op);
+	else if (copy_zero(op))
+		copy_step(op);
+}
+
+static void copy_walk_done(void *data, int status, const struct mblk_extent *e,
+			   const char *error)
+{
+	struct copy_op *op = data;
+	struct mirror *m = op->m;
+	(void)error;
+	if (status < 0) {
 		/* No map: copy the rest as data. */
 		op->xend = op->ent.end;
-		copy_read(op);
-	} else if (kind == MBLK_OP_SEEK_UNMAPPED) {
-		uint64_t dend =
-			mblk__min_u64((ans + k - 1) >> m->pshift, op->ent.end);
-		if (dend > op->pos) {
-			op->xend = dend;
+		if (copy_halted(m))
+			copy_step(op);
+		else
 			copy_read(op);
-		} else {
-			mblk_req *s = mblk__mirror_child(m->p,
-							 MBLK_OP_SEEK_MAPPED,
-							 op->pos, m->pshift);
-			if (s == NULL)
-				copy_fail_nomem(op);
-			else
-				copy_submit(op, s, copy_seek_done);
-		}
 	} else {
-		uint64_t hend = mblk__min_u64(ans >> m->pshift, op->ent.end);
-		if (hend <= op->pos) {
-			/* Data and hole share this mirror sector. */
-			op->xend = op->pos + 1;
-			copy_read(op);
-		} else {
-			op->xend = hend;
-			if (copy_zero(op))
-				copy_step(op);
-		}
+		copy_extent(op, e);
 	}
 	mblk__mirror_bg_put(m);
 }
@@ -250,11 +248,7 @@ static void copy_seek_done(mblk_req *c)
 static void copy_step(struct copy_op *op)
 {
 	struct mirror *m = op->m;
-	if (copy_halted(m)) {
-		copy_end(op, 0, NULL);
-		return;
-	}
-	if (op->pos >= op->ent.end) {
+	if (copy_halted(m) || op->pos >= op->ent.end) {
 		copy_end(op, 0, NULL);
 		return;
 	}
@@ -265,14 +259,18 @@ static void copy_step(struct copy_op *op)
 		copy_read(op);
 		return;
 	}
-	mblk_req *c = mblk__mirror_child(m->p, MBLK_OP_SEEK_UNMAPPED, op->pos,
-					 m->pshift);
-	if (c == NULL) {
+	struct mblk_extent e;
+	int r = mblk__walk_next(&op->walk, &e, copy_walk_done, op);
+	if (r == 1) {
+		copy_extent(op, &e);
+	} else if (r == 0) {
+		/* The walker's extents request is the copier's too: the
+		 * disconnect waits for it. */
+		m->bg_inflight++;
+	} else {
 		op->xend = op->ent.end;
 		copy_fail_nomem(op);
-		return;
 	}
-	copy_submit(op, c, copy_seek_done);
 }
 
 /* The lock lets the operation run: its chunks are no longer dirty (a
@@ -285,6 +283,10 @@ static void copy_run(struct mirror *m, struct ent *e)
 	op->pos = e->start;
 	op->xend = e->end;
 	op->zmask = 0;
+	/* Extents of the primary, in its sectors, rounded to one mirror
+	 * sector: the one walker's rule (src/core/walk.h). */
+	mblk__walk_init(&op->walk, m->p, e->start << m->pshift,
+			e->end << m->pshift, 1ull << m->pshift);
 	if (m->zero_known)
 		for (uint64_t i = e->cstart; i < e->cend; i++)
 			if (mblk__bitmap_get(&m->zero, i))
@@ -465,6 +467,10 @@ void mblk__mirror_timer_cb(uv_timer_t *t)
 {
 	struct mirror *m = t->data;
 	m->timer_armed = false;
+	if (m->pivoting) {
+		mblk__mirror_pivot_poll(m);
+		return;
+	}
 	if (m->stopping)
 		return;
 	if (m->started) {

@@ -1,5 +1,6 @@
-/* mirror.c - the live mirror device: creation, foreground requests, the
- * range lock and progress. The background copier is in copy.c.
+/* mirror.c - the live mirror device: creation, foreground requests and
+ * progress. The range lock is in lock.c, the background copier in copy.c,
+ * the pivot onto the secondary in pivot.c.
  *
  * Design notes
  *
@@ -39,44 +40,7 @@
  * write_zeroes/discard on the secondary (or nothing when the secondary is
  * known to be zero there). A failed operation sets its chunks in D again.
  *
- * The range lock. An entry runs only when no EARLIER entry in L
- * conflicts with it, where
- *   copy  vs copy          conflict if their chunks overlap;
- *   copy  vs dual write    conflict if their chunks overlap;
- *   copy  vs primary-only  never conflict;
- *   write vs write         conflict if their sectors overlap, unless both
- *                          are primary-only.
- * Waiting is FIFO by arrival, so there is no deadlock (every wait is on
- * an earlier entry) and no starvation (a copy waiting for a busy chunk
- * holds back later writes to it). Every entry leaves L when its I/O is
- * over, success or failure, in every state: there is no residual lock
- * (upstream's hang, §5.33).
- *
- * The argument. Claim: whenever D is empty, no copy operation is in L
- * and no primary-only write is in flight, the secondary equals the
- * primary. Take any chunk c and its last change on the primary before
- * that moment, made by some write W.
- *  (1) W primary-only: W set D[c] when it completed. D[c] is clear now,
- *      so a copy operation C on c cleared it later. C read c after it
- *      cleared D[c], so after W's data was on the primary; a primary-only
- *      write finishing after C's read would set D[c] again, and a dual
- *      write cannot run concurrently with C (they conflict). C finished
- *      (no copy in L), and no later copy of c ran concurrently with it
- *      (copy vs copy conflict), so C's data is the last copy write to c.
- *      Any dual write after C went to both devices in lock order.
- *  (2) W dual: W wrote both devices. Dual writes that overlap W are
- *      serialized with it by L, so both devices saw the same sequence of
- *      overlapping dual writes. A copy of c cannot overlap W in time; a
- *      copy after W reads W's data. Parts of c W did not cover are the
- *      business of earlier writes, by the same argument, or of the copy
- *      that D still demands: W clears D only for chunks it covers
- *      entirely, when both halves succeeded.
- *  Reading the primary while a primary-only write to the same chunk is in
- *  flight can give torn data, but that write sets D when it completes, so
- *  the chunk is copied again, and the copies of one chunk are ordered.
- *  This is why the mirror can enter SYNCED exactly when D is empty, no
- *  copy is in L and no primary-only write is in flight: from then on all
- *  writes are dual and keep the devices equal.
+ * The range lock and the argument that the copy is exact are in lock.c.
  *
  * Convergence (copy.c). In BACKGROUND a client writing flat out can
  * re-dirty chunks as fast as they are copied. The copier sweeps the map
@@ -107,16 +71,6 @@
 
 #include "mirror_int.h"
 #include "../../common/checked.h"
-
-/* Per-request context of a foreground request. */
-struct fg {
-	struct ent ent;
-	mblk_req *req;
-	struct mirror *m;
-	int pending; /* child requests outstanding */
-	int pstatus, sstatus;
-	uint64_t pos; /* unmapped seek with scaling: next candidate */
-};
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -217,7 +171,8 @@ static void mirror_disconnect_children(struct mirror *m)
 	req->result = 2;
 	mblk_dev *kids[2] = { m->p, m->s };
 	for (int i = 0; i < 2; i++) {
-		mblk_req *c = mblk_req_alloc(kids[i]);
+		/* After a pivot the primary is gone. */
+		mblk_req *c = kids[i] ? mblk_req_alloc(kids[i]) : NULL;
 		if (c == NULL) {
 			if (--req->result == 0)
 				mblk_req_done(req, 0);
@@ -236,91 +191,9 @@ void mblk__mirror_bg_put(struct mirror *m)
 }
 
 /* ------------------------------------------------------------------ */
-/* The range lock                                                      */
-
-static bool ent_overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
-{
-	return a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1;
-}
-
-static bool ent_conflict(const struct ent *a, const struct ent *b)
-{
-	if (a->kind == ENT_COPY || b->kind == ENT_COPY) {
-		if (a->kind == ENT_WRITE_PRIMARY ||
-		    b->kind == ENT_WRITE_PRIMARY)
-			return false;
-		return ent_overlap(a->cstart, a->cend, b->cstart, b->cend);
-	}
-	if (a->kind == ENT_WRITE_PRIMARY && b->kind == ENT_WRITE_PRIMARY)
-		return false;
-	return ent_overlap(a->start, a->end, b->start, b->end);
-}
-
-static bool ent_blocked(const struct mirror *m, const struct ent *e)
-{
-	for (const struct ent *x = m->lhead; x != e; x = x->next)
-		if (ent_conflict(x, e))
-			return true;
-	return false;
-}
-
-/* Adds e at the tail and runs it at once if nothing earlier conflicts.
- * e->run must not complete e synchronously (it submits I/O). */
-void mblk__mirror_lock_add(struct mirror *m, struct ent *e)
-{
-	e->next = NULL;
-	e->prev = m->ltail;
-	if (m->ltail != NULL)
-		m->ltail->next = e;
-	else
-		m->lhead = e;
-	m->ltail = e;
-	e->running = false;
-	if (ent_blocked(m, e)) {
-		m->nwaiting++;
-		return;
-	}
-	e->running = true;
-	e->run(m, e);
-}
-
-/* Removes e and runs every waiting entry nothing earlier blocks now.
- * Reentrant: an entry that runs may finish at once and remove itself
- * (or the scan's callbacks may remove others); the list changed, so the
- * scan starts again from the head. */
-void mblk__mirror_lock_remove(struct mirror *m, struct ent *e)
-{
-	if (e->prev != NULL)
-		e->prev->next = e->next;
-	else
-		m->lhead = e->next;
-	if (e->next != NULL)
-		e->next->prev = e->prev;
-	else
-		m->ltail = e->prev;
-	m->lock_changed = true;
-	if (m->lock_scanning)
-		return;
-	m->lock_scanning = true;
-	while (m->lock_changed && m->nwaiting > 0) {
-		m->lock_changed = false;
-		for (struct ent *x = m->lhead; x != NULL; x = x->next) {
-			if (x->running || ent_blocked(m, x))
-				continue;
-			x->running = true;
-			m->nwaiting--;
-			x->run(m, x);
-			if (m->lock_changed)
-				break;
-		}
-	}
-	m->lock_scanning = false;
-}
-
-/* ------------------------------------------------------------------ */
 /* Foreground: reads, seeks, flush                                     */
 
-static void mirror_pass_done(mblk_req *c)
+void mblk__mirror_pass_done(mblk_req *c)
 {
 	mblk_req *req = c->done_data;
 	mblk_req_done_from(req, c);
@@ -330,6 +203,8 @@ static void mirror_pass_done(mblk_req *c)
 static void mirror_read(mblk_dev *dev, mblk_req *req)
 {
 	struct mirror *m = mblk_dev_priv(dev);
+	if (mblk__mirror_pivot_admit(m, req))
+		return;
 	mblk_req *c =
 		mblk__mirror_child(m->p, MBLK_OP_READ, req->sector, m->pshift);
 	if (c == NULL) {
@@ -338,7 +213,7 @@ static void mirror_read(mblk_dev *dev, mblk_req *req)
 	}
 	c->iov = req->iov;
 	c->iovcnt = req->iovcnt;
-	mblk_req_submit(c, mirror_pass_done, req);
+	mblk_req_submit(c, mblk__mirror_pass_done, req);
 }
 
 static void mirror_seek_step(struct fg *f);
@@ -412,6 +287,8 @@ static void mirror_seek_step(struct fg *f)
 static void mirror_seek(mblk_dev *dev, mblk_req *req)
 {
 	struct mirror *m = mblk_dev_priv(dev);
+	if (mblk__mirror_pivot_admit(m, req))
+		return;
 	struct fg *f = mblk_req_ctx(req);
 	f->m = m;
 	f->req = req;
@@ -461,6 +338,8 @@ static void mirror_flush_done(mblk_req *c)
 static void mirror_flush(mblk_dev *dev, mblk_req *req)
 {
 	struct mirror *m = mblk_dev_priv(dev);
+	if (mblk__mirror_pivot_admit(m, req))
+		return;
 	struct fg *f = mblk_req_ctx(req);
 	f->m = m;
 	f->req = req;
@@ -544,7 +423,7 @@ static void mirror_fg_done(mblk_req *c)
 /* The request for one device: the same operation, scaled. On the
  * secondary a discard or write_zeroes uses whichever of the two it has
  * (both make the range read as zeros). */
-static mblk_req *mirror_fg_child(struct mirror *m, mblk_req *req, bool sec)
+mblk_req *mblk__mirror_fg_child(struct mirror *m, mblk_req *req, bool sec)
 {
 	mblk_dev *d = sec ? m->s : m->p;
 	unsigned shift = sec ? m->sshift : m->pshift;
@@ -571,8 +450,8 @@ static void mirror_fg_run(struct mirror *m, struct ent *e)
 {
 	struct fg *f = (struct fg *)e;
 	bool dual = e->kind == ENT_WRITE_DUAL;
-	mblk_req *pc = mirror_fg_child(m, f->req, false);
-	mblk_req *sc = dual ? mirror_fg_child(m, f->req, true) : NULL;
+	mblk_req *pc = mblk__mirror_fg_child(m, f->req, false);
+	mblk_req *sc = dual ? mblk__mirror_fg_child(m, f->req, true) : NULL;
 	if (e->kind == ENT_WRITE_PRIMARY)
 		m->po_inflight++;
 	if (pc == NULL || (dual && sc == NULL)) {
@@ -600,6 +479,8 @@ static void mirror_fg_run(struct mirror *m, struct ent *e)
 static void mirror_write_like(mblk_dev *dev, mblk_req *req)
 {
 	struct mirror *m = mblk_dev_priv(dev);
+	if (mblk__mirror_pivot_admit(m, req))
+		return;
 	struct fg *f = mblk_req_ctx(req);
 	struct ent *e = &f->ent;
 	f->m = m;
@@ -615,6 +496,34 @@ static void mirror_write_like(mblk_dev *dev, mblk_req *req)
 	e->kind = dual ? ENT_WRITE_DUAL : ENT_WRITE_PRIMARY;
 	e->run = mirror_fg_run;
 	mblk__mirror_lock_add(m, e);
+}
+
+/* Prefetch on the device that serves reads, scaled to its sectors. */
+static void mirror_cache(mblk_dev *dev, mblk_req *req)
+{
+	struct mirror *m = mblk_dev_priv(dev);
+	if (mblk__mirror_pivot_admit(m, req))
+		return;
+	mblk_req *c =
+		mblk__mirror_child(m->p, MBLK_OP_CACHE, req->sector, m->pshift);
+	if (c == NULL) {
+		mblk_req_fail(req, -ENOMEM, "no memory for a request");
+		return;
+	}
+	c->count = req->count << m->pshift;
+	mblk_req_submit(c, mblk__mirror_pass_done, req);
+}
+
+void mblk__mirror_dispatch(mblk_dev *dev, mblk_req *req)
+{
+	switch (req->op) {
+	case MBLK_OP_READ: mirror_read(dev, req); break;
+	case MBLK_OP_FLUSH: mirror_flush(dev, req); break;
+	case MBLK_OP_SEEK_MAPPED:
+	case MBLK_OP_SEEK_UNMAPPED: mirror_seek(dev, req); break;
+	case MBLK_OP_CACHE: mirror_cache(dev, req); break;
+	default: mirror_write_like(dev, req); break;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -647,35 +556,19 @@ static void mirror_destroy(mblk_dev *dev)
 	uv_close((uv_handle_t *)&m->timer, mirror_free);
 }
 
-/* Writes an inner URI as a value of ours: in brackets when its own
- * brackets balance (the usual case: docs/uri.md), else percent-encoded. */
-static size_t mirror_value(char *out, size_t cap, const char *in)
-{
-	int depth = 0;
-	bool balanced = true;
-	for (const char *p = in; *p; p++) {
-		if (*p == '[')
-			depth++;
-		else if (*p == ']' && --depth < 0)
-			balanced = false;
-	}
-	if (balanced && depth == 0)
-		return (size_t)snprintf(out, cap, "[%s]", in);
-	char *e = mblk_uri_encode(in, "/:?=");
-	size_t n = (size_t)snprintf(out, cap, "%s", e ? e : "");
-	free(e);
-	return n;
-}
-
 static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 {
 	struct mirror *m = mblk_dev_priv(dev);
 	char pu[1024], su[1024], pe[3072], se[3072];
+	/* After a pivot the mirror is the secondary, and reopens as it. */
+	if (m->pivoted)
+		return mblk_get_uri(m->s, buf, len);
 	if (mblk_get_uri(m->p, pu, sizeof(pu)) < 0 ||
 	    mblk_get_uri(m->s, su, sizeof(su)) < 0)
 		return -ENOTSUP;
-	mirror_value(pe, sizeof(pe), pu);
-	mirror_value(se, sizeof(se), su);
+	if (mblk_uri_nest(pe, sizeof(pe), pu) < 0 ||
+	    mblk_uri_nest(se, sizeof(se), su) < 0)
+		return -ENOMEM;
 	/* The options that shape the copy; not secondary-zero or in-sync,
 	 * which describe the secondary when the mirror was made. */
 	char q[256] = "";
@@ -707,12 +600,13 @@ static const struct mblk_dev_ops mirror_ops = {
 	.discard = mirror_write_like,
 	.write_zeroes = mirror_write_like,
 	.seek = mirror_seek,
+	.cache = mirror_cache,
 	.disconnect = mirror_disconnect,
 	.get_uri = mirror_get_uri,
 	.destroy = mirror_destroy,
 };
 
-static struct mirror *mirror_find(mblk_dev *dev)
+struct mirror *mblk__mirror_find(mblk_dev *dev)
 {
 	for (; dev != NULL; dev = mblk_dev_child(dev, 0))
 		if (mblk_dev_ops(dev) == &mirror_ops)
@@ -722,7 +616,7 @@ static struct mirror *mirror_find(mblk_dev *dev)
 
 int mblk_mirror_get_progress(mblk_dev *dev, struct mblk_mirror_progress *p)
 {
-	struct mirror *m = mirror_find(dev);
+	struct mirror *m = mblk__mirror_find(dev);
 	if (m == NULL || p == NULL)
 		return mblk_set_error(-EINVAL, "mblk_mirror_get_progress: not "
 					       "a mirror");
@@ -745,7 +639,7 @@ int mblk_mirror_get_progress(mblk_dev *dev, struct mblk_mirror_progress *p)
 	}
 	p->percent = m->state == MBLK_MIRROR_SYNCED ? 100 : m->last_percent;
 	p->passes = m->passes;
-	p->state = m->state;
+	p->state = m->pivoted ? MBLK_MIRROR_PIVOTED : m->state;
 	if (m->state == MBLK_MIRROR_SYNCED && m->flushing) {
 		/* Not in sync until the secondary is flushed. */
 		p->state = MBLK_MIRROR_COPYING;
@@ -761,7 +655,7 @@ int mblk_mirror_get_progress(mblk_dev *dev, struct mblk_mirror_progress *p)
 
 int mblk_mirror_set_callback(mblk_dev *dev, mblk_mirror_cb cb, void *data)
 {
-	struct mirror *m = mirror_find(dev);
+	struct mirror *m = mblk__mirror_find(dev);
 	if (m == NULL)
 		return mblk_set_error(-EINVAL, "mblk_mirror_set_callback: not "
 					       "a mirror");

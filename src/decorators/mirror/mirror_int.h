@@ -10,6 +10,7 @@
 #include <mblk/mirror.h>
 
 #include "bitmap.h"
+#include "../../core/walk.h"
 
 /* The most chunks one copy operation covers (its zero mask is a word). */
 #define MIRROR_MAX_OP_CHUNKS 64
@@ -41,10 +42,22 @@ struct copy_op {
 	bool busy;
 	char *buf; /* op_bytes in m->arena; NULL until the arena exists */
 	struct iovec iov;
-	uint64_t pos;   /* next mirror sector to handle */
-	uint64_t xend;  /* end of the extent being handled */
-	uint64_t zmask; /* chunk i of the op read as zeros on the
+	uint64_t pos;           /* next mirror sector to handle */
+	uint64_t xend;          /* end of the extent being handled */
+	uint64_t zmask;         /* chunk i of the op read as zeros on the
 	                   secondary when the op started */
+	struct mblk__walk walk; /* the primary's extents over the op */
+};
+
+/* Per-request context of a foreground request (mirror.c). */
+struct fg {
+	struct ent ent;
+	mblk_req *req;
+	struct mirror *m;
+	int pending; /* child requests outstanding */
+	int pstatus, sstatus;
+	uint64_t pos;          /* unmapped seek with scaling: next candidate */
+	mblk_req *parked_next; /* waiting for a pivot (pivot.c) */
 };
 
 struct mirror {
@@ -106,6 +119,18 @@ struct mirror {
 	char errmsg[MBLK_MSG_MAX]; /* the failure that stopped the copy */
 	char smsg[MBLK_MSG_MAX];   /* the last secondary write failure */
 
+	/* The pivot (pivot.c): while pivoting, new foreground requests wait
+	 * in the parked list; once pivoted, the secondary serves them all. */
+	bool pivoting, pivoted;
+	unsigned pivot_flags;
+	mblk_mirror_pivot_cb pivot_cb;
+	void *pivot_data;
+	mblk_req *parked_head, *parked_tail;
+	uint64_t nparked;
+	int pivot_pending, pivot_status;
+	char pivot_msg[MBLK_MSG_MAX + 96];
+	uint64_t pivot_start_ns;
+
 	/* Progress. */
 	mblk_mirror_cb cb;
 	void *cb_data;
@@ -125,6 +150,22 @@ void mblk__mirror_report_percent(struct mirror *m);
 void mblk__mirror_bg_put(struct mirror *m);
 void mblk__mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend);
 void mblk__mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end);
+
+struct mirror *mblk__mirror_find(mblk_dev *dev);
+/* Completes the parent (done_data) with the child's outcome. */
+void mblk__mirror_pass_done(mblk_req *c);
+/* The request for one device: the same operation, scaled; on the
+ * secondary discard and write_zeroes stand in for each other. */
+mblk_req *mblk__mirror_fg_child(struct mirror *m, mblk_req *req, bool sec);
+/* Runs a foreground request through the op for its kind (unparking). */
+void mblk__mirror_dispatch(mblk_dev *dev, mblk_req *req);
+
+/* pivot.c */
+/* At the top of every foreground op: true when the pivot took the
+ * request (parked while pivoting, served by the secondary after). */
+bool mblk__mirror_pivot_admit(struct mirror *m, mblk_req *req);
+/* From the mirror's timer while pivoting: drained yet? */
+void mblk__mirror_pivot_poll(struct mirror *m);
 
 /* copy.c */
 void mblk__mirror_kick(struct mirror *m);

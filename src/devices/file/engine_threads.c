@@ -32,9 +32,9 @@ static void threads_work(uv_work_t *w)
 	case MBLK_OP_RESIZE: mblk__file_space_resize(rq); break;
 	case MBLK_OP_SEEK_MAPPED:
 	case MBLK_OP_SEEK_UNMAPPED: mblk__file_space_seek(rq); break;
-	case MBLK_OP_DISCONNECT:
-	case MBLK_OP_EXTENTS:
-	case MBLK_OP_CACHE: break;
+	case MBLK_OP_EXTENTS: mblk__file_space_extents(rq); break;
+	case MBLK_OP_CACHE: mblk__file_space_cache(rq); break;
+	case MBLK_OP_DISCONNECT: break;
 	}
 }
 

@@ -202,6 +202,33 @@ static void file_seek(mblk_dev *dev, mblk_req *req)
 	file_start(f, file_rq(dev, req));
 }
 
+/* Extents from the thread pool (many seeks per trip); a block device has
+ * nothing to tell: all data. */
+static void file_extents(mblk_dev *dev, mblk_req *req)
+{
+	struct file_dev *f = mblk_dev_priv(dev);
+	if (f->is_blk) {
+		req->ext[0].sector = req->sector;
+		req->ext[0].count = req->count;
+		req->ext[0].flags = 0;
+		req->ext_n = 1;
+		mblk_req_done(req, 0);
+		return;
+	}
+	file_start(f, file_rq(dev, req));
+}
+
+/* Prefetch into the page cache; with O_DIRECT there is none to fill. */
+static void file_cache(mblk_dev *dev, mblk_req *req)
+{
+	struct file_dev *f = mblk_dev_priv(dev);
+	if (!f->buffered || req->count == 0) {
+		mblk_req_done(req, 0);
+		return;
+	}
+	file_start(f, file_rq(dev, req));
+}
+
 /* ------------------------------------------------------------------ */
 /* Disconnect, destroy, URI, allocation                                */
 
@@ -306,6 +333,8 @@ const struct mblk_dev_ops mblk__file_ops = {
 	.write_zeroes = file_other,
 	.resize = file_other,
 	.seek = file_seek,
+	.extents = file_extents,
+	.cache = file_cache,
 	.disconnect = file_disconnect,
 	.get_uri = file_get_uri,
 	.get_allocated = file_get_allocated,

@@ -131,6 +131,9 @@ void mblk__file_space_discard(struct file_rq *rq);
 void mblk__file_space_zeroes(struct file_rq *rq);
 void mblk__file_space_resize(struct file_rq *rq);
 void mblk__file_space_seek(struct file_rq *rq);
+void mblk__file_space_extents(struct file_rq *rq);
+/* posix_fadvise(WILLNEED) over the request's range (buffered files). */
+void mblk__file_space_cache(struct file_rq *rq);
 void mblk__file_space_flush(struct file_rq *rq);
 
 /* engine_threads.c: runs the request's operation on libuv's pool and

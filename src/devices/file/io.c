@@ -171,14 +171,10 @@ int mblk__file_rw_blocking(struct file_rq *rq, int extra)
 
 void mblk__file_rq_complete(struct file_rq *rq)
 {
-	struct file_dev *f = rq->f;
-	unsigned broken =
-		atomic_load_explicit(&f->broken, memory_order_relaxed);
-	struct mblk_info *info = mblk_dev_info(f->dev);
-
-	/* Capabilities learnt the hard way (see space.c). */
-	if (broken & FILE_WROTE_ZEROES)
-		info->caps &= ~(uint32_t)MBLK_CAP_ZERO_IS_FAST;
+	/* Capabilities never change here: they were promised at open
+	 * (mblk.h). A way of zeroing that turns out to be unsupported is
+	 * remembered in f->broken and only changes how later requests are
+	 * served; MBLK_ZEROES_FAST requests it makes slow fail at once. */
 	if (rq->res < 0)
 		mblk_req_fail(rq->req, rq->res, "%s", rq->cause);
 	else

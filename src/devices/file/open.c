@@ -343,6 +343,8 @@ static int file_open(uv_loop_t *loop, const char *path,
 	if (!f->is_blk)
 		info.caps |= MBLK_CAP_RESIZE | MBLK_CAP_SEEK |
 			     MBLK_CAP_ZERO_IS_FAST;
+	if (o->buffered)
+		info.caps |= MBLK_CAP_CACHE;
 
 	r = mblk_dev_create(loop, &mblk__file_ops, f, path, &info, NULL, 0, 0,
 			    &f->dev);

@@ -181,6 +181,17 @@ void mblk__file_space_zeroes(struct file_rq *rq)
 			goto fail;
 		mark(f, FILE_NO_ZERO_RANGE);
 	}
+	if (rq->req->flags & MBLK_ZEROES_FAST) {
+		/* What is left may write every byte (BLKZEROOUT falls back to
+		 * writing zero pages inside the kernel): not fast. */
+		rq->res = -ENOTSUP;
+		snprintf(rq->cause, sizeof(rq->cause),
+			 "fast zeroing was asked for, and %s cannot zero this "
+			 "range %swithout writing it",
+			 f->is_blk ? "the block device" : "the filesystem",
+			 keep ? "and keep it allocated " : "");
+		return;
+	}
 	if (f->is_blk && !is_broken(f, FILE_NO_BLKZEROOUT)) {
 		how = "ioctl(BLKZEROOUT)";
 		r = do_ioctl_range(f, BLKZEROOUT, off, len);
@@ -190,7 +201,7 @@ void mblk__file_space_zeroes(struct file_rq *rq)
 			goto fail;
 		mark(f, FILE_NO_BLKZEROOUT);
 	}
-	/* Last resort: write them. ZERO_IS_FAST is dropped from the caps. */
+	/* Last resort: write them. */
 	mark(f, FILE_WROTE_ZEROES);
 	rq->res = write_zero_bytes(f, off, len, rq);
 	return;
@@ -240,28 +251,29 @@ static int64_t seek_bytes(struct file_dev *f, int whence, uint64_t off,
 	return (uint64_t)r > end ? (int64_t)end : (int64_t)r;
 }
 
-void mblk__file_space_seek(struct file_rq *rq)
+/* One seek, in sectors: the first sector at or after from that may hold
+ * data (mapped) or that is wholly a hole, or size for none. Returns 0,
+ * or -errno with rq->cause set. A filesystem that cannot tell answers
+ * "all data" from then on. */
+static int seek_one(struct file_rq *rq, bool mapped, uint64_t from,
+		    uint64_t size, uint64_t *ans)
 {
 	struct file_dev *f = rq->f;
-	mblk_req *req = rq->req;
-	uint64_t size = rq->dev_sectors;
 	uint64_t end = size << f->shift;
 	uint64_t ss = f->sector_size;
-	bool mapped = req->op == MBLK_OP_SEEK_MAPPED;
 
-	rq->res = 0;
 	/* Without hole support everything is data, and the end is the only
 	 * hole. */
-	req->result = mapped ? req->sector : size;
+	*ans = mapped ? from : size;
 	if (f->is_blk || is_broken(f, FILE_NO_SEEK_HOLE))
-		return;
+		return 0;
 
-	uint64_t pos = req->sector << f->shift;
+	uint64_t pos = from << f->shift;
 	if (mapped) {
 		int64_t d = seek_bytes(f, SEEK_DATA, pos, end);
 		if (d >= 0) {
-			req->result = (uint64_t)d >> f->shift;
-			return;
+			*ans = (uint64_t)d >> f->shift;
+			return 0;
 		}
 	} else {
 		/* Find a hole that covers a whole sector. */
@@ -271,30 +283,93 @@ void mblk__file_space_seek(struct file_rq *rq)
 				goto error;
 			uint64_t s = ((uint64_t)h + ss - 1) & ~(ss - 1);
 			if (s >= end) {
-				req->result = size;
-				return;
+				*ans = size;
+				return 0;
 			}
 			int64_t d = seek_bytes(f, SEEK_DATA, s, end);
 			if (d < 0)
 				goto error;
 			if ((uint64_t)d >= s + ss || (uint64_t)d >= end) {
-				req->result = s >> f->shift;
-				return;
+				*ans = s >> f->shift;
+				return 0;
 			}
 			pos = (uint64_t)d;
 		}
-		req->result = size;
-		return;
+		*ans = size;
+		return 0;
 	}
 error:
 	if (errno == EINVAL || not_supported(errno)) {
 		/* The filesystem cannot tell: all data. */
 		mark(f, FILE_NO_SEEK_HOLE);
-		req->result = mapped ? req->sector : size;
-		return;
+		*ans = mapped ? from : size;
+		return 0;
 	}
-	rq->res = -errno;
 	snprintf(rq->cause, sizeof(rq->cause), "lseek(%s) at byte %llu: %s",
 		 mapped ? "SEEK_DATA" : "SEEK_HOLE", (unsigned long long)pos,
 		 strerror(errno));
+	return -errno;
+}
+
+void mblk__file_space_seek(struct file_rq *rq)
+{
+	mblk_req *req = rq->req;
+	rq->res = seek_one(rq, req->op == MBLK_OP_SEEK_MAPPED, req->sector,
+			   rq->dev_sectors, &req->result);
+}
+
+/* Extents, many per trip to the thread pool: the two seeks in turn, as
+ * the core would derive them, but without a round trip per seek. */
+void mblk__file_space_extents(struct file_rq *rq)
+{
+	mblk_req *req = rq->req;
+	uint64_t size = rq->dev_sectors;
+	uint64_t end = req->sector + req->count < size
+			       ? req->sector + req->count
+			       : size;
+	uint64_t pos = req->sector, ans;
+	int n = 0, r = 0;
+	while (pos < end && n < req->ext_max) {
+		uint32_t flags;
+		if ((r = seek_one(rq, true, pos, size, &ans)) < 0)
+			break;
+		if (ans > pos) {
+			flags = MBLK_EXTENT_HOLE | MBLK_EXTENT_ZERO;
+		} else if ((r = seek_one(rq, false, pos, size, &ans)) < 0) {
+			break;
+		} else if (ans > pos) {
+			flags = 0;
+		} else {
+			/* Both claim pos: seek_unmapped guarantees zeros. */
+			ans = pos + 1;
+			flags = MBLK_EXTENT_HOLE | MBLK_EXTENT_ZERO;
+		}
+		if (ans > end)
+			ans = end;
+		/* Merge with the previous extent of the same kind. */
+		if (n > 0 && req->ext[n - 1].flags == flags) {
+			req->ext[n - 1].count += ans - pos;
+		} else {
+			req->ext[n].sector = pos;
+			req->ext[n].count = ans - pos;
+			req->ext[n].flags = flags;
+			n++;
+		}
+		pos = ans;
+	}
+	req->ext_n = n;
+	/* A seek that failed after some extents: those are still an
+	 * answer, and the caller asks again from their end. */
+	rq->res = n == 0 ? r : 0;
+}
+
+void mblk__file_space_cache(struct file_rq *rq)
+{
+	struct file_dev *f = rq->f;
+	uint64_t off = rq->req->sector << f->shift;
+	uint64_t len = rq->req->count << f->shift;
+	/* Advisory, like the operation itself: a failure changes nothing
+	 * about later reads, so it is not reported. */
+	(void)posix_fadvise(f->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+	rq->res = 0;
 }

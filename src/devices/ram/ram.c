@@ -412,6 +412,49 @@ static void ram_seek(mblk_dev *dev, mblk_req *req)
 	mblk_req_done(req, 0);
 }
 
+/* Many extents at once, from the page table: a present page is data, an
+ * absent one a hole that reads as zeros. Each extent costs one walk of
+ * the table to the next change, whatever its length. */
+static void ram_extents(mblk_dev *dev, mblk_req *req)
+{
+	struct store *st = mblk_dev_priv(dev);
+	pthread_rwlock_rdlock(&st->lock);
+	unsigned ss = mblk__log2(st->sector_size);
+	uint64_t now = st->size_sectors;
+	uint64_t end = mblk__min_u64(req->sector + req->count, now);
+	uint64_t pos = req->sector;
+	int n = 0;
+	while (pos < end && n < req->ext_max) {
+		uint64_t key = (pos << ss) >> st->page_shift;
+		bool data = mblk__pt_lookup(&st->pt, key) != NULL;
+		uint64_t k = data ? mblk__pt_next_absent(&st->pt, key)
+				  : mblk__pt_next_present(&st->pt, key);
+		uint64_t next = end;
+		if (k != PT_NONE &&
+		    (k << st->page_shift >> st->page_shift) == k)
+			next = mblk__min_u64(end, (k << st->page_shift) >> ss);
+		if (next <= pos) /* a page smaller than a sector cannot be */
+			next = pos + 1;
+		req->ext[n].sector = pos;
+		req->ext[n].count = next - pos;
+		req->ext[n].flags = data ? 0
+					 : MBLK_EXTENT_HOLE | MBLK_EXTENT_ZERO;
+		n++;
+		pos = next;
+	}
+	pthread_rwlock_unlock(&st->lock);
+	req->ext_n = n;
+	if (n == 0) {
+		/* Shrunk through another handle below the request. */
+		mblk_req_fail(req, -EINVAL,
+			      "the device now has %llu sectors (resized "
+			      "through another handle)",
+			      (unsigned long long)now);
+		return;
+	}
+	mblk_req_done(req, 0);
+}
+
 static void ram_get_info(mblk_dev *dev, struct mblk_info *info)
 {
 	struct store *st = mblk_dev_priv(dev);
@@ -466,6 +509,7 @@ static const struct mblk_dev_ops ram_ops = {
 	.write_zeroes = ram_zero,
 	.resize = ram_resize,
 	.seek = ram_seek,
+	.extents = ram_extents,
 	.get_info = ram_get_info,
 	.get_uri = ram_get_uri,
 	.get_allocated = ram_get_allocated,

@@ -1,0 +1,302 @@
+/* pivot.c - the mirror's way out: pivot onto the secondary, or cancel.
+ *
+ * Design notes
+ *
+ * A pivot switches a mirror that is in sync onto its secondary without
+ * the device handle changing, so an NBD export or a program holding it
+ * sees a pause, never a gap:
+ *
+ *   SYNCED --pivot--> pivoting: new foreground requests are parked (kept
+ *     |               in flight, in arrival order, in their contexts);
+ *     |               the mirror's timer polls, every millisecond, until
+ *     |               everything else has finished: neither child has a
+ *     |               request in flight and the copier nothing out;
+ *     |               then both devices are flushed;
+ *     |  secondary's flush failed: back to SYNCED, the parked requests
+ *     |               run as before, the callback gets the error;
+ *     v
+ *   PIVOTED: the secondary is the mirror's only child; every request,
+ *            parked ones first, goes to it (scaled to its sectors); the
+ *            primary is closed or handed back; MBLK_MIRROR_SWITCHED.
+ *
+ * Why it is exact: in SYNCED every write is dual and the devices are equal
+ * (lock.c); once nothing is in flight and the secondary is flushed,
+ * every write acknowledged so far is on the secondary and durable there.
+ * Requests parked during the pivot are submitted afterwards, in the order
+ * they arrived, to the secondary only: no write is lost or reordered
+ * against a later one. A flush of the primary failing does not fail the
+ * pivot (the primary is being let go); it is only worth knowing for a
+ * primary handed back, which the docs say.
+ *
+ * Seeks after a pivot onto a secondary with smaller sectors than the
+ * mirror's are answered conservatively (everything data): correct, and
+ * the only case where the secondary's answer would need rescaling.
+ *
+ * Cancel is simpler: the state becomes STOPPED (-ECANCELED), so writes go
+ * to the primary only from then on and the copier ends at its next step.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mirror_int.h"
+
+/* ------------------------------------------------------------------ */
+/* Requests during and after a pivot                                   */
+
+static void pivot_park(struct mirror *m, mblk_req *req)
+{
+	struct fg *f = mblk_req_ctx(req);
+	f->parked_next = NULL;
+	if (m->parked_tail != NULL) {
+		struct fg *t = mblk_req_ctx(m->parked_tail);
+		t->parked_next = req;
+	} else {
+		m->parked_head = req;
+	}
+	m->parked_tail = req;
+	m->nparked++;
+}
+
+/* Serves req from the secondary alone, scaled to its sectors. */
+static void pivot_serve(struct mirror *m, mblk_req *req)
+{
+	mblk_req *c = NULL;
+	switch (req->op) {
+	case MBLK_OP_READ:
+		c = mblk__mirror_child(m->s, MBLK_OP_READ, req->sector,
+				       m->sshift);
+		if (c != NULL) {
+			c->iov = req->iov;
+			c->iovcnt = req->iovcnt;
+		}
+		break;
+	case MBLK_OP_WRITE:
+	case MBLK_OP_DISCARD:
+	case MBLK_OP_WRITE_ZEROES:
+		c = mblk__mirror_fg_child(m, req, true);
+		break;
+	case MBLK_OP_FLUSH:
+		c = mblk__mirror_child(m->s, MBLK_OP_FLUSH, 0, 0);
+		break;
+	case MBLK_OP_CACHE:
+		c = mblk__mirror_child(m->s, MBLK_OP_CACHE, req->sector,
+				       m->sshift);
+		if (c != NULL)
+			c->count = req->count << m->sshift;
+		break;
+	case MBLK_OP_SEEK_MAPPED:
+	case MBLK_OP_SEEK_UNMAPPED:
+		if (m->sshift == 0) {
+			mblk_req_forward(req, m->s);
+			return;
+		}
+		req->result = req->op == MBLK_OP_SEEK_MAPPED ? req->sector
+							     : m->size;
+		mblk_req_done(req, 0);
+		return;
+	default: mblk_req_forward(req, m->s); return;
+	}
+	if (c == NULL) {
+		mblk_req_fail(req, -ENOMEM, "no memory for a request");
+		return;
+	}
+	mblk_req_submit(c, mblk__mirror_pass_done, req);
+}
+
+bool mblk__mirror_pivot_admit(struct mirror *m, mblk_req *req)
+{
+	if (m->pivoting) {
+		pivot_park(m, req);
+		return true;
+	}
+	if (m->pivoted) {
+		pivot_serve(m, req);
+		return true;
+	}
+	return false;
+}
+
+/* The parked requests run, in arrival order, as the mirror now is. */
+static void pivot_unpark(struct mirror *m)
+{
+	mblk_req *req = m->parked_head;
+	m->parked_head = m->parked_tail = NULL;
+	m->nparked = 0;
+	while (req != NULL) {
+		struct fg *f = mblk_req_ctx(req);
+		mblk_req *next = f->parked_next;
+		mblk__mirror_dispatch(m->dev, req);
+		req = next;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The pivot                                                           */
+
+static void pivot_finish(struct mirror *m)
+{
+	mblk_mirror_pivot_cb cb = m->pivot_cb;
+	void *data = m->pivot_data;
+	m->pivoting = false;
+	if (m->pivot_status < 0) {
+		/* The mirror is as it was: in sync, writes dual. */
+		pivot_unpark(m);
+		cb(data, m->pivot_status, NULL, m->pivot_msg);
+		return;
+	}
+	mblk_dev *primary = m->p;
+	mblk_dev *kids[1] = { m->s };
+	mblk_dev_set_children(m->dev, kids, 1);
+	m->p = NULL;
+	m->pivoted = true;
+	m->end_ns = uv_hrtime();
+	mblk__mirror_event(m, MBLK_MIRROR_SWITCHED, 0, NULL);
+	pivot_unpark(m);
+	if (m->pivot_flags & MBLK_MIRROR_PIVOT_KEEP_PRIMARY) {
+		cb(data, 0, primary, NULL);
+		return;
+	}
+	mblk_close(primary, NULL, NULL);
+	cb(data, 0, NULL, NULL);
+}
+
+static void pivot_flush_done(mblk_req *c)
+{
+	struct mirror *m = c->done_data;
+	if (c->dev == m->s && c->status < 0) {
+		m->pivot_status = c->status;
+		snprintf(m->pivot_msg, sizeof(m->pivot_msg),
+			 "cannot pivot onto %s: %s", mblk_dev_name(m->s),
+			 c->msg);
+	}
+	mblk_req_free(c);
+	if (--m->pivot_pending == 0)
+		pivot_finish(m);
+	mblk__mirror_bg_put(m);
+}
+
+void mblk__mirror_pivot_poll(struct mirror *m)
+{
+	/* Drained: the mirror owns its children, so when neither has a
+	 * request in flight and the copier has nothing out, every request
+	 * admitted before the pivot is over with the devices (requests the
+	 * range lock holds back always wait for one that is in flight).
+	 * The mirror's own count would not do: it also holds requests the
+	 * core derives (extents from seeks) whose seeks are parked. */
+	if (mblk_dev_inflight(m->p) > 0 || mblk_dev_inflight(m->s) > 0 ||
+	    m->bg_inflight > 0) {
+		m->timer_armed = true;
+		uv_timer_start(&m->timer, mblk__mirror_timer_cb, 1, 0);
+		return;
+	}
+	mblk_dev *both[2] = { m->s, m->p };
+	mblk_req *c[2] = { mblk_req_alloc(both[0]), mblk_req_alloc(both[1]) };
+	if (c[0] == NULL || c[1] == NULL) {
+		for (int i = 0; i < 2; i++)
+			if (c[i] != NULL)
+				mblk_req_free(c[i]);
+		m->pivot_status = -ENOMEM;
+		snprintf(m->pivot_msg, sizeof(m->pivot_msg),
+			 "cannot pivot onto %s: no memory for a request",
+			 mblk_dev_name(m->s));
+		pivot_finish(m);
+		return;
+	}
+	m->pivot_pending = 2;
+	for (int i = 0; i < 2; i++) {
+		c[i]->op = MBLK_OP_FLUSH;
+		m->bg_inflight++;
+		mblk_req_submit(c[i], pivot_flush_done, m);
+	}
+}
+
+int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
+		      void *data)
+{
+	struct mirror *m = mblk__mirror_find(dev);
+	if (m == NULL || cb == NULL)
+		return mblk_set_error(-EINVAL, "mblk_mirror_pivot: %s",
+				      m == NULL ? "not a mirror"
+						: "the callback is NULL");
+	const char *sn = mblk_dev_name(m->s);
+	if (m->pivoted || m->pivoting)
+		return mblk_set_error(-EALREADY,
+				      "%s: the mirror has pivoted onto %s "
+				      "already%s",
+				      mblk_dev_name(m->dev), sn,
+				      m->pivoting ? " (under way)" : "");
+	if (m->stopping || m->state != MBLK_MIRROR_SYNCED || m->flushing) {
+		uint64_t left = mblk__mirror_remaining_bytes(m);
+		if (m->state == MBLK_MIRROR_STOPPED)
+			return mblk_set_error(-EBUSY,
+					      "%s: cannot pivot onto %s: the "
+					      "copy has stopped (%s)",
+					      mblk_dev_name(m->dev), sn,
+					      m->errmsg[0] ? m->errmsg
+							   : "cancelled");
+		return mblk_set_error(-EBUSY,
+				      "%s: cannot pivot onto %s before it is "
+				      "in sync: %llu bytes are still to be "
+				      "copied%s",
+				      mblk_dev_name(m->dev), sn,
+				      (unsigned long long)left,
+				      m->flushing ? " (flushing)" : "");
+	}
+	m->pivoting = true;
+	m->pivot_flags = flags;
+	m->pivot_cb = cb;
+	m->pivot_data = data;
+	m->pivot_status = 0;
+	m->pivot_msg[0] = '\0';
+	m->pivot_start_ns = uv_hrtime();
+	/* From the loop: the callback never runs in here. */
+	m->timer_armed = true;
+	uv_timer_start(&m->timer, mblk__mirror_timer_cb, 0, 0);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Cancel and rate                                                     */
+
+int mblk_mirror_cancel(mblk_dev *dev)
+{
+	struct mirror *m = mblk__mirror_find(dev);
+	if (m == NULL)
+		return mblk_set_error(-EINVAL, "mblk_mirror_cancel: not a "
+					       "mirror");
+	if (m->pivoted || m->pivoting || m->state == MBLK_MIRROR_STOPPED)
+		return mblk_set_error(-EALREADY,
+				      "%s: the mirror has %s already",
+				      mblk_dev_name(m->dev),
+				      m->state == MBLK_MIRROR_STOPPED
+					      ? "stopped"
+					      : "pivoted");
+	m->state = MBLK_MIRROR_STOPPED;
+	m->error = -ECANCELED;
+	snprintf(m->errmsg, sizeof(m->errmsg),
+		 "the mirror onto %s was cancelled; the secondary holds a mix "
+		 "of old and new data",
+		 mblk_dev_name(m->s));
+	m->end_ns = uv_hrtime();
+	mblk__mirror_event(m, MBLK_MIRROR_CANCELLED, -ECANCELED, NULL);
+	return 0;
+}
+
+int mblk_mirror_set_rate(mblk_dev *dev, uint64_t rate)
+{
+	struct mirror *m = mblk__mirror_find(dev);
+	if (m == NULL)
+		return mblk_set_error(-EINVAL, "mblk_mirror_set_rate: not a "
+					       "mirror");
+	m->rate = rate;
+	m->opts.rate = rate;
+	m->tokens_cap =
+		(double)(rate / 10 > m->op_bytes ? rate / 10 : m->op_bytes);
+	if (m->tokens > m->tokens_cap)
+		m->tokens = m->tokens_cap;
+	m->refill_ns = 0;
+	if (!m->pivoting)
+		mblk__mirror_kick(m);
+	return 0;
+}
