@@ -210,6 +210,12 @@ class Conn:
                 self.read(cookie, off, n)
             elif typ == 1:
                 self.recv(n)
+                if self.extended and not flags & (1 << 5):
+                    # The spec: writes MUST carry NBD_CMD_FLAG_PAYLOAD_LEN.
+                    msg = b"write without NBD_CMD_FLAG_PAYLOAD_LEN"
+                    self.chunk(cookie, off, 1, (1 << 15) | 1,
+                               struct.pack(">IH", 22, len(msg)) + msg)
+                    continue
                 self.done(cookie, off)
             elif typ == 2:
                 return

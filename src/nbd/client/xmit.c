@@ -276,8 +276,13 @@ static void xmit_pump(struct mblk__nbdc_conn *k)
 		s->length = piece;
 		s->got = 0;
 		s->deadline = now + tmo;
+		uint16_t flags = c->cflags;
+		/* With extended headers a write says its length is a
+		 * payload (the spec's MUST; servers refuse it otherwise). */
+		if (c->cmd == NBD_CMD_WRITE && k->ex.extended)
+			flags |= NBD_CMD_FLAG_PAYLOAD_LEN;
 		struct mblk__nbd_request r = {
-			.flags = c->cflags,
+			.flags = flags,
 			.type = c->cmd,
 			.cookie = xmit_cookie(k, i),
 			.offset = c->cmd == NBD_CMD_FLUSH ? 0 : s->offset,
