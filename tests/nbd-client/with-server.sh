@@ -4,11 +4,12 @@
 # Usage: with-server.sh [--keys 'k=v&...'] KIND [SERVER-ARGS...] -- PROGRAM [ARGS...]
 #
 #   KIND         nbdkit-unix | nbdkit-tcp | qemu-nbd-unix | qemu-nbd-tcp |
-#                nbd-server-unix | nbd-server-tcp | mblk-serve-unix
+#                nbd-server-unix | nbd-server-tcp | mblk-serve-unix |
+#                mblk-serve-tcp
 #   SERVER-ARGS  nbdkit: its options, filters, plugin and plugin arguments
 #                (@IMG@ is a fresh 16 MiB sparse file, @DIR@ the scratch
-#                directory); the others: none
-#                (they export @IMG@)
+#                directory); mblk-serve-*: the mblk binary, then the
+#                device URIs; the others: none (they export @IMG@)
 #   --keys       extra URI keys (connections=4&timeout=5)
 #
 # In PROGRAM's arguments @URI@ becomes the export's URI, @IMG@ the image
@@ -100,6 +101,17 @@ qemu-nbd-*)
 	qemu-nbd --fork --pid-file="$dir/pid" "${listen[@]}" -f raw \
 		--shared=16 --persistent --discard=unmap --cache=writeback \
 		"$img" || exit 1
+	;;
+mblk-serve-*)
+	# SERVER-ARGS: the mblk binary, then the device URIs to export.
+	mblk=${server_args[0]}
+	if [ "$kind" = mblk-serve-unix ]; then
+		listen=(--unix "$sock")
+	else
+		listen=(--tcp "127.0.0.1:$port")
+	fi
+	"$mblk" serve "${server_args[@]:1}" "${listen[@]}" \
+		--pidfile "$dir/pid" >"$dir/serve.log" 2>&1 &
 	;;
 nbd-server-*)
 	command -v nbd-server >/dev/null || missing nbd-server
