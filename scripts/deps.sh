@@ -14,9 +14,11 @@ PACKAGES=(
 	# build
 	build-essential pkg-config meson ninja-build g++
 	# libraries the code links against
-	libuv1-dev liburing-dev
+	libuv1-dev liburing-dev libgnutls28-dev
 	# tests: unit tests, valgrind and sanitizer runs, format check
 	libcmocka-dev valgrind clang-format
+	# the NBD server's libFuzzer targets (tests/fuzz)
+	clang
 	# interop peers and tools used by tests and benchmarks
 	qemu-utils fio nbdkit libnbd-bin util-linux coreutils python3
 	# the NBD server's tests: libnbd's python binding (nbdsh), nbd-server,

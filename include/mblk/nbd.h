@@ -45,6 +45,14 @@ struct mblk_nbd_export {
 	bool read_only; /* refuse writes even if the device takes them */
 };
 
+/* TLS (GnuTLS): off; on (clients may use STARTTLS); require (nothing
+ * but STARTTLS, ABORT and errors is answered before TLS is up). */
+enum mblk_nbd_tls_mode {
+	MBLK_NBD_TLS_OFF = 0,
+	MBLK_NBD_TLS_ON,
+	MBLK_NBD_TLS_REQUIRE,
+};
+
 /* Limits and behaviour; a zeroed struct gives the defaults. */
 struct mblk_nbd_server_opts {
 	uint32_t max_payload;     /* largest READ/WRITE payload, a multiple
@@ -69,6 +77,15 @@ struct mblk_nbd_server_opts {
 	 * (mblk serve --once stops at the first). NULL: not called. */
 	void (*on_disconnect)(void *data, unsigned open_connections);
 	void *on_disconnect_data;
+	/* TLS: with a mode other than off, exactly one of tls_certs (a
+	 * directory with server-cert.pem, server-key.pem and, to verify
+	 * clients, ca-cert.pem: qemu-nbd's and nbdkit's layout) and tls_psk
+	 * (a psktool keys file). tls_verify_peer: X.509 clients must present
+	 * a certificate signed by ca-cert.pem. */
+	enum mblk_nbd_tls_mode tls;
+	const char *tls_certs;
+	const char *tls_psk;
+	bool tls_verify_peer;
 };
 
 /* Creates a server on loop for the n exports, copying the array and its

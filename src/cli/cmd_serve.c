@@ -33,6 +33,8 @@ static const char serve_help[] =
 	"                  [--name NAME]... [--description TEXT]...\n"
 	"                  [--read-only] [--max-connections N] [--once]\n"
 	"                  [--pidfile FILE] [--run 'CMD']\n"
+	"                  [--tls=off|on|require (--tls-certs DIR |\n"
+	"                   --tls-psk FILE) [--tls-verify-peer]]\n"
 	"\n"
 	"Exports each device URI over NBD until interrupted, and prints the\n"
 	"URI a client uses (nbd+unix:///?socket=PATH, nbd://HOST:PORT/NAME).\n"
@@ -64,6 +66,15 @@ static const char serve_help[] =
 	"                            set (a private unix socket unless a\n"
 	"                            listener is given), stop when it exits\n"
 	"                            and exit with its status\n"
+	"  --tls=off|on|require      TLS (GnuTLS): off (default without\n"
+	"                            credentials), on (clients choose;\n"
+	"                            default with them) or require (nothing\n"
+	"                            but STARTTLS before TLS is up)\n"
+	"  --tls-certs DIR           X.509: DIR holds server-cert.pem,\n"
+	"                            server-key.pem and ca-cert.pem\n"
+	"  --tls-psk FILE            PSK: a psktool keys file\n"
+	"  --tls-verify-peer         X.509 clients must present a certificate\n"
+	"                            signed by DIR/ca-cert.pem\n"
 	"  -h, --help                show this help\n"
 	"\n"
 	"SIGINT or SIGTERM: stop accepting, finish the requests in flight,\n"
@@ -253,6 +264,10 @@ int cmd_serve(int argc, char **argv)
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "max-connections", required_argument, NULL, 'm' },
 		{ "handshake-timeout", required_argument, NULL, 'H' },
+		{ "tls", required_argument, NULL, 'T' },
+		{ "tls-certs", required_argument, NULL, 'C' },
+		{ "tls-psk", required_argument, NULL, 'K' },
+		{ "tls-verify-peer", no_argument, NULL, 'V' },
 		{ "once", no_argument, NULL, '1' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "run", required_argument, NULL, 'R' },
@@ -266,6 +281,9 @@ int cmd_serve(int argc, char **argv)
 	int nnames = 0, ndescs = 0;
 	bool ro = false, once = false;
 	uint64_t maxconn = 0, hs_timeout = 0, v;
+	const char *tls_certs = NULL, *tls_psk = NULL;
+	int tls = -1;
+	bool tls_verify = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "u:t:f:n:d:rm:H:1P:R:h", opts,
 				NULL)) != -1) {
@@ -307,6 +325,22 @@ int cmd_serve(int argc, char **argv)
 					   optarg, 1, 86400, &hs_timeout) < 0)
 				return CLI_USAGE;
 			break;
+		case 'T':
+			if (strcmp(optarg, "off") == 0)
+				tls = MBLK_NBD_TLS_OFF;
+			else if (strcmp(optarg, "on") == 0)
+				tls = MBLK_NBD_TLS_ON;
+			else if (strcmp(optarg, "require") == 0)
+				tls = MBLK_NBD_TLS_REQUIRE;
+			else
+				return cli_usage("serve",
+						 "--tls is off, on or require, "
+						 "not '%s'",
+						 optarg);
+			break;
+		case 'C': tls_certs = optarg; break;
+		case 'K': tls_psk = optarg; break;
+		case 'V': tls_verify = true; break;
 		case '1': once = true; break;
 		case 'P': pidfile = optarg; break;
 		case 'R': run = optarg; break;
@@ -336,6 +370,20 @@ int cmd_serve(int argc, char **argv)
 				 "the default export",
 				 ndev - nnames);
 
+	if (tls_certs && tls_psk)
+		return cli_usage("serve", "give --tls-certs or --tls-psk, not "
+					  "both");
+	if (tls < 0)
+		tls = tls_certs || tls_psk ? MBLK_NBD_TLS_ON : MBLK_NBD_TLS_OFF;
+	if (tls != MBLK_NBD_TLS_OFF && !tls_certs && !tls_psk)
+		return cli_usage("serve",
+				 "--tls=%s needs --tls-certs DIR or "
+				 "--tls-psk FILE",
+				 tls == MBLK_NBD_TLS_ON ? "on" : "require");
+	if (tls_verify && !tls_certs)
+		return cli_usage("serve", "--tls-verify-peer needs "
+					  "--tls-certs DIR");
+
 	struct serve_run *r = calloc(1, sizeof(*r));
 	if (!r)
 		return cli_fail("serve", "out of memory");
@@ -361,6 +409,10 @@ int cmd_serve(int argc, char **argv)
 	struct mblk_nbd_server_opts so = {
 		.max_connections = (uint32_t)maxconn,
 		.handshake_ms = (uint32_t)(hs_timeout * 1000),
+		.tls = (enum mblk_nbd_tls_mode)tls,
+		.tls_certs = tls == MBLK_NBD_TLS_OFF ? NULL : tls_certs,
+		.tls_psk = tls == MBLK_NBD_TLS_OFF ? NULL : tls_psk,
+		.tls_verify_peer = tls_verify,
 		.log = serve_log,
 		.on_disconnect = serve_on_disconnect,
 		.on_disconnect_data = r,

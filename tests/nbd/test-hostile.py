@@ -620,13 +620,18 @@ def pipelined_mixed_flood(srv):
 
 @case
 def disc_with_requests_in_flight(srv):
+    # 20 reads, DISC and a read after it, in one send: the 20 are
+    # answered, the one after DISC is ignored, then the server closes.
     c = tx(srv)
+    out = b""
     for i in range(20):
-        c.request(w.CMD_READ, i * 4096, 4096)
-    c.request(w.CMD_DISC)
-    # Requests after DISC are ignored.
-    c.send(struct.pack(">IHHQQI", w.REQUEST_MAGIC, 0, w.CMD_READ, 999, 0,
-                       512))
+        out += struct.pack(">IHHQQI", w.REQUEST_MAGIC, 0, w.CMD_READ, i + 1,
+                           i * 4096, 4096)
+        c.pending[i + 1] = (w.CMD_READ, i * 4096, 4096, 0)
+    out += struct.pack(">IHHQQI", w.REQUEST_MAGIC, 0, w.CMD_DISC, 99, 0, 0)
+    out += struct.pack(">IHHQQI", w.REQUEST_MAGIC, 0, w.CMD_READ, 999, 0,
+                       512)
+    c.send(out)
     replies = {}
     for _ in range(20):
         r = c.read_any(replies)
