@@ -695,6 +695,7 @@ static void nbd_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 		return;
 	}
 	mblk__nbdc_cfg_uri(&n->cfg, n->name, sizeof(n->name), false);
+#ifndef MBLK_HAVE_GNUTLS
 	if (n->cfg.tls) {
 		mblk_open_fail(req, -ENOTSUP,
 			       "'%s': this mblk was built without TLS (GnuTLS), "
@@ -704,6 +705,7 @@ static void nbd_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 		free(n);
 		return;
 	}
+#endif
 	n->loop = mblk_open_req_loop(req);
 	n->open_req = req;
 	r = nbd_conn_begin(n, 0);

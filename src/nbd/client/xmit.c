@@ -179,6 +179,8 @@ static void xmit_on_written(uv_write_t *w, int status)
 {
 	struct mblk__nbdc_conn *k = w->data;
 	k->writing = false;
+	if (k->tls_wbuf.base)
+		mblk__nbdc_tls_release(k, &k->tls_wbuf);
 	if (status < 0) {
 		if (status != UV_ECANCELED)
 			xmit_write_failed(k, status);
@@ -307,7 +309,20 @@ static void xmit_pump(struct mblk__nbdc_conn *k)
 	if (nb == 0)
 		return;
 	k->wreq.data = k;
-	int r = uv_write(&k->wreq, &k->sock.stream, k->wbufs, (unsigned)nb,
+	const uv_buf_t *bufs = k->wbufs;
+	if (k->tls) {
+		/* One copy, into the ciphertext: TLS cannot avoid it. */
+		if (mblk__nbdc_tls_encrypt(k, k->wbufs, nb, &k->tls_wbuf) < 0) {
+			mblk__nbdc_conn_fail(k, -EPROTO,
+					     "%s: TLS: encrypting failed",
+					     k->cfg->server);
+			return;
+		}
+		k->wbufs[0] = uv_buf_init((char *)k->tls_wbuf.base,
+					  (unsigned)k->tls_wbuf.len);
+		nb = 1;
+	}
+	int r = uv_write(&k->wreq, &k->sock.stream, bufs, (unsigned)nb,
 			 xmit_on_written);
 	if (r < 0) {
 		xmit_write_failed(k, r);
@@ -893,6 +908,14 @@ void mblk__nbdc_xmit_disc(struct mblk__nbdc_conn *k,
 	uint8_t *h = k->whdrs + (size_t)HDR_MAX * MBLK__NBDC_BATCH;
 	size_t hl = mblk__nbd_request_encode(h, k->ex.extended, &r);
 	uv_buf_t b = uv_buf_init((char *)h, (unsigned)hl);
+	if (k->tls) {
+		if (mblk__nbdc_tls_encrypt(k, &b, 1, &k->tls_dbuf) < 0) {
+			mblk__nbdc_conn_close(k, k->on_closed);
+			return;
+		}
+		b = uv_buf_init((char *)k->tls_dbuf.base,
+				(unsigned)k->tls_dbuf.len);
+	}
 	k->dreq.data = k;
 	k->phase = MBLK__NBDC_DEAD; /* nothing more is parsed */
 	if (uv_write(&k->dreq, &k->sock.stream, &b, 1, xmit_on_disc_written) <
