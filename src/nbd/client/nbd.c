@@ -736,8 +736,8 @@ static const struct mblk_uri_key nbd_keys[] = {
 	  "connections to spread requests over, if the server allows "
 	  "multi-conn (default 1)" },
 	{ "reconnect", "seconds",
-	  "redial a lost connection for this long and resend what was in "
-	  "flight (default 0: fail at once)" },
+	  "redial a lost connection and resend its requests, each waiting at "
+	  "most this long (default 0: fail at once)" },
 	{ "read-only", "bool", "open the export read-only" },
 	{ NULL, NULL, NULL },
 };
