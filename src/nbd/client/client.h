@@ -176,6 +176,7 @@ struct mblk__nbdc_conn {
 	size_t want_n;
 	mblk__nbdc_step step;
 	bool direct; /* the last alloc gave libuv the caller's buffer */
+	bool big;    /* the last data payload was large (see conn.c) */
 	const struct iovec *d_iov;
 	int d_iovcnt, d_i;
 	size_t d_off;

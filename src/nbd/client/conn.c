@@ -16,7 +16,9 @@
  * hands them to the step that waits for them. Only when a data payload
  * is wanted, nothing is staged and the current caller buffer has at
  * least DIRECT_MIN bytes left does alloc_cb lend libuv that buffer
- * itself: small replies are batched through rbuf, big ones land in place.
+ * itself: small replies are batched through rbuf, big ones land in place
+ * (and after a big payload, the next header is read alone, so that the
+ * payload after it lands in place too).
  *
  * Handles: the socket and the timer. handles_open counts those not yet
  * closed; on_closed runs when it reaches zero, and only then may the
@@ -208,6 +210,7 @@ void mblk__nbdc_want_data(struct mblk__nbdc_conn *k, const struct iovec *iov,
 		i++;
 	}
 	k->want = MBLK__NBDC_WANT_DATA;
+	k->big = len >= DIRECT_MIN;
 	k->d_iov = iov;
 	k->d_iovcnt = iovcnt;
 	k->d_i = i;
@@ -332,6 +335,12 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	}
 	buf->base = (char *)k->rbuf + k->rlen;
 	buf->len = k->rcap - k->rlen;
+	/* After a large payload the next one is likely large too: read
+	 * just past the next header (at most 40 bytes: an extended header
+	 * and a data chunk's offset), so that its payload lands in place
+	 * rather than a quarter MiB of it being copied from rbuf. */
+	if (k->big && k->rlen == 0 && buf->len > 40)
+		buf->len = 40;
 }
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
