@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test-tls.sh - nbds:// and nbds+unix:// against nbdkit --tls=require:
+# test-tls.sh - nbds:// and nbds+unix:// against nbdkit --tls=require and
+# mblk serve --tls=require (with client certificates, and PSK):
 # X.509 (a CA and a server certificate made here with certtool, checked
 # against the host name over TCP) and PSK (a key made with psktool), with
 # the conformance suite, the model and mblk info --list inside TLS; and
@@ -48,6 +49,15 @@ certtool --generate-certificate --load-ca-certificate "$d/ca-cert.pem" \
 	--template "$d/srv.info" --outfile "$d/srv/server-cert.pem" 2>/dev/null
 cp "$d/ca-cert.pem" "$d/srv/"
 cp "$d/ca-cert.pem" "$d/cli/"
+# A client certificate, for a server that verifies its clients; and a
+# directory with the CA alone.
+mkdir -p "$d/clicert"
+cp "$d/ca-cert.pem" "$d/clicert/"
+certtool --generate-privkey --outfile "$d/clicert/client-key.pem" 2>/dev/null
+printf 'cn = mblk test client\ntls_www_client\nencryption_key\nsigning_key\nexpiration_days = 2\n' >"$d/cli.info"
+certtool --generate-certificate --load-ca-certificate "$d/ca-cert.pem" \
+	--load-ca-privkey "$d/ca-key.pem" --load-privkey "$d/clicert/client-key.pem" \
+	--template "$d/cli.info" --outfile "$d/clicert/client-cert.pem" 2>/dev/null
 certtool --generate-privkey --outfile "$d/bad-key.pem" 2>/dev/null
 certtool --generate-self-signed --load-privkey "$d/bad-key.pem" \
 	--template "$d/ca.info" --outfile "$d/bad/ca-cert.pem" 2>/dev/null
@@ -90,6 +100,26 @@ u="nbds+unix:///?socket=$d/sock&tls-psk-file=$d/keys.psk&tls-username=alice"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "conformance over PSK TLS"
 psktool -u mallory -p "$d/other.psk" >/dev/null 2>&1
 expect_open_fails "nbds+unix:///?socket=$d/sock&tls-psk-file=$d/other.psk" "during the TLS handshake"
+stop
+
+# Our own server: X.509 with client certificates required, and PSK.
+serve() { # mblk serve options...
+	"$mblk" serve 'ram:?size=16M' --unix "$d/sock" --pidfile "$d/pid" "$@" \
+		>"$d/serve.log" 2>&1 &
+	for _ in $(seq 50); do [ -s "$d/pid" ] && [ -S "$d/sock" ] && break; sleep 0.1; done
+	pid=$(cat "$d/pid" 2>/dev/null)
+	[ -n "$pid" ] || fail "mblk serve $* did not start: $(cat "$d/serve.log")"
+}
+serve --tls=require --tls-certs "$d/srv" --tls-verify-peer
+"$conformance" "nbds+unix:///?socket=$d/sock&tls-certificates=$d/clicert" | tail -1
+[ "${PIPESTATUS[0]}" = 0 ] || fail "conformance over TLS against mblk serve (client certificate)"
+out=$("$mblk" info "nbds+unix:///?socket=$d/sock&tls-certificates=$d/cli" 2>&1) &&
+	fail "mblk serve --tls-verify-peer accepted a client without a certificate"
+echo "ok refused without a client certificate: $out"
+stop
+serve --tls=require --tls-psk "$d/keys.psk"
+"$model" --ops 2000 "nbds+unix:///?socket=$d/sock&tls-psk-file=$d/keys.psk&tls-username=alice" | tail -1
+[ "${PIPESTATUS[0]}" = 0 ] || fail "model over PSK against mblk serve"
 stop
 
 [ $fails = 0 ] && echo "ok TLS: X.509 and PSK" || exit 1
