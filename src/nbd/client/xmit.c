@@ -661,6 +661,16 @@ static void xmit_chunk(struct mblk__nbdc_conn *k)
 	k->rslot = i;
 	struct mblk__nbdc_slot *s = &k->slots[i];
 	uint16_t cmd = s->cmd;
+	uint64_t want_off = cmd == NBD_CMD_FLUSH ? 0 : s->offset;
+	if (r->kind == MBLK__NBD_EXTENDED && r->offset != want_off) {
+		snprintf(what, sizeof(what),
+			 "an extended reply with offset %llu to %s at %llu "
+			 "(they must match)",
+			 (unsigned long long)r->offset, mblk__nbd_cmd_name(cmd),
+			 (unsigned long long)want_off);
+		xmit_proto_error(k, what);
+		return;
+	}
 	uint64_t len = r->length;
 	uint64_t max_data = xmit_piece_max(k, NBD_CMD_READ) + 64;
 
