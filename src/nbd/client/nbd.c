@@ -488,6 +488,10 @@ static void nbd_dial(struct nbd *n, int i)
 	}
 	n->dialing[i] = true;
 	mblk__nbdc_conn_start(k, nbd_on_ready);
+	/* An idle device's redial must not keep uv_run from returning
+	 * (the ticker holds the loop while requests wait). */
+	if (k->phase != MBLK__NBDC_DEAD)
+		mblk__nbdc_conn_ref(k, false);
 }
 
 static void nbd_on_rtimer(uv_timer_t *t)
