@@ -1,6 +1,8 @@
 /* mblk/nbd.h - NBD: export mblk devices over the Network Block Device
- * protocol (the server), and reach them from other programs.
- * docs/nbd-server.md.
+ * protocol (the server, docs/nbd-server.md), and list what a server
+ * exports (the client's helper). The NBD client itself is a device like
+ * any other: open it with mblk_open and an nbd://, nbds://, nbd+unix://
+ * or nbds+unix:// URI (docs/devices/nbd.md).
  *
  * The server is a user of the public asynchronous API: it exports any
  * device or stack (ram, file, safe, fault, mirror...) as it is, on the
@@ -145,7 +147,7 @@ MBLK_API void mblk_nbd_server_close(mblk_nbd_server *srv, mblk_cb cb,
 
 /* One export an NBD server offers, as NBD_OPT_LIST and NBD_OPT_INFO
  * describe it. */
-struct mblk_nbd_list_entry {
+struct mblk_nbd_listed {
 	char *name;        /* the export name ("" is the default export) */
 	char *description; /* "" when the server gave none */
 	bool have_info;    /* the fields below are known (NBD_OPT_INFO) */
@@ -165,11 +167,10 @@ struct mblk_nbd_list_entry {
  *
  * Synchronous: it runs a private libuv loop of its own until done,
  * within the URI's timeout (default 60 s). Any thread may call it. */
-MBLK_API int mblk_nbd_list(const char *uri,
-			   struct mblk_nbd_list_entry **exports);
+MBLK_API int mblk_nbd_list(const char *uri, struct mblk_nbd_listed **exports);
 
 /* Frees what mblk_nbd_list returned (n exports). NULL is a no-op. */
-MBLK_API void mblk_nbd_list_free(struct mblk_nbd_list_entry *exports, int n);
+MBLK_API void mblk_nbd_list_free(struct mblk_nbd_listed *exports, int n);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "mtest.h"
 #include "shim.h"
 
 static const struct {
@@ -151,6 +152,7 @@ int main(int argc, char **argv)
 		       uri, r, mblk_last_error());
 		return 1;
 	}
+	mtest_check_engine(uri, dev);
 	devname = mblk_dev_name(dev);
 	refresh_info();
 	ss = info.sector_size;

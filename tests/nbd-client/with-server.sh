@@ -6,11 +6,11 @@
 #   KIND         nbdkit-unix | nbdkit-tcp | nbdkit-tcp6 (::1) |
 #                qemu-nbd-unix | qemu-nbd-tcp |
 #                nbd-server-unix | nbd-server-tcp | mblk-serve-unix |
-#                mblk-serve-tcp
+#                mblk-serve-tcp (SERVER-ARGS: device URIs, default @IMG@;
+#                MBLK_CLI names the mblk binary)
 #   SERVER-ARGS  nbdkit: its options, filters, plugin and plugin arguments
 #                (@IMG@ is a fresh 16 MiB sparse file, @DIR@ the scratch
-#                directory); mblk-serve-*: the mblk binary, then the
-#                device URIs; the others: none (they export @IMG@)
+#                directory); the others: none (they export @IMG@)
 #   --keys       extra URI keys (connections=4&timeout=5)
 #
 # In PROGRAM's arguments @URI@ becomes the export's URI, @IMG@ the image
@@ -111,15 +111,20 @@ qemu-nbd-*)
 		"$img" || exit 1
 	;;
 mblk-serve-*)
-	# SERVER-ARGS: the mblk binary, then the device URIs to export.
-	mblk=${server_args[0]}
+	# Our own server (MBLK_CLI, the mblk binary), exporting the device
+	# URIs given (default: the image), the first as the default export.
+	[ -n "${MBLK_CLI:-}" ] && [ -x "$MBLK_CLI" ] || {
+		echo "FAIL: MBLK_CLI does not name the mblk binary" >&2
+		exit 1
+	}
+	[ ${#server_args[@]} -gt 0 ] || server_args=("$img")
 	if [ "$kind" = mblk-serve-unix ]; then
 		listen=(--unix "$sock")
 	else
 		listen=(--tcp "127.0.0.1:$port")
 	fi
-	"$mblk" serve "${server_args[@]:1}" "${listen[@]}" \
-		--pidfile "$dir/pid" >"$dir/serve.log" 2>&1 &
+	"$MBLK_CLI" serve "${listen[@]}" --pidfile "$dir/pid" \
+		"${server_args[@]}" >"$dir/serve.log" 2>&1 &
 	;;
 nbd-server-*)
 	command -v nbd-server >/dev/null || missing nbd-server

@@ -17,7 +17,7 @@
 extern const struct mblk_scheme mblk__scheme_nbd;
 
 struct mblk__nbdc_listing {
-	struct mblk_nbd_list_entry *v;
+	struct mblk_nbd_listed *v;
 	int n, cap;
 	bool done;
 	int status;
@@ -30,7 +30,7 @@ void mblk__nbdc_list_add(struct mblk__nbdc_conn *k, const char *name,
 	struct mblk__nbdc_listing *l = k->owner;
 	if (l->n == l->cap) {
 		int cap = l->cap ? l->cap * 2 : 8;
-		struct mblk_nbd_list_entry *nv =
+		struct mblk_nbd_listed *nv =
 			realloc(l->v, sizeof(*nv) * (size_t)cap);
 		if (nv == NULL) {
 			mblk__nbdc_conn_fail(k, -ENOMEM,
@@ -40,7 +40,7 @@ void mblk__nbdc_list_add(struct mblk__nbdc_conn *k, const char *name,
 		l->v = nv;
 		l->cap = cap;
 	}
-	struct mblk_nbd_list_entry *e = &l->v[l->n];
+	struct mblk_nbd_listed *e = &l->v[l->n];
 	memset(e, 0, sizeof(*e));
 	e->name = strndup(name, name_len);
 	e->description = strndup(desc, desc_len);
@@ -65,7 +65,7 @@ void mblk__nbdc_list_info(struct mblk__nbdc_conn *k, int i, int status)
 	struct mblk__nbdc_listing *l = k->owner;
 	if (i >= l->n || status < 0 || !k->ex.have_export_info)
 		return;
-	struct mblk_nbd_list_entry *e = &l->v[i];
+	struct mblk_nbd_listed *e = &l->v[i];
 	e->have_info = true;
 	e->size = k->ex.size;
 	e->flags = k->ex.tflags;
@@ -91,7 +91,7 @@ static void list_on_ready(struct mblk__nbdc_conn *k, int status,
 		snprintf(l->msg, sizeof(l->msg), "%s", msg);
 }
 
-void mblk_nbd_list_free(struct mblk_nbd_list_entry *exports, int n)
+void mblk_nbd_list_free(struct mblk_nbd_listed *exports, int n)
 {
 	if (exports == NULL)
 		return;
@@ -103,7 +103,7 @@ void mblk_nbd_list_free(struct mblk_nbd_list_entry *exports, int n)
 }
 
 static int list_run(const struct mblk__nbdc_cfg *cfg, const char *uri,
-		    struct mblk_nbd_list_entry **exports)
+		    struct mblk_nbd_listed **exports)
 {
 	uv_loop_t loop;
 	int r = uv_loop_init(&loop);
@@ -142,7 +142,7 @@ static int list_run(const struct mblk__nbdc_cfg *cfg, const char *uri,
 	return l.n;
 }
 
-int mblk_nbd_list(const char *uri, struct mblk_nbd_list_entry **exports)
+int mblk_nbd_list(const char *uri, struct mblk_nbd_listed **exports)
 {
 	static const char *const known[] = { "nbd", "nbds", "nbd+unix",
 					     "nbds+unix", NULL };

@@ -278,13 +278,13 @@ static void xmit_pump(struct mblk__nbdc_conn *k)
 		s->length = piece;
 		s->got = 0;
 		s->deadline = now + tmo;
-		uint16_t flags = c->cflags;
-		/* With extended headers a write says its length is a
-		 * payload (the spec's MUST; servers refuse it otherwise). */
-		if (c->cmd == NBD_CMD_WRITE && k->ex.extended)
-			flags |= NBD_CMD_FLAG_PAYLOAD_LEN;
+		/* Under extended headers a write says its payload's length
+		 * (the spec's MUST; servers refuse one without it). */
+		uint16_t pflag = k->ex.extended && c->cmd == NBD_CMD_WRITE
+					 ? NBD_CMD_FLAG_PAYLOAD_LEN
+					 : 0;
 		struct mblk__nbd_request r = {
-			.flags = flags,
+			.flags = (uint16_t)(c->cflags | pflag),
 			.type = c->cmd,
 			.cookie = xmit_cookie(k, i),
 			.offset = c->cmd == NBD_CMD_FLUSH ? 0 : s->offset,
