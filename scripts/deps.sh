@@ -15,6 +15,8 @@ PACKAGES=(
 	build-essential pkg-config meson ninja-build g++
 	# libraries the code links against
 	libuv1-dev liburing-dev libgnutls28-dev
+	# mblk serve's control socket and metrics (optional features)
+	libjansson-dev libmicrohttpd-dev
 	# tests: unit tests, valgrind and sanitizer runs, format check
 	libcmocka-dev valgrind clang-format
 	# the NBD server's libFuzzer targets (tests/fuzz)
@@ -33,6 +35,8 @@ PACKAGES=(
 	librbd-dev ceph-mon ceph-osd ceph-common qemu-block-extra uuid-runtime
 	# the benchmark scripts (bench/*.sh) parse fio's JSON and do sums
 	jq bc
+	# migration tests: a python client, metrics scrapes and their check
+	curl prometheus
 )
 
 LOG=${MBLK_DEPS_LOG:-/tmp/mblk-deps.log}

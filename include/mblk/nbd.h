@@ -132,6 +132,31 @@ MBLK_API unsigned mblk_nbd_server_connections(const mblk_nbd_server *srv);
  * nothing listens. */
 MBLK_API int mblk_nbd_server_uri(mblk_nbd_server *srv, char *buf, size_t len);
 
+/* Adds an export while the server runs, with the rules of
+ * mblk_nbd_server_create (names unique, one default export, payload a
+ * multiple of the sector size); clients negotiating from now on see it.
+ * The device stays the caller's. Returns 0 or -errno with the sentence
+ * in mblk_last_error(). */
+MBLK_API int mblk_nbd_server_add_export(mblk_nbd_server *srv,
+					const struct mblk_nbd_export *e);
+
+/* Removes the export named name ("" the default export): clients can no
+ * longer choose it, its connections are dropped once their requests in
+ * flight have finished and been answered, and then cb (if not NULL) is
+ * called with status 0, from the loop and never inside this call; from
+ * then on the server no longer touches the device. Returns 0 if started,
+ * in which case cb is called exactly once, or -errno (-ENOENT no such
+ * export, -EBUSY the last one) with the sentence in mblk_last_error(),
+ * in which case cb is never called. */
+MBLK_API int mblk_nbd_server_remove_export(mblk_nbd_server *srv,
+					   const char *name, mblk_cb cb,
+					   void *data);
+
+/* The number of connections in transmission on the export named name,
+ * or -ENOENT. */
+MBLK_API int mblk_nbd_server_export_connections(const mblk_nbd_server *srv,
+						const char *name);
+
 /* Shuts the server down gracefully and frees it: stops accepting, drops
  * connections still negotiating, stops reading requests, lets every
  * request in flight finish and its reply go out, flushes every export

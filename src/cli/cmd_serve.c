@@ -27,12 +27,15 @@
 #include <mblk/nbd.h>
 
 #include "cli.h"
+#include "serve_admin.h"
 
 static const char serve_help[] =
 	"Usage: mblk serve URI... [--unix PATH | --tcp [HOST]:PORT | --fd N]\n"
 	"                  [--name NAME]... [--description TEXT]...\n"
 	"                  [--read-only] [--max-connections N] [--once]\n"
 	"                  [--pidfile FILE] [--run 'CMD']\n"
+	"                  [--mirror-to DST [--pivot auto|manual]]\n"
+	"                  [--control PATH] [--metrics [HOST:]PORT]\n"
 	"                  [--tls=off|on|require (--tls-certs DIR |\n"
 	"                   --tls-psk FILE) [--tls-verify-peer]]\n"
 	"\n"
@@ -77,13 +80,16 @@ static const char serve_help[] =
 	"                            signed by DIR/ca-cert.pem\n"
 	"  -h, --help                show this help\n"
 	"\n"
+	"%s"
+	"\n"
 	"SIGINT or SIGTERM: stop accepting, finish the requests in flight,\n"
 	"flush, exit 0; a second signal exits at once (status 1).\n"
 	"\n"
 	"Examples:\n"
 	"  mblk serve 'ram:?size=1G' --unix /tmp/ram.sock\n"
 	"  mblk serve disk.img --name disk --tcp 127.0.0.1:10809\n"
-	"  mblk serve 'ram:?size=64M' --run 'qemu-img info \"$uri\"'\n";
+	"  mblk serve 'ram:?size=64M' --run 'qemu-img info \"$uri\"'\n"
+	"  mblk serve src.img --mirror-to dst.img --unix /tmp/disk.sock\n";
 
 #define SERVE_MAX_EXPORTS 64
 
@@ -96,6 +102,7 @@ struct serve_run {
 	int child_status;
 	int signals;
 	int exit_status;
+	struct serve_admin *adm; /* NULL: no --mirror-to/--control/--metrics */
 	char tmpdir[64];
 	char sock[128];
 };
@@ -124,7 +131,15 @@ static void serve_stop(struct serve_run *r)
 	if (r->stopping)
 		return;
 	r->stopping = true;
+	if (r->adm)
+		serve_admin_stop(r->adm);
 	mblk_nbd_server_close(r->srv, serve_closed, r);
+}
+
+/* The control socket's quit. */
+static void serve_quit(void *data)
+{
+	serve_stop(data);
 }
 
 static void serve_signal(uv_signal_t *h, int signum)
@@ -272,6 +287,7 @@ int cmd_serve(int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "run", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
+		SERVE_ADMIN_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *unix_path = NULL, *pidfile = NULL, *run = NULL;
@@ -281,10 +297,11 @@ int cmd_serve(int argc, char **argv)
 	int nnames = 0, ndescs = 0;
 	bool ro = false, once = false;
 	uint64_t maxconn = 0, hs_timeout = 0, v;
+	struct serve_admin adm = { .mo.dst_direct = true };
 	const char *tls_certs = NULL, *tls_psk = NULL;
 	int tls = -1;
 	bool tls_verify = false;
-	int c;
+	int c, a;
 	while ((c = getopt_long(argc, argv, "u:t:f:n:d:rm:H:1P:R:h", opts,
 				NULL)) != -1) {
 		switch (c) {
@@ -344,8 +361,14 @@ int cmd_serve(int argc, char **argv)
 		case '1': once = true; break;
 		case 'P': pidfile = optarg; break;
 		case 'R': run = optarg; break;
-		case 'h': fputs(serve_help, stdout); return CLI_OK;
-		default: return cli_bad_option("serve", c, argv);
+		case 'h': printf(serve_help, serve_admin_help); return CLI_OK;
+		default:
+			if ((a = serve_admin_option(&adm, c, optarg)) != 0) {
+				if (a < 0)
+					return CLI_USAGE;
+				break;
+			}
+			return cli_bad_option("serve", c, argv);
 		}
 	}
 	int ndev = argc - optind;
@@ -370,6 +393,8 @@ int cmd_serve(int argc, char **argv)
 				 "the default export",
 				 ndev - nnames);
 
+	if (serve_admin_check(&adm, ndev) != 0)
+		return CLI_USAGE;
 	if (tls_certs && tls_psk)
 		return cli_usage("serve", "give --tls-certs or --tls-psk, not "
 					  "both");
@@ -389,12 +414,18 @@ int cmd_serve(int argc, char **argv)
 		return cli_fail("serve", "out of memory");
 	uv_loop_init(&r->loop);
 	r->once = once;
+	if (serve_admin_wanted(&adm))
+		r->adm = &adm;
 	struct mblk_nbd_export exps[SERVE_MAX_EXPORTS];
 	int opened = 0, status = CLI_OK;
 	for (int i = 0; i < ndev; i++) {
 		mblk_dev *dev;
-		if (cli_open("serve", &r->loop, argv[optind + i],
-			     ro ? MBLK_OPEN_RDONLY : 0, &dev) < 0) {
+		if (r->adm ? serve_admin_open(r->adm, &r->loop,
+					      argv[optind + i],
+					      i < nnames ? names[i] : NULL,
+					      ro ? MBLK_OPEN_RDONLY : 0, &dev)
+			   : cli_open("serve", &r->loop, argv[optind + i],
+				      ro ? MBLK_OPEN_RDONLY : 0, &dev)) {
 			status = CLI_FAIL;
 			goto out;
 		}
@@ -424,6 +455,14 @@ int cmd_serve(int argc, char **argv)
 	}
 	status = serve_listen(r, unix_path, tcp, fd, run != NULL);
 	if (status != CLI_OK) {
+		mblk_nbd_server_close(r->srv, NULL, NULL);
+		uv_run(&r->loop, UV_RUN_DEFAULT);
+		goto out;
+	}
+	if (r->adm &&
+	    serve_admin_start(r->adm, r->srv, serve_quit, r) != CLI_OK) {
+		status = CLI_FAIL;
+		serve_admin_stop(r->adm);
 		mblk_nbd_server_close(r->srv, NULL, NULL);
 		uv_run(&r->loop, UV_RUN_DEFAULT);
 		goto out;
@@ -463,7 +502,11 @@ int cmd_serve(int argc, char **argv)
 		unlink(pidfile);
 out:
 	for (int i = 0; i < opened; i++)
-		cli_close(&r->loop, exps[i].dev);
+		cli_close(&r->loop,
+			  r->adm ? serve_admin_take(r->adm, exps[i].dev)
+				 : exps[i].dev);
+	if (r->adm)
+		serve_admin_free(r->adm);
 	if (r->sock[0])
 		unlink(r->sock);
 	if (r->tmpdir[0])

@@ -34,6 +34,8 @@ static const struct subcommand subcommands[] = {
 	{ "compare", cmd_compare, "compare two devices, sparse-aware" },
 	{ "create", cmd_create, "create a sparse file or an RBD image" },
 	{ "resize", cmd_resize, "grow (or, with --shrink, shrink) a device" },
+	{ "ctl", cmd_ctl,
+	  "drive a running mblk serve through its control socket" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -686,6 +686,35 @@ def write_to_read_only(srv):
     c.close()
 
 
+@case
+def hundred_connections_bounded(srv):
+    # 100 clients in transmission, each with 8 reads of 64 KiB it does not
+    # read back: the server answers what fits in the sockets, stops
+    # reading the rest, and its memory grows by the slots and buffers in
+    # use, far from 100 x the per-connection budget. Then all are served.
+    big = srv.many
+    rss0 = rss_kib(big.proc.pid)
+    conns = []
+    for i in range(100):
+        c = big.conn()
+        c.handshake()
+        for k in range(8):
+            c.request(w.CMD_READ, k * 65536, 65536)
+        conns.append(c)
+    time.sleep(0.5)
+    grew = rss_kib(big.proc.pid) - rss0
+    if grew > 150 * 1024:
+        raise Fail("100 connections grew the server by %d KiB" % grew)
+    for c in conns:
+        replies = {}
+        for _ in range(8):
+            r = c.read_any(replies)
+            expect("read on one of 100 connections", r.error, 0)
+        c.disc()
+        c.close()
+    print("     (100 connections: the server grew by %d KiB)" % grew)
+
+
 # -------------------------------------------------------------- the runner
 
 def verify(srv, watcher, name):
@@ -705,6 +734,7 @@ def main():
     srv = w.Server(mblk, ["ram:?size=%d" % SIZE],
                    ["--handshake-timeout", "1", "--max-connections", "16"])
     srv.ro = w.Server(mblk, ["ram:?size=1M"], ["--read-only"])
+    srv.many = w.Server(mblk, ["ram:?size=1M"])
     fails = []
     try:
         setup = srv.conn()
@@ -737,6 +767,7 @@ def main():
     finally:
         rc = srv.stop()
         rc2 = srv.ro.stop()
+        srv.many.stop()
     if (rc, rc2) != (0, 0):
         fails.append("exit status %r" % ((rc, rc2),))
     print("%d cases, %d failed" % (len(CASES) if not only else len(only),

@@ -485,7 +485,7 @@ static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 static void conn_update(struct nbds_conn *c)
 {
-	bool room = c->tls ? c->tin_len < c->tin_cap
+	bool room = c->tls ? c->tin_len - c->tin_off < c->tin_cap
 			   : c->pay || c->rx_len < c->rx_cap;
 	bool want = c->phase != NBDS_CLOSING && !c->blocked && !c->disc && room;
 	if (want == c->reading || uv_is_closing(&c->u.h))

@@ -218,6 +218,7 @@ int mblk_nbd_server_uri(mblk_nbd_server *srv, char *buf, size_t len)
 void mblk__nbds_conn_gone(struct mblk_nbd_server *srv, bool served)
 {
 	srv->nconns--;
+	mblk__nbds_exports_conn_gone(srv);
 	if (served && srv->opts.on_disconnect)
 		srv->opts.on_disconnect(srv->opts.on_disconnect_data,
 					srv->nconns);

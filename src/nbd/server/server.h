@@ -94,7 +94,9 @@ struct mblk_nbd_server {
 	enum mblk_nbd_tls_mode tls_mode;
 
 	struct nbds_listener *listeners;
-	struct nbds_conn *conns; /* doubly linked */
+	struct nbds_conn *conns;      /* doubly linked */
+	struct nbds_retired *retired; /* removed exports still in use
+	                                 (exports.c) */
 	unsigned nconns;
 	uint64_t next_id;
 
@@ -224,6 +226,10 @@ struct nbds_export *mblk__nbds_find_export(struct mblk_nbd_server *srv,
 /* A connection has been freed; served: it was not refused at once. */
 void mblk__nbds_conn_gone(struct mblk_nbd_server *srv, bool served);
 void mblk__nbds_pending_done(struct mblk_nbd_server *srv);
+
+/* exports.c: a connection is gone; finishes removed exports left
+ * without one. */
+void mblk__nbds_exports_conn_gone(struct mblk_nbd_server *srv);
 
 /* listen.c */
 void mblk__nbds_listener_close(struct nbds_listener *l);
