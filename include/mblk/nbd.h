@@ -16,6 +16,10 @@
  * Every connection to an export shares the one mblk_dev it was given, so
  * a flush on any connection makes every write completed on any connection
  * durable: the server advertises NBD_FLAG_CAN_MULTI_CONN.
+ *
+ * The client is a device like any other (mblk_open with nbd://, nbds://,
+ * nbd+unix:// or nbds+unix://, docs/devices/nbd.md); its section at the
+ * end lists the exports a server offers.
  */
 #ifndef MBLK_NBD_H
 #define MBLK_NBD_H

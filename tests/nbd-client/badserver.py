@@ -13,6 +13,7 @@
 #   ok-extended        extended headers (BLOCK_STATUS_EXT, 32-byte replies)
 #   ok-simple          no structured replies (simple replies only)
 #   ok-old             NBD_OPT_GO unknown: NBD_OPT_EXPORT_NAME fallback
+#   ext-bad-offset     extended headers; the read's reply names another offset
 #   bad-magic          the read's reply has magic 0xdeadbeef
 #   unknown-cookie     the read's reply names a cookie never sent
 #   chunk-out-of-range an OFFSET_DATA chunk past the read's end
@@ -79,7 +80,7 @@ class Conn:
             magic, opt, length = struct.unpack(">QII", self.recv(16))
             data = self.recv(length)
             if opt == 11:  # EXTENDED_HEADERS
-                if self.sc == "ok-extended":
+                if self.sc in ("ok-extended", "ext-bad-offset"):
                     self.extended = self.structured = True
                     self.rep(opt, 1)
                 else:
@@ -138,6 +139,9 @@ class Conn:
         self.first_read = False
         if sc == "never-answer":
             time.sleep(3600)  # and nothing else is answered either
+        if sc == "ext-bad-offset":
+            self.chunk(cookie, off + 512, 1, 0, b"")  # offset must match
+            return
         if sc == "bad-magic":
             self.send(struct.pack(">IIQ", 0xDEADBEEF, 0, cookie))
             return
@@ -210,6 +214,12 @@ class Conn:
                 self.read(cookie, off, n)
             elif typ == 1:
                 self.recv(n)
+                if self.extended and not flags & (1 << 5):
+                    # The spec: writes MUST carry NBD_CMD_FLAG_PAYLOAD_LEN.
+                    msg = b"write without NBD_CMD_FLAG_PAYLOAD_LEN"
+                    self.chunk(cookie, off, 1, (1 << 15) | 1,
+                               struct.pack(">IH", 22, len(msg)) + msg)
+                    continue
                 self.done(cookie, off)
             elif typ == 2:
                 return

@@ -10,8 +10,8 @@
  *       with ERRNO other than EIO the connection is gone, so all three
  *       fail and a later read fails too, naming the same cause
  *   test-misbehave URI read-ok
- *       reads succeed with the server's pattern, the hole half reads as
- *       zeros and mblk_extents reports it as a hole
+ *       reads succeed with the server's pattern, a write succeeds, the
+ *       hole half reads as zeros and mblk_extents reports it as a hole
  *
  * ERRNO is a name (EPROTO, ETIMEDOUT, ESHUTDOWN, EIO, ENOENT). Each case
  * must end within 10 s (an alarm catches a hang). Exit 0 or 1.
@@ -129,6 +129,13 @@ static void read_ok(uv_loop_t *loop, mblk_dev *dev)
 			}
 		}
 	}
+	/* A write (the server checks its flags, and drops the data). */
+	struct rd w;
+	memset(&w, 0, sizeof(w));
+	w.iov = (struct iovec){ w.buf, sizeof(w.buf) };
+	CHECK(mblk_write(dev, 64, &w.iov, 1, 0, rd_cb, &w) == 0, "write");
+	run_until(loop, &w, 1);
+	CHECK(w.status == 0, "write: %s", w.msg);
 	/* The hole half: zeros, and reported as a hole. */
 	struct rd h;
 	memset(&h, 0, sizeof(h));

@@ -3,14 +3,14 @@
 #
 # Usage: with-server.sh [--keys 'k=v&...'] KIND [SERVER-ARGS...] -- PROGRAM [ARGS...]
 #
-#   KIND         nbdkit-unix | nbdkit-tcp | qemu-nbd-unix | qemu-nbd-tcp |
+#   KIND         nbdkit-unix | nbdkit-tcp | nbdkit-tcp6 (::1) |
+#                qemu-nbd-unix | qemu-nbd-tcp |
 #                nbd-server-unix | nbd-server-tcp | mblk-serve-unix |
 #                mblk-serve-tcp (SERVER-ARGS: device URIs, default @IMG@;
 #                MBLK_CLI names the mblk binary)
 #   SERVER-ARGS  nbdkit: its options, filters, plugin and plugin arguments
 #                (@IMG@ is a fresh 16 MiB sparse file, @DIR@ the scratch
-#                directory); the others: none
-#                (they export @IMG@)
+#                directory); the others: none (they export @IMG@)
 #   --keys       extra URI keys (connections=4&timeout=5)
 #
 # In PROGRAM's arguments @URI@ becomes the export's URI, @IMG@ the image
@@ -72,6 +72,11 @@ esac
 case $kind in
 *-unix) uri="nbd+unix:///$export_name?socket=$sock" ;;
 *-tcp) uri="nbd://127.0.0.1:$port/$export_name" ;;
+*-tcp6)
+	port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])') ||
+		missing "IPv6 on ::1"
+	uri="nbd://[::1]:$port/$export_name"
+	;;
 *) echo "with-server.sh: unknown kind '$kind'" >&2; exit 2 ;;
 esac
 
@@ -86,6 +91,8 @@ nbdkit-*)
 	command -v nbdkit >/dev/null || missing nbdkit
 	if [ "$kind" = nbdkit-unix ]; then
 		listen=(-U "$sock")
+	elif [ "$kind" = nbdkit-tcp6 ]; then
+		listen=(-i ::1 -p "$port")
 	else
 		listen=(-i 127.0.0.1 -p "$port")
 	fi
@@ -144,7 +151,9 @@ for _ in $(seq 100); do
 		if [ "${kind%-unix}" != "$kind" ]; then
 			[ -S "$sock" ] && break
 		else
-			python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1).close()" 2>/dev/null && break
+			host=127.0.0.1
+			[ "${kind%-tcp6}" != "$kind" ] && host=::1
+			python3 -c "import socket; socket.create_connection(('$host', $port), 1).close()" 2>/dev/null && break
 		fi
 	fi
 	sleep 0.1

@@ -121,6 +121,12 @@ enum mblk__nbdc_want_kind {
 };
 
 struct mblk__nbdc_conn;
+struct mblk__nbdc_tls;
+/* Ciphertext handed to one uv_write (tls.c). */
+struct mblk__nbdc_tls_buf {
+	uint8_t *base;
+	size_t len, cap;
+};
 /* A parser step: p is the n bytes asked for (NULL after data). */
 typedef void (*mblk__nbdc_step)(struct mblk__nbdc_conn *k, const uint8_t *p);
 /* The connection's end of the handshake: status 0, or -errno and msg. */
@@ -170,6 +176,7 @@ struct mblk__nbdc_conn {
 	size_t want_n;
 	mblk__nbdc_step step;
 	bool direct; /* the last alloc gave libuv the caller's buffer */
+	bool big;    /* the last data payload was large (see conn.c) */
 	const struct iovec *d_iov;
 	int d_iovcnt, d_i;
 	size_t d_off;
@@ -201,6 +208,12 @@ struct mblk__nbdc_conn {
 	uv_write_t dreq;  /* NBD_CMD_DISC */
 	int write_err;    /* a write failed (see xmit_write_failed) */
 	uint32_t sector_size; /* the device's, set by the owner */
+
+	/* TLS (tls.c): NULL until STARTTLS succeeds. */
+	struct mblk__nbdc_tls *tls;
+	bool tls_handshaking;
+	struct mblk__nbdc_tls_buf tls_wbuf; /* the batch being written */
+	struct mblk__nbdc_tls_buf tls_dbuf; /* NBD_CMD_DISC */
 
 	/* Why the connection died, for every request it fails. */
 	int err;
@@ -238,6 +251,10 @@ void mblk__nbdc_conn_ref(struct mblk__nbdc_conn *k, bool ref);
 /* Re-arms the timer for the connection's current phase. */
 void mblk__nbdc_conn_arm_timer(struct mblk__nbdc_conn *k);
 
+/* TLS: decrypts and parses what arrived (or advances the TLS
+ * handshake). */
+void mblk__nbdc_conn_tls_pump(struct mblk__nbdc_conn *k);
+
 /* ---- handshake.c ---- */
 
 /* Called by conn.c once connected: runs the handshake, then
@@ -246,6 +263,10 @@ void mblk__nbdc_handshake_start(struct mblk__nbdc_conn *k);
 /* Appends n bytes to be sent as one option (control path). */
 int mblk__nbdc_send_option(struct mblk__nbdc_conn *k, uint32_t opt,
 			   const void *data, uint32_t len);
+/* The TLS handshake is done: the option haggling goes on inside it. */
+void mblk__nbdc_handshake_after_tls(struct mblk__nbdc_conn *k);
+/* Writes the TLS layer's pending output (its own handshake records). */
+void mblk__nbdc_send_raw_tls_output(struct mblk__nbdc_conn *k);
 /* A human name for an option reply error. */
 const char *mblk__nbdc_rep_err_text(uint32_t rep);
 
@@ -263,9 +284,9 @@ struct mblk__nbdc_rctx {
 	uint32_t pending;             /* commands sent and not answered */
 	int iov_i;                    /* write: where the next piece starts */
 	size_t iov_off;
-	bool finished;  /* completed or failed: ignore further news */
-	bool queued;    /* in a send queue */
-	uint32_t epoch; /* reconnect: the connection generation it is on */
+	bool finished;     /* completed or failed: ignore further news */
+	bool queued;       /* in a send queue */
+	uint64_t deadline; /* reconnect: waiting for a connection until */
 	/* Extents: the partial sector being assembled (see xmit.c). */
 	uint64_t bs_pos;
 	uint32_t bs_pflags;
@@ -292,6 +313,31 @@ void mblk__nbdc_xmit_check_stall(struct mblk__nbdc_conn *k);
  * once. */
 void mblk__nbdc_xmit_drain(struct mblk__nbdc_conn *k,
 			   void (*fn)(void *data, mblk_req *req), void *data);
+
+/* ---- tls.c (GnuTLS; without it tls_new fails with -ENOTSUP) ---- */
+
+/* Credentials and a client session for k (k->tls); on failure a
+ * sentence in err. */
+int mblk__nbdc_tls_new(struct mblk__nbdc_conn *k, char *err, size_t errlen);
+void mblk__nbdc_tls_free(struct mblk__nbdc_conn *k);
+/* 0 when the TLS handshake is done, -EAGAIN when it needs input, or
+ * -EPROTO / -EACCES with the cause in err. Output goes to the pending
+ * ciphertext (mblk__nbdc_tls_encrypt with n = 0 collects it). */
+int mblk__nbdc_tls_handshake(struct mblk__nbdc_conn *k, char *err,
+			     size_t errlen);
+/* Room for ciphertext from the socket, and recording what arrived. */
+uint8_t *mblk__nbdc_tls_in_space(struct mblk__nbdc_conn *k, size_t *len);
+void mblk__nbdc_tls_in_add(struct mblk__nbdc_conn *k, const uint8_t *p,
+			   size_t n);
+/* Plaintext into buf: bytes, 0 at the end, -EAGAIN, or -EPROTO (err). */
+ssize_t mblk__nbdc_tls_recv(struct mblk__nbdc_conn *k, uint8_t *buf, size_t len,
+			    char *err, size_t errlen);
+/* Encrypts bufs (none: just collects pending handshake output) and hands
+ * the ciphertext over in *out, to be released after the write. */
+int mblk__nbdc_tls_encrypt(struct mblk__nbdc_conn *k, const uv_buf_t *bufs,
+			   int n, struct mblk__nbdc_tls_buf *out);
+void mblk__nbdc_tls_release(struct mblk__nbdc_conn *k,
+			    struct mblk__nbdc_tls_buf *b);
 
 /* ---- nbd.c ---- */
 

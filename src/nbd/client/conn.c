@@ -16,7 +16,9 @@
  * hands them to the step that waits for them. Only when a data payload
  * is wanted, nothing is staged and the current caller buffer has at
  * least DIRECT_MIN bytes left does alloc_cb lend libuv that buffer
- * itself: small replies are batched through rbuf, big ones land in place.
+ * itself: small replies are batched through rbuf, big ones land in place
+ * (and after a big payload, the next header is read alone, so that the
+ * payload after it lands in place too).
  *
  * Handles: the socket and the timer. handles_open counts those not yet
  * closed; on_closed runs when it reaches zero, and only then may the
@@ -51,6 +53,11 @@ int mblk__nbdc_conn_init(struct mblk__nbdc_conn *k, uv_loop_t *loop,
 
 void mblk__nbdc_conn_free(struct mblk__nbdc_conn *k)
 {
+	if (k->tls_wbuf.base)
+		mblk__nbdc_tls_release(k, &k->tls_wbuf);
+	if (k->tls_dbuf.base)
+		mblk__nbdc_tls_release(k, &k->tls_dbuf);
+	mblk__nbdc_tls_free(k);
 	mblk__nbdc_xmit_free(k);
 	free(k->rbuf);
 	free(k->ex.description);
@@ -203,6 +210,7 @@ void mblk__nbdc_want_data(struct mblk__nbdc_conn *k, const struct iovec *iov,
 		i++;
 	}
 	k->want = MBLK__NBDC_WANT_DATA;
+	k->big = len >= DIRECT_MIN;
 	k->d_iov = iov;
 	k->d_iovcnt = iovcnt;
 	k->d_i = i;
@@ -287,6 +295,14 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct mblk__nbdc_conn *k = h->data;
 	(void)suggested;
+	if (k->tls) {
+		/* Ciphertext: always into the session's input buffer. */
+		size_t len;
+		buf->base = (char *)mblk__nbdc_tls_in_space(k, &len);
+		buf->len = len;
+		k->direct = false;
+		return;
+	}
 	while (k->want == MBLK__NBDC_WANT_DATA && k->d_i < k->d_iovcnt &&
 	       k->d_off == k->d_iov[k->d_i].iov_len) {
 		k->d_i++;
@@ -319,6 +335,12 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	}
 	buf->base = (char *)k->rbuf + k->rlen;
 	buf->len = k->rcap - k->rlen;
+	/* After a large payload the next one is likely large too: read
+	 * just past the next header (at most 40 bytes: an extended header
+	 * and a data chunk's offset), so that its payload lands in place
+	 * rather than a quarter MiB of it being copied from rbuf. */
+	if (k->big && k->rlen == 0 && buf->len > 40)
+		buf->len = 40;
 }
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -328,7 +350,13 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0 || k->phase == MBLK__NBDC_DEAD)
 		return;
 	if (nread < 0) {
-		if (nread == UV_EOF)
+		if (nread == UV_EOF && k->tls_handshaking)
+			mblk__nbdc_conn_fail(k, -EACCES,
+					     "%s closed the connection during "
+					     "the TLS handshake (were the "
+					     "credentials refused?)",
+					     k->cfg->server);
+		else if (nread == UV_EOF)
 			mblk__nbdc_conn_fail(k, -ESHUTDOWN,
 					     "%s closed the connection%s",
 					     k->cfg->server,
@@ -343,6 +371,12 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 					     uv_strerror((int)nread));
 		return;
 	}
+	if (k->tls) {
+		mblk__nbdc_tls_in_add(k, (const uint8_t *)buf->base,
+				      (size_t)nread);
+		mblk__nbdc_conn_tls_pump(k);
+		return;
+	}
 	if (k->direct) {
 		k->direct = false;
 		k->d_off += (size_t)nread;
@@ -352,6 +386,68 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		k->rlen += (size_t)nread;
 	}
 	conn_feed(k);
+}
+
+/* TLS: advances the TLS handshake, or decrypts what arrived into the
+ * staging buffer and parses it. */
+void mblk__nbdc_conn_tls_pump(struct mblk__nbdc_conn *k)
+{
+	char err[300];
+	if (k->tls_handshaking) {
+		int r = mblk__nbdc_tls_handshake(k, err, sizeof(err));
+		mblk__nbdc_send_raw_tls_output(k);
+		if (r == -EAGAIN || k->phase == MBLK__NBDC_DEAD)
+			return;
+		if (r < 0) {
+			mblk__nbdc_conn_fail(k, r, "%s: %s", k->cfg->server,
+					     err);
+			return;
+		}
+		k->tls_handshaking = false;
+		mblk__nbdc_handshake_after_tls(k);
+	}
+	while (k->phase != MBLK__NBDC_DEAD && k->tls) {
+		if (k->rpos == k->rlen)
+			k->rpos = k->rlen = 0;
+		if (k->rlen == k->rcap) {
+			if (k->rpos > 0) {
+				memmove(k->rbuf, k->rbuf + k->rpos,
+					k->rlen - k->rpos);
+				k->rlen -= k->rpos;
+				k->rpos = 0;
+			} else {
+				size_t cap = k->rcap * 2;
+				uint8_t *nb = realloc(k->rbuf, cap);
+				if (nb == NULL) {
+					mblk__nbdc_conn_fail(
+						k, -ENOMEM,
+						"%s: no memory for a reply",
+						k->cfg->server);
+					return;
+				}
+				k->rbuf = nb;
+				k->rcap = cap;
+			}
+		}
+		ssize_t n = mblk__nbdc_tls_recv(k, k->rbuf + k->rlen,
+						k->rcap - k->rlen, err,
+						sizeof(err));
+		if (n == -EAGAIN)
+			return;
+		if (n == 0) {
+			mblk__nbdc_conn_fail(k, -ESHUTDOWN,
+					     "%s closed the TLS session",
+					     k->cfg->server);
+			return;
+		}
+		if (n < 0) {
+			mblk__nbdc_conn_fail(k, -EPROTO, "%s: %s",
+					     k->cfg->server, err);
+			return;
+		}
+		k->rlen += (size_t)n;
+		conn_feed(k);
+	}
 }
 
 /* ------------------------------------------------------------------ */

@@ -6,6 +6,8 @@
  * replies, each reply read by the "want" steps of conn.c):
  *
  *   greeting  NBDMAGIC IHAVEOPT flags  -> client flags
+ *   STARTTLS             nbds:// only: ACK, then the TLS handshake (the
+ *                        options below go inside it)
  *   EXTENDED_HEADERS     ACK: extended headers (implies structured)
  *     | refused
  *   STRUCTURED_REPLY     ACK: structured replies
@@ -92,9 +94,40 @@ static void hs_on_written(uv_write_t *w, int status)
 				     k->cfg->server, uv_strerror(status));
 }
 
-/* Writes a then b (either may be empty) as one message. */
+static int hs_send_plain(struct mblk__nbdc_conn *k, const void *a, size_t alen,
+			 const void *b, size_t blen);
+
+/* Writes a then b (either may be empty) as one message; inside TLS,
+ * encrypted. */
 static int hs_send(struct mblk__nbdc_conn *k, const void *a, size_t alen,
 		   const void *b, size_t blen)
+{
+	if (k->tls == NULL || k->tls_handshaking)
+		return hs_send_plain(k, a, alen, b, blen);
+	uv_buf_t in[2] = { uv_buf_init((char *)a, (unsigned)alen),
+			   uv_buf_init((char *)b, (unsigned)blen) };
+	struct mblk__nbdc_tls_buf out = { 0 };
+	if (mblk__nbdc_tls_encrypt(k, in, blen ? 2 : 1, &out) < 0) {
+		mblk__nbdc_conn_fail(k, -EPROTO, "%s: TLS: encrypting failed",
+				     k->cfg->server);
+		return -EPROTO;
+	}
+	int r = hs_send_plain(k, out.base, out.len, NULL, 0);
+	mblk__nbdc_tls_release(k, &out);
+	return r;
+}
+
+void mblk__nbdc_send_raw_tls_output(struct mblk__nbdc_conn *k)
+{
+	struct mblk__nbdc_tls_buf out = { 0 };
+	if (mblk__nbdc_tls_encrypt(k, NULL, 0, &out) == 0 && out.len > 0)
+		hs_send_plain(k, out.base, out.len, NULL, 0);
+	if (out.base)
+		mblk__nbdc_tls_release(k, &out);
+}
+
+static int hs_send_plain(struct mblk__nbdc_conn *k, const void *a, size_t alen,
+			 const void *b, size_t blen)
 {
 	if (k->phase == MBLK__NBDC_DEAD)
 		return -ESHUTDOWN;
@@ -218,6 +251,36 @@ static void hs_on_reply(struct mblk__nbdc_conn *k, const uint8_t *p, size_t len)
 	bool err = (t & NBD_REP_FLAG_ERROR) != 0;
 
 	switch (k->opt) {
+	case NBD_OPT_STARTTLS:
+		if (t == NBD_REP_ACK) {
+			char why[300];
+			int r = mblk__nbdc_tls_new(k, why, sizeof(why));
+			if (r < 0) {
+				mblk__nbdc_conn_fail(k, r, "%s: %s",
+						     k->cfg->server, why);
+				return;
+			}
+			/* Anything after the ACK is already TLS. */
+			if (k->rlen > k->rpos)
+				mblk__nbdc_tls_in_add(k, k->rbuf + k->rpos,
+						      k->rlen - k->rpos);
+			k->rpos = k->rlen = 0;
+			k->tls_handshaking = true;
+			mblk__nbdc_conn_tls_pump(k);
+			return;
+		}
+		if (err) {
+			int n = len > 200 ? 200 : (int)len;
+			mblk__nbdc_conn_fail(
+				k, t == NBD_REP_ERR_UNSUP ? -ENOTSUP : -EACCES,
+				"%s refused TLS (NBD_OPT_STARTTLS), which %s:// "
+				"requires: %s%s%.*s%s",
+				k->cfg->server, k->cfg->scheme,
+				mblk__nbdc_rep_err_text(t), n ? " (\"" : "", n,
+				p ? (const char *)p : "", n ? "\")" : "");
+			return;
+		}
+		break;
 	case NBD_OPT_EXTENDED_HEADERS:
 		if (t == NBD_REP_ACK) {
 			k->ex.extended = k->ex.structured = true;
@@ -484,6 +547,17 @@ static void hs_on_greeting(struct mblk__nbdc_conn *k, const uint8_t *p)
 		hs_send_export_name(k);
 		return;
 	}
+	if (k->cfg->tls) {
+		mblk__nbdc_send_option(k, NBD_OPT_STARTTLS, NULL, 0);
+		hs_expect(k, NBD_OPT_STARTTLS);
+		return;
+	}
+	mblk__nbdc_handshake_after_tls(k);
+}
+
+/* The options after the greeting (inside TLS when there is TLS). */
+void mblk__nbdc_handshake_after_tls(struct mblk__nbdc_conn *k)
+{
 	if (k->list_mode) {
 		mblk__nbdc_send_option(k, NBD_OPT_LIST, NULL, 0);
 		hs_expect(k, NBD_OPT_LIST);

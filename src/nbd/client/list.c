@@ -160,11 +160,13 @@ int mblk_nbd_list(const char *uri, struct mblk_nbd_listed **exports)
 	if (r == 0)
 		r = mblk_uri_finish(&u);
 	mblk__uri_free(&u);
+#ifndef MBLK_HAVE_GNUTLS
 	if (r == 0 && cfg.tls)
 		r = mblk_set_error(-ENOTSUP,
 				   "'%s': this mblk was built without TLS "
 				   "(GnuTLS)",
 				   uri);
+#endif
 	if (r == 0)
 		r = list_run(&cfg, uri, exports);
 	mblk__nbdc_cfg_free(&cfg);

@@ -28,9 +28,12 @@
  * the device answers every later request with -ESHUTDOWN and that
  * sentence. A protocol violation (-EPROTO) is the same but is never
  * retried: the same server would break the same way. With reconnect=S,
- * a lost connection is instead redialled (at once, then every second)
- * for up to S seconds; its requests, and any submitted meanwhile, wait
- * and are then sent again from the start. Re-sending is what qemu's
+ * a lost connection is instead redialled, at once and then every second
+ * for as long as the device is open (qemu's reconnect-delay); its
+ * requests, and any submitted meanwhile, wait for it, each for at most
+ * S seconds (then it fails, naming the last reason), and are sent again
+ * from their first byte once a connection is back. A server answering
+ * NBD_ESHUTDOWN (shutting down) counts as lost too. Re-sending is what qemu's
  * reconnect-delay does and is safe for every mblk operation: a read
  * reads again, a write that was not acknowledged writes the same bytes
  * to the same place again (the caller may not assume anything about a
@@ -60,13 +63,15 @@ struct nbd {
 	struct mblk__nbdc_conn conns[MBLK__NBDC_MAX_CONNS];
 	bool redial[MBLK__NBDC_MAX_CONNS];  /* lost: to be dialled again */
 	bool dialing[MBLK__NBDC_MAX_CONNS]; /* a redial's handshake runs */
-	bool retried[MBLK__NBDC_MAX_CONNS]; /* a redial failed: wait 1 s */
+	bool retried[MBLK__NBDC_MAX_CONNS]; /* dialled once since the loss */
 
-	/* Reconnecting: requests wait here for a connection. */
+	/* Reconnecting: requests wait here for a connection, each until its
+	 * own deadline (reconnect= seconds after it started waiting). */
 	bool reconnecting;
-	uint64_t r_deadline;
+	int r_err; /* why the last attempt failed */
+	char r_msg[160];
 	mblk_req *wait_head, *wait_tail;
-	uv_timer_t rtimer; /* dials the connections marked redial */
+	uv_timer_t rtimer; /* the ticker: redials, expires waiting requests */
 	bool rtimer_inited;
 
 	/* Why the device can no longer serve requests ("" while it can). */
@@ -134,6 +139,9 @@ static void nbd_wait(struct nbd *n, mblk_req *req)
 	n->wait_tail = req;
 }
 
+static void nbd_park(void *data, mblk_req *req);
+static void nbd_ticker(struct nbd *n);
+
 static void nbd_dispatch(struct nbd *n, mblk_req *req)
 {
 	struct mblk__nbdc_conn *k = nbd_pick(n);
@@ -142,7 +150,8 @@ static void nbd_dispatch(struct nbd *n, mblk_req *req)
 		return;
 	}
 	if (n->reconnecting) {
-		nbd_wait(n, req);
+		nbd_park(n, req);
+		nbd_ticker(n);
 		return;
 	}
 	mblk_req_fail(req, n->dead_err ? n->dead_err : -ESHUTDOWN, "%s",
@@ -285,7 +294,7 @@ static void nbd_on_rtimer_closed(uv_handle_t *h)
 	nbd_closed_one(h->data);
 }
 
-static void nbd_on_rtimer(uv_timer_t *t);
+static void nbd_dial(struct nbd *n, int i);
 
 static void nbd_on_conn_closed(struct mblk__nbdc_conn *k)
 {
@@ -294,11 +303,12 @@ static void nbd_on_conn_closed(struct mblk__nbdc_conn *k)
 		nbd_closed_one(n);
 		return;
 	}
-	/* Dial again: at once after a loss, a second after a failed
-	 * attempt. */
-	if (n->redial[k->index] && n->rtimer_inited)
-		uv_timer_start(&n->rtimer, nbd_on_rtimer,
-			       n->retried[k->index] ? 1000 : 0, 0);
+	/* Dial again at once after a loss; after a failed attempt the
+	 * ticker does, a second later. */
+	if (n->redial[k->index] && !n->retried[k->index]) {
+		n->retried[k->index] = true;
+		nbd_dial(n, k->index);
+	}
 }
 
 /* Closes every handle; then nbd_closed_one finishes the disconnect (or
@@ -358,29 +368,67 @@ static void nbd_fail_one(void *data, mblk_req *req)
 	mblk__nbdc_req_finish(req);
 }
 
+/* Every redial and every expiry is driven by the one ticker: a second
+ * apart while any connection is down. It keeps the loop alive only
+ * while requests wait (an idle device being redialled must not keep
+ * uv_run from returning). */
+static void nbd_on_rtimer(uv_timer_t *t);
+
+static void nbd_ticker(struct nbd *n)
+{
+	if (!n->rtimer_inited || n->closing)
+		return;
+	if (!uv_is_active((uv_handle_t *)&n->rtimer))
+		uv_timer_start(&n->rtimer, nbd_on_rtimer, 1000, 1000);
+	if (n->wait_head)
+		uv_ref((uv_handle_t *)&n->rtimer);
+	else
+		uv_unref((uv_handle_t *)&n->rtimer);
+}
+
 static void nbd_park(void *data, mblk_req *req)
 {
 	struct nbd *n = data;
 	struct mblk__nbdc_rctx *c = nbd_rctx(req);
 	c->status = 0; /* it starts again from its first byte */
 	c->cause[0] = '\0';
+	c->deadline = uv_now(n->loop) + n->cfg.reconnect_s * 1000;
 	nbd_wait(n, req);
 }
 
-/* Fails every waiting request: reconnecting gave up. */
-static void nbd_give_up(struct nbd *n, int err, const char *msg)
+/* Fails the waiting requests whose reconnect time is up (all of them
+ * when all is true). */
+static void nbd_expire(struct nbd *n, bool all)
 {
-	n->reconnecting = false;
-	n->dead_err = err;
-	snprintf(n->dead_msg, sizeof(n->dead_msg), "%s", msg);
-	while (n->wait_head) {
-		mblk_req *req = n->wait_head;
+	uint64_t now = uv_now(n->loop);
+	mblk_req **pp = &n->wait_head, *last = NULL;
+	mblk_req *expired = NULL, **etail = &expired;
+	while (*pp) {
+		mblk_req *req = *pp;
 		struct mblk__nbdc_rctx *c = nbd_rctx(req);
-		n->wait_head = c->next;
-		if (n->wait_head == NULL)
-			n->wait_tail = NULL;
-		c->status = err;
-		snprintf(c->cause, sizeof(c->cause), "%s", msg);
+		if (all || c->deadline <= now) {
+			*pp = c->next;
+			c->next = NULL;
+			*etail = req;
+			etail = &c->next;
+		} else {
+			last = req;
+			pp = &c->next;
+		}
+	}
+	n->wait_tail = last;
+	/* Failing calls back into the user, who may submit: the list is
+	 * consistent before the first callback. */
+	while (expired) {
+		mblk_req *req = expired;
+		struct mblk__nbdc_rctx *c = nbd_rctx(req);
+		expired = c->next;
+		c->status = n->r_err ? n->r_err : -ESHUTDOWN;
+		snprintf(c->cause, sizeof(c->cause),
+			 "could not reconnect within %llu s (reconnect=%llu): "
+			 "%s",
+			 (unsigned long long)n->cfg.reconnect_s,
+			 (unsigned long long)n->cfg.reconnect_s, n->r_msg);
 		mblk__nbdc_req_finish(req);
 	}
 }
@@ -402,14 +450,14 @@ void mblk__nbdc_lost(struct mblk__nbdc_conn *k)
 	struct nbd *n = k->owner;
 	bool retry = n->cfg.reconnect_s > 0 && k->err != -EPROTO && !n->closing;
 	if (retry) {
-		if (!n->reconnecting) {
-			n->reconnecting = true;
-			n->r_deadline =
-				uv_now(n->loop) + n->cfg.reconnect_s * 1000;
-		}
+		n->reconnecting = true;
 		n->redial[k->index] = true;
 		n->retried[k->index] = false;
+		n->r_err = k->err;
+		snprintf(n->r_msg, sizeof(n->r_msg), "%.159s", k->msg);
 		mblk__nbdc_xmit_drain(k, nbd_park, n);
+		nbd_ticker(n);
+		/* nbd_on_conn_closed dials again at once. */
 		mblk__nbdc_conn_close(k, nbd_on_conn_closed);
 		return;
 	}
@@ -424,26 +472,41 @@ void mblk__nbdc_lost(struct mblk__nbdc_conn *k)
 static void nbd_on_ready(struct mblk__nbdc_conn *k, int status,
 			 const char *msg);
 
+static void nbd_dial(struct nbd *n, int i)
+{
+	struct mblk__nbdc_conn *k = &n->conns[i];
+	if (!n->redial[i] || n->dialing[i] || k->handles_open > 0 || n->closing)
+		return;
+	mblk__nbdc_conn_free(k);
+	int r = mblk__nbdc_conn_init(k, n->loop, &n->cfg, n);
+	k->index = i;
+	k->sector_size = n->info.sector_size;
+	if (r < 0) {
+		n->r_err = r;
+		snprintf(n->r_msg, sizeof(n->r_msg), "no memory to reconnect");
+		return; /* the next tick tries again */
+	}
+	n->dialing[i] = true;
+	mblk__nbdc_conn_start(k, nbd_on_ready);
+	/* An idle device's redial must not keep uv_run from returning
+	 * (the ticker holds the loop while requests wait). */
+	if (k->phase != MBLK__NBDC_DEAD)
+		mblk__nbdc_conn_ref(k, false);
+}
+
 static void nbd_on_rtimer(uv_timer_t *t)
 {
 	struct nbd *n = t->data;
+	nbd_expire(n, false);
+	bool any = false;
 	for (int i = 0; i < n->nconns; i++) {
-		struct mblk__nbdc_conn *k = &n->conns[i];
-		if (!n->redial[i] || n->dialing[i] || k->handles_open > 0)
-			continue;
-		mblk__nbdc_conn_free(k);
-		int r = mblk__nbdc_conn_init(k, n->loop, &n->cfg, n);
-		k->index = i;
-		k->sector_size = n->info.sector_size;
-		if (r < 0) {
-			n->redial[i] = false;
-			if (nbd_pick(n) == NULL)
-				nbd_give_up(n, r, "no memory to reconnect");
-			continue;
-		}
-		n->dialing[i] = true;
-		mblk__nbdc_conn_start(k, nbd_on_ready);
+		nbd_dial(n, i);
+		any |= n->redial[i];
 	}
+	if (!any)
+		uv_timer_stop(&n->rtimer);
+	else
+		nbd_ticker(n);
 }
 
 static void nbd_reconnected(struct nbd *n, struct mblk__nbdc_conn *k,
@@ -467,31 +530,17 @@ static void nbd_reconnected(struct nbd *n, struct mblk__nbdc_conn *k,
 		for (int i = 0; i < n->nconns; i++)
 			any |= n->redial[i];
 		n->reconnecting = any;
+		if (!any)
+			uv_timer_stop(&n->rtimer);
 		nbd_resume(n);
 		return;
 	}
-	if (uv_now(n->loop) >= n->r_deadline) {
-		char last[600];
-		snprintf(last, sizeof(last),
-			 "could not reconnect within %llu s (reconnect=%llu): "
-			 "%s",
-			 (unsigned long long)n->cfg.reconnect_s,
-			 (unsigned long long)n->cfg.reconnect_s, msg);
-		n->redial[k->index] = false;
-		mblk__nbdc_conn_close(k, nbd_on_conn_closed);
-		if (nbd_pick(n) == NULL)
-			nbd_give_up(n,
-				    status == -ETIMEDOUT ? -ETIMEDOUT
-							 : -ESHUTDOWN,
-				    last);
-		else
-			nbd_resume(n);
-		return;
-	}
-	/* Try again in a second: close, then nbd_on_conn_closed starts
-	 * the timer. */
-	n->retried[k->index] = true;
+	/* Keep the latest reason for the requests that expire; the ticker
+	 * dials again in a second. */
+	n->r_err = status == -ETIMEDOUT ? -ETIMEDOUT : -ESHUTDOWN;
+	snprintf(n->r_msg, sizeof(n->r_msg), "%.159s", msg);
 	mblk__nbdc_conn_close(k, nbd_on_conn_closed);
+	nbd_ticker(n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -650,6 +699,7 @@ static void nbd_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 		return;
 	}
 	mblk__nbdc_cfg_uri(&n->cfg, n->name, sizeof(n->name), false);
+#ifndef MBLK_HAVE_GNUTLS
 	if (n->cfg.tls) {
 		mblk_open_fail(req, -ENOTSUP,
 			       "'%s': this mblk was built without TLS (GnuTLS), "
@@ -659,6 +709,7 @@ static void nbd_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 		free(n);
 		return;
 	}
+#endif
 	n->loop = mblk_open_req_loop(req);
 	n->open_req = req;
 	r = nbd_conn_begin(n, 0);
@@ -689,8 +740,8 @@ static const struct mblk_uri_key nbd_keys[] = {
 	  "connections to spread requests over, if the server allows "
 	  "multi-conn (default 1)" },
 	{ "reconnect", "seconds",
-	  "redial a lost connection for this long and resend what was in "
-	  "flight (default 0: fail at once)" },
+	  "redial a lost connection and resend its requests, each waiting at "
+	  "most this long (default 0: fail at once)" },
 	{ "read-only", "bool", "open the export read-only" },
 	{ NULL, NULL, NULL },
 };

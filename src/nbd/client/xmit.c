@@ -179,6 +179,8 @@ static void xmit_on_written(uv_write_t *w, int status)
 {
 	struct mblk__nbdc_conn *k = w->data;
 	k->writing = false;
+	if (k->tls_wbuf.base)
+		mblk__nbdc_tls_release(k, &k->tls_wbuf);
 	if (status < 0) {
 		if (status != UV_ECANCELED)
 			xmit_write_failed(k, status);
@@ -307,7 +309,20 @@ static void xmit_pump(struct mblk__nbdc_conn *k)
 	if (nb == 0)
 		return;
 	k->wreq.data = k;
-	int r = uv_write(&k->wreq, &k->sock.stream, k->wbufs, (unsigned)nb,
+	const uv_buf_t *bufs = k->wbufs;
+	if (k->tls) {
+		/* One copy, into the ciphertext: TLS cannot avoid it. */
+		if (mblk__nbdc_tls_encrypt(k, k->wbufs, nb, &k->tls_wbuf) < 0) {
+			mblk__nbdc_conn_fail(k, -EPROTO,
+					     "%s: TLS: encrypting failed",
+					     k->cfg->server);
+			return;
+		}
+		k->wbufs[0] = uv_buf_init((char *)k->tls_wbuf.base,
+					  (unsigned)k->tls_wbuf.len);
+		nb = 1;
+	}
+	int r = uv_write(&k->wreq, &k->sock.stream, bufs, (unsigned)nb,
 			 xmit_on_written);
 	if (r < 0) {
 		xmit_write_failed(k, r);
@@ -386,6 +401,18 @@ static void xmit_chunk_done(struct mblk__nbdc_conn *k, int status,
 	struct mblk__nbdc_slot *s = &k->slots[i];
 	bool done = (k->rep.flags & NBD_REPLY_FLAG_DONE) != 0 ||
 		    k->rep.kind == MBLK__NBD_SIMPLE;
+	if (status == -ESHUTDOWN && k->cfg->reconnect_s > 0) {
+		/* A server shutting down (nbdkit on SIGTERM answers every
+		 * request with NBD_ESHUTDOWN until it closes): with
+		 * reconnect=, that is a lost connection, and this request
+		 * and the others on it are sent again to its successor. */
+		mblk__nbdc_conn_fail(k, -ESHUTDOWN,
+				     "%s is shutting down (it answered %s with "
+				     "NBD_ESHUTDOWN)",
+				     k->cfg->server,
+				     mblk__nbd_cmd_name(s->cmd));
+		return;
+	}
 	if (status < 0) {
 		mblk_req *req = s->req;
 		struct mblk__nbdc_rctx *c = rctx(req);
@@ -634,6 +661,16 @@ static void xmit_chunk(struct mblk__nbdc_conn *k)
 	k->rslot = i;
 	struct mblk__nbdc_slot *s = &k->slots[i];
 	uint16_t cmd = s->cmd;
+	uint64_t want_off = cmd == NBD_CMD_FLUSH ? 0 : s->offset;
+	if (r->kind == MBLK__NBD_EXTENDED && r->offset != want_off) {
+		snprintf(what, sizeof(what),
+			 "an extended reply with offset %llu to %s at %llu "
+			 "(they must match)",
+			 (unsigned long long)r->offset, mblk__nbd_cmd_name(cmd),
+			 (unsigned long long)want_off);
+		xmit_proto_error(k, what);
+		return;
+	}
 	uint64_t len = r->length;
 	uint64_t max_data = xmit_piece_max(k, NBD_CMD_READ) + 64;
 
@@ -881,6 +918,14 @@ void mblk__nbdc_xmit_disc(struct mblk__nbdc_conn *k,
 	uint8_t *h = k->whdrs + (size_t)HDR_MAX * MBLK__NBDC_BATCH;
 	size_t hl = mblk__nbd_request_encode(h, k->ex.extended, &r);
 	uv_buf_t b = uv_buf_init((char *)h, (unsigned)hl);
+	if (k->tls) {
+		if (mblk__nbdc_tls_encrypt(k, &b, 1, &k->tls_dbuf) < 0) {
+			mblk__nbdc_conn_close(k, k->on_closed);
+			return;
+		}
+		b = uv_buf_init((char *)k->tls_dbuf.base,
+				(unsigned)k->tls_dbuf.len);
+	}
 	k->dreq.data = k;
 	k->phase = MBLK__NBDC_DEAD; /* nothing more is parsed */
 	if (uv_write(&k->dreq, &k->sock.stream, &b, 1, xmit_on_disc_written) <
