@@ -115,7 +115,8 @@ struct slot {
 	uint64_t zfill_end; /* SLOT_ZFILL: end of the range to fill */
 	/* After a read: the buffer's range [boff, bend) still to write. */
 	uint64_t boff, bend, bpos;
-	bool fast; /* SLOT_ZERO: sent with MBLK_ZEROES_FAST */
+	bool fast;   /* SLOT_ZERO: sent with MBLK_ZEROES_FAST */
+	uint64_t t0; /* SLOT_ZERO: when it was sent */
 	struct iovec iov;
 	char *buf;
 };
@@ -127,6 +128,7 @@ struct copy {
 	bool dst_zero;       /* DST reads as zeros: holes can be skipped */
 	bool zero_fast;      /* DST zeroes any range in one request */
 	bool zero_by_writes; /* DST cannot write_zeroes */
+	uint64_t zero_max;   /* bytes per write_zeroes when not fast */
 	bool detect_zeroes;
 	void *arena; /* the slots' buffers, then zeros */
 	void *zeros; /* chunk bytes of zeros, for zero writes */
@@ -266,6 +268,12 @@ static void copy_zero_cb(void *data, int status, const char *error)
 		copy_start_zfill(s, s->off, s->off + s->len);
 		return;
 	}
+	/* A zeroing of the whole bound in under 10 ms: the device zeroes
+	 * without writing, so a hole costs about one request whatever its
+	 * size (time follows the data); double the bound. */
+	if (status == 0 && !s->fast && s->len >= c->zero_max &&
+	    uv_hrtime() - s->t0 < 10000000 && c->zero_max < (1ull << 62))
+		c->zero_max <<= 1;
 	copy_write_cb(data, status, error);
 }
 
@@ -281,6 +289,7 @@ static void copy_start_zero(struct slot *s, uint64_t off, uint64_t len)
 	s->off = off;
 	s->len = len;
 	s->fast = c->zero_fast;
+	s->t0 = uv_hrtime();
 	int r = mblk_write_zeroes(c->dst, off / c->ss_dst, len / c->ss_dst,
 				  s->fast ? MBLK_ZEROES_FAST : 0, copy_zero_cb,
 				  s);
@@ -469,8 +478,9 @@ static void copy_pump(struct copy *c)
 			continue;
 		}
 		/* A hole onto a DST that does not read as zeros. Bounded so
-		 * that progress keeps moving, unless DST zeroes at once. */
-		uint64_t max = c->zero_fast ? left : 1ull << 30;
+		 * that progress keeps moving, unless DST zeroes at once; the
+		 * bound doubles while zeroing takes no time (see zero_cb). */
+		uint64_t max = c->zero_fast ? left : c->zero_max;
 		uint64_t len = left < max ? left : max;
 		c->hole_bytes += len;
 		s->boff = s->bpos = c->pos;
@@ -709,6 +719,7 @@ int cmd_copy(int argc, char **argv)
 		copy_dst_reads_zero(&loop, cp.dst, di.sector_size, cp.size);
 	cp.zero_by_writes = !(di.caps & MBLK_CAP_WRITE_ZEROES);
 	cp.zero_fast = (di.caps & MBLK_CAP_ZERO_IS_FAST) != 0;
+	cp.zero_max = 1ull << 30;
 	cp.detect_zeroes = detect;
 	cp.rate = rate;
 
