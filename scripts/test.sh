@@ -5,7 +5,9 @@
 # format check counts as one test):
 #
 #   1. deps      scripts/deps.sh (quiet; fast when nothing is missing)
-#   2. build     meson setup build-test -Dwerror=true, then ninja
+#   2. build     meson setup build-test -Dwerror=true, then ninja; then
+#                scripts/probe-env.sh prints what the machine allows
+#                (io_uring, O_DIRECT, loop devices, FUSE, peers)
 #   3. tests     meson test: every suite except `slow` (MBLK_SLOW=1 adds it)
 #   4. asan      a second build with -Db_sanitize=address,undefined running
 #                the suites that exercise our code (all but interop, slow)
@@ -23,6 +25,11 @@
 # totalled over every phase; the exit status is non-zero if anything failed.
 # Details of failures are printed above that line; full logs stay in
 # build-*/meson-logs/.
+#
+# A test skips (exit 77) with its reason when a privilege or kernel
+# feature is missing, or when it asked for engine=uring and io_uring is
+# refused; a missing peer program is a skip too, except under CI=true,
+# where it is a failure (tests/common/mtest.h, peers.sh).
 #
 # Environment: MBLK_SLOW=1 also runs the `slow` suite; MBLK_NO_ASAN=1 and
 # MBLK_NO_VALGRIND=1 skip those phases (counted as skipped) for quick runs.
@@ -68,6 +75,7 @@ import json, sys
 log, phase = sys.argv[1], sys.argv[2]
 p = f = s = 0
 bad = []
+skipped = []
 for line in open(log):
     line = line.strip()
     if not line:
@@ -78,12 +86,19 @@ for line in open(log):
         p += 1
     elif r == "SKIP":
         s += 1
+        why = [l for l in (t.get("stdout") or "").splitlines()
+               if "skip" in l.lower()]
+        skipped.append("%s: %s" % (t.get("name", "?"),
+                                   why[-1].strip() if why else "(no reason given)"))
     else:
         f += 1
         bad.append("%s (%s)" % (t.get("name", "?"), r))
 with open(log + ".failures", "w") as out:
     for b in bad:
         out.write("%s: %s\n" % (phase, b))
+with open(log + ".skipped", "w") as out:
+    for k in skipped:
+        out.write("%s\n" % k)
 print(p, f, s)
 PY
 	)
@@ -91,6 +106,10 @@ PY
 	FAILED=$((FAILED + f))
 	SKIPPED=$((SKIPPED + s))
 	echo "  $phase: $p passed, $f failed, $s skipped"
+	# Every skip with its reason: what did not run here, and why.
+	if [ "$s" -gt 0 ]; then
+		sed 's/^/    skipped: /' "$log.skipped"
+	fi
 	if [ "$f" -gt 0 ]; then
 		while IFS= read -r line; do
 			FAILURES+=("$line")
@@ -153,6 +172,15 @@ if setup_build "$BUILD" -Dwerror=true; then
 else
 	tail -n 40 "$BUILD.build.log" | sed 's/^/    | /'
 	note_check "build (werror)" 1
+fi
+
+# What this machine lets the tests exercise, before any result: a reader
+# of the log sees whether io_uring, O_DIRECT, loop devices and FUSE were
+# there, and which peers are missing (the tests needing them skip, or
+# fail under CI=true). Kept in build-test/meson-logs/environment.txt.
+echo "== environment"
+if [ $build_ok = 1 ]; then
+	bash scripts/probe-env.sh "$BUILD" | tee "$BUILD/meson-logs/environment.txt"
 fi
 
 echo "== tests"

@@ -86,13 +86,13 @@ static const char copy_help[] =
 	"                             \"finished\":true,\"ok\":B,\"outcome\":O\n"
 	"  -b, --buffer SIZE          memory for data in flight (default 16M)\n"
 	"  -q, --requests N           requests in flight at most (default 16)\n"
-	"  -r, --rate RATE            read at most RATE bytes of data a second\n"
+	"      --rate RATE            read at most RATE bytes of data a second\n"
 	"                             (K..E suffixes; default: no limit)\n"
-	"  -f, --flush end|none       flush DST at the end (default) or not\n"
+	"      --flush end|none       flush DST at the end (default) or not\n"
 	"  -z, --detect-zeroes on|off blocks of zeros become holes (default on)\n"
 	"  -Z, --target-is-zero       DST already reads as zeros: skip holes\n"
 	"                             (nbdcopy's --destination-is-zero too)\n"
-	"  -t, --dst-cache MODE       direct (default) or buffered: how a file\n"
+	"      --dst-cache MODE       direct (default) or buffered: how a file\n"
 	"                             DST without settings is written\n"
 	"      --quiet                no summary line\n"
 	"  -h, --help                 show this help\n"
@@ -539,17 +539,17 @@ static int copy_parse_onoff(const char *opt, const char *arg, bool *out)
 
 int cmd_copy(int argc, char **argv)
 {
-	enum { OPT_QUIET = 256 };
+	enum { OPT_QUIET = 256, OPT_RATE, OPT_FLUSH, OPT_DST_CACHE };
 	static const struct option opts[] = {
 		{ "progress", optional_argument, NULL, 'p' },
 		{ "buffer", required_argument, NULL, 'b' },
 		{ "requests", required_argument, NULL, 'q' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "flush", required_argument, NULL, 'f' },
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "flush", required_argument, NULL, OPT_FLUSH },
 		{ "detect-zeroes", required_argument, NULL, 'z' },
 		{ "target-is-zero", no_argument, NULL, 'Z' },
 		{ "destination-is-zero", no_argument, NULL, 'Z' },
-		{ "dst-cache", required_argument, NULL, 't' },
+		{ "dst-cache", required_argument, NULL, OPT_DST_CACHE },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -559,8 +559,7 @@ int cmd_copy(int argc, char **argv)
 	bool dst_direct = true, flush = true, detect = true, tiz = false;
 	bool quiet = false, cache_given = false;
 	int c;
-	while ((c = getopt_long(argc, argv, ":pb:q:r:f:z:Zt:h", opts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, ":pb:q:z:Zh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (progress_parse_mode(optarg, &pmode) < 0)
@@ -585,7 +584,7 @@ int cmd_copy(int argc, char **argv)
 					   1024, &requests) < 0)
 				return CLI_USAGE;
 			break;
-		case 'r':
+		case OPT_RATE:
 			if (cli_parse_size("copy", "--rate", optarg, &rate) < 0)
 				return CLI_USAGE;
 			if (rate == 0)
@@ -593,7 +592,7 @@ int cmd_copy(int argc, char **argv)
 						 "--rate must be above 0; "
 						 "leave it out for no limit");
 			break;
-		case 'f':
+		case OPT_FLUSH:
 			if (strcmp(optarg, "end") == 0)
 				flush = true;
 			else if (strcmp(optarg, "none") == 0)
@@ -610,7 +609,7 @@ int cmd_copy(int argc, char **argv)
 				return CLI_USAGE;
 			break;
 		case 'Z': tiz = true; break;
-		case 't':
+		case OPT_DST_CACHE:
 			if (cli_parse_dst_cache("copy", optarg, &dst_direct))
 				return CLI_USAGE;
 			cache_given = true;

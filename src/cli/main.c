@@ -33,6 +33,7 @@ static const struct subcommand subcommands[] = {
 	{ "compare", cmd_compare, "compare two devices, sparse-aware" },
 	{ "create", cmd_create, "create a sparse image file" },
 	{ "resize", cmd_resize, "grow (or, with --shrink, shrink) a device" },
+	{ "serve", cmd_serve, "export devices over NBD" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

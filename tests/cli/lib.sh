@@ -1,5 +1,7 @@
 # lib.sh - helpers for the CLI tests; sourced with the mblk binary as $1.
 MBLK=${1:?usage: $0 PATH-TO-MBLK}
+# skip, need_peer, in_ci: the rules for honest skips.
+. "$(dirname "$0")/../common/peers.sh"
 FAILS=0
 
 fail() {

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "mtest.h"
 #include "shim.h"
 
 static const struct {
@@ -100,14 +101,15 @@ static const struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: conformance [--no-safe] [--expect-caps LIST] "
-		   "[--shim SPEC] URI\n"
-		   "  LIST: comma-separated, from flush, discard, "
-		   "write_zeroes, resize,\n"
-		   "        seek, fua, zero_is_fast, or none (the exact set "
-		   "expected)\n"
-		   "  SPEC: put the test shim under safe (delay, caps=A+B, "
-		   "align=N; see shim.h)\n");
+	fprintf(f,
+		"usage: conformance [--no-safe] [--expect-caps LIST] "
+		"[--shim SPEC] URI\n"
+		"  LIST: comma-separated, from flush, discard, "
+		"write_zeroes, resize,\n"
+		"        seek, fua, zero_is_fast, cache, or none (the exact set "
+		"expected)\n"
+		"  SPEC: put the test shim under safe (delay, caps=A+B, "
+		"align=N; see shim.h)\n");
 }
 
 int main(int argc, char **argv)
@@ -150,6 +152,7 @@ int main(int argc, char **argv)
 		       uri, r, mblk_last_error());
 		return 1;
 	}
+	mtest_check_engine(uri, dev);
 	devname = mblk_dev_name(dev);
 	refresh_info();
 	ss = info.sector_size;

@@ -65,6 +65,7 @@
 #include <unistd.h>
 
 #include <mblk.h>
+#include "mtest.h"
 #include "pattern.h"
 #include "shim.h"
 
@@ -947,6 +948,7 @@ int main(int argc, char **argv)
 		       uri, r, mblk_last_error());
 		return 1;
 	}
+	mtest_check_engine(uri, dev);
 	mblk_get_info(dev, &info);
 	ss = info.sector_size;
 	size = orig_size = info.size_sectors;

@@ -4,11 +4,12 @@
 # the same data ranges as the source (qemu-img map) and the same bytes.
 # The default writes the destination with O_DIRECT, which leaves none of
 # it in the page cache (fincore); --dst-cache=buffered leaves it there.
-# Usage: test-file-copy.sh MBLK      (exit 77 without qemu-img/python3)
+# Usage: test-file-copy.sh MBLK      (exit 77 without qemu-img/python3;
+# under CI=true that is a failure)
 set -u
 mblk=$1
-command -v qemu-img >/dev/null && command -v python3 >/dev/null || {
-	echo "skipped: needs qemu-img and python3"; exit 77; }
+. "$(dirname "$0")/../common/peers.sh"
+need_peer qemu-img python3
 dir=$(mktemp -d "${MBLK_TEST_TMPDIR:-.}/copy-XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
 python3 - "$dir/src.img" <<'PY'

@@ -12,6 +12,7 @@
  * sentence, never zeros), disconnect with requests in flight.
  */
 #include "filetest.h"
+#include "mtest.h"
 
 #define NREQ 700 /* more than the ring's 512 CQEs */
 #define BS 4096
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
 	uv_loop_init(&loop);
 	mblk_dev *dev;
 	CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
+	mtest_check_engine(uri, dev);
 
 	char got[8192];
 	CHECK(mblk_get_uri(dev, got, sizeof(got)) > 0);

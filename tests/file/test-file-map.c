@@ -7,6 +7,7 @@
  * list of data ranges in bytes and compared range by range.
  */
 #include "filetest.h"
+#include "mtest.h"
 
 #define MAXR 4096
 
@@ -77,10 +78,7 @@ static bool compare(const char *who, const struct range *a, int na,
 
 int main(void)
 {
-	if (system("qemu-img --version >/dev/null 2>&1") != 0) {
-		printf("skipped: no qemu-img\n");
-		return 77;
-	}
+	mtest_need_peer("qemu-img");
 	const long long size = 64ll << 20;
 	const char *img = ft_make_file("map.img", size);
 	int fd = open(img, O_WRONLY | O_CLOEXEC);

@@ -4,6 +4,7 @@
  * Usage: test-file-space [OPTIONS]   (the URI query, e.g. engine=threads)
  */
 #include "filetest.h"
+#include "mtest.h"
 
 #define MiB (1ll << 20)
 
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
 	const char *img = ft_make_file("space.img", 16 * MiB);
 	snprintf(uri, sizeof(uri), "file:%s?%s", img, opts);
 	CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
+	mtest_check_engine(uri, dev);
 	raw_fd = open(img, O_RDONLY | O_CLOEXEC);
 	CHECK(raw_fd >= 0);
 
