@@ -26,6 +26,11 @@ PACKAGES=(
 	e2fsprogs mount diffutils
 	# the CLI tests: a terminal for the progress bar, man for mblk.1
 	tmux man-db
+	# the rbd device (librbd, librados) and its tests: a throwaway Ceph
+	# cluster (tests/rbd/ceph-cluster.sh), qemu-img's rbd driver
+	librbd-dev ceph-mon ceph-osd ceph-common qemu-block-extra uuid-runtime
+	# the benchmark scripts (bench/*.sh) parse fio's JSON and do sums
+	jq bc
 )
 
 LOG=${MBLK_DEPS_LOG:-/tmp/mblk-deps.log}

@@ -26,10 +26,10 @@ int cmd_map(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_create(int argc, char **argv);
-int cmd_serve(int argc, char **argv);
 
 #if defined(__GNUC__)
 #define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))

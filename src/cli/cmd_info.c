@@ -1,4 +1,5 @@
-/* cmd_info.c - `mblk info URI [--json]`: what a device is and can do.
+/* cmd_info.c - `mblk info URI [--json]`: what a device is and can do;
+ * `mblk info --list NBD-URI`: the exports an NBD server offers.
  *
  * Looking must not write: the device is opened read-only (a mirror: URI
  * then serves its primary and copies nothing), so a lock held by a
@@ -7,8 +8,7 @@
  * device lists no discard, write_zeroes, resize, fua or zero_is_fast.
  * Whether the device could be opened for writing is a separate line,
  * "writable", answered for files (access(2)) and ram: devices, "unknown"
- * elsewhere. `mblk info --list NBD-URI` shows instead the exports an
- * NBD server offers.
+ * elsewhere.
  */
 #include <getopt.h>
 #include <unistd.h>

@@ -30,10 +30,10 @@ static const struct subcommand subcommands[] = {
 	{ "copy", cmd_copy, "copy one device onto another, skipping holes" },
 	{ "bench", cmd_bench, "measure a device with an in-process load" },
 	{ "mirror", cmd_mirror, "mirror a live device onto another" },
-	{ "compare", cmd_compare, "compare two devices, sparse-aware" },
-	{ "create", cmd_create, "create a sparse image file" },
-	{ "resize", cmd_resize, "grow (or, with --shrink, shrink) a device" },
 	{ "serve", cmd_serve, "export devices over NBD" },
+	{ "compare", cmd_compare, "compare two devices, sparse-aware" },
+	{ "create", cmd_create, "create a sparse file or an RBD image" },
+	{ "resize", cmd_resize, "grow (or, with --shrink, shrink) a device" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -6,9 +6,9 @@
 
 expect_rc 0 "$MBLK" compare 'ram:?size=1M' 'ram:?size=1M' &&
 	check identical "$OUT" "Images are identical."
-t0=$(date +%s%N)
-expect_rc 0 "$MBLK" compare 'ram:?size=8E' 'ram:?size=8E'
-[ "$(ms_since "$t0")" -lt 2000 ] || fail "an empty 8 EiB compare is slow"
+# An empty 8 EiB pair is one extent each (the bound stops a walk over the
+# size; not a speed test).
+expect_rc 0 timeout 60 "$MBLK" compare 'ram:?size=8E' 'ram:?size=8E'
 expect_rc 2 "$MBLK" compare 'ram:?size=1M' && expect_sentence
 expect_rc 2 "$MBLK" compare 'ram:?size=1M' /nonexistent/x.img && expect_sentence
 expect_rc 2 sh -c "'$MBLK' compare 'ram:?size=1M' 'ram:?size=1M' >/dev/full"

@@ -107,12 +107,11 @@ expect_rc 0 "$MBLK" copy "$src" "$d/rate.img" --rate 2M --quiet &&
 	{ ms=$(ms_since "$t0"); [ "$ms" -ge 2000 ] || fail "--rate 2M copied 5 MiB in $ms ms"; }
 cmp "$src" "$d/rate.img" || fail "rate.img differs"
 
-# Time follows the data: an empty 8 EiB device copies in a blink.
-t0=$(date +%s%N)
-expect_rc 0 "$MBLK" copy 'ram:?size=8E' 'ram:?size=8E' --progress=json &&
+# Time follows the data: an empty 8 EiB device copies at once; a copy
+# that stepped over the size would take hours (the bound only stops it:
+# this is not a speed test).
+expect_rc 0 timeout 60 "$MBLK" copy 'ram:?size=8E' 'ram:?size=8E' --progress=json &&
 {
-	ms=$(ms_since "$t0")
-	[ "$ms" -lt 2000 ] || fail "an empty 8 EiB copy took $ms ms"
 	OUT=$(printf '%s\n' "$OUT" | tail -n 1)
 	check huge_outcome "$(json_get 'j["outcome"], j["done"] == j["total"]')" "complete True"
 }

@@ -17,14 +17,10 @@ expect_rc 0 "$MBLK" map 'ram:?size=1M' --json &&
 # The human table lists data only: a fresh device is the header alone.
 expect_rc 0 "$MBLK" map 'ram:?size=64M&sector-size=4096' &&
 	check human_empty "$OUT" "Offset          Length          Mapped to       File"
-# 8 EiB: one extent, in well under a second (a seek loop over 1 GiB
-# steps would take minutes).
-t0=$(date +%s%N)
-expect_rc 0 "$MBLK" map 'ram:?size=8E' --json &&
+# 8 EiB: one extent. Time follows the data: a walk that stepped over
+# the size would take hours; the bound only stops it (not a speed test).
+expect_rc 0 timeout 60 "$MBLK" map 'ram:?size=8E' --json &&
 	check huge_one_extent "$(json_get '(len(j), j[0]["length"])')" "(1, 9223372036854775808)"
-t1=$(date +%s%N)
-[ $(((t1 - t0) / 1000000)) -lt 2000 ] ||
-	fail "mapping an empty 8 EiB device took $(((t1 - t0) / 1000000)) ms"
 # Output that cannot be written is an error.
 expect_rc 1 sh -c "'$MBLK' map 'ram:?size=1M' >/dev/full" &&
 	{ printf '%s' "$ERR" | grep -q 'cannot write the output' || fail "/dev/full: $ERR"; }
