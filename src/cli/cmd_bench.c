@@ -66,7 +66,7 @@ static const char bench_help[] =
 	"  -T, --time SECONDS   how long to run (default 5; fractions allowed)\n"
 	"  -s, --size SIZE      bytes of the device to touch, from 0\n"
 	"                       (default: the whole device)\n"
-	"  -m, --rwmixread PCT  randrw: percentage of reads (default 50)\n"
+	"      --rwmixread PCT  randrw: percentage of reads (default 50)\n"
 	"  -S, --seed S         random seed (default 1)\n"
 	"  -F, --fill           write non-zero data into the holes of the range\n"
 	"                       first (read tests: something to read; write\n"
@@ -357,13 +357,14 @@ static double bench_tv(struct timeval tv)
 
 int cmd_bench(int argc, char **argv)
 {
+	enum { OPT_MIX = 256 };
 	static const struct option opts[] = {
 		{ "rw", required_argument, NULL, 'w' },
 		{ "bs", required_argument, NULL, 'B' },
 		{ "qd", required_argument, NULL, 'q' },
 		{ "time", required_argument, NULL, 'T' },
 		{ "size", required_argument, NULL, 's' },
-		{ "rwmixread", required_argument, NULL, 'm' },
+		{ "rwmixread", required_argument, NULL, OPT_MIX },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "no-fill", no_argument, NULL, 'n' },
 		{ "fill", no_argument, NULL, 'F' },
@@ -381,8 +382,8 @@ int cmd_bench(int argc, char **argv)
 	bool force_prefill = false;
 	uint64_t filled = 0; /* bytes the prefill wrote */
 	int c;
-	while ((c = getopt_long(argc, argv, ":w:B:q:T:s:m:S:Fjh", opts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":w:B:q:T:s:S:Fjh", opts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'w':
 			for (int i = 0; i < 5; i++)
@@ -428,7 +429,7 @@ int cmd_bench(int argc, char **argv)
 				return CLI_USAGE;
 			have_size = true;
 			break;
-		case 'm':
+		case OPT_MIX:
 			if (cli_parse_uint("bench", "--rwmixread", optarg, 0,
 					   100, &mix) < 0)
 				return CLI_USAGE;

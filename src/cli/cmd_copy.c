@@ -86,13 +86,13 @@ static const char copy_help[] =
 	"                             \"finished\":true,\"ok\":B,\"outcome\":O\n"
 	"  -b, --buffer SIZE          memory for data in flight (default 16M)\n"
 	"  -q, --requests N           requests in flight at most (default 16)\n"
-	"  -r, --rate RATE            read at most RATE bytes of data a second\n"
+	"      --rate RATE            read at most RATE bytes of data a second\n"
 	"                             (K..E suffixes; default: no limit)\n"
-	"  -f, --flush end|none       flush DST at the end (default) or not\n"
+	"      --flush end|none       flush DST at the end (default) or not\n"
 	"  -z, --detect-zeroes on|off blocks of zeros become holes (default on)\n"
 	"  -Z, --target-is-zero       DST already reads as zeros: skip holes\n"
 	"                             (nbdcopy's --destination-is-zero too)\n"
-	"  -t, --dst-cache MODE       direct (default) or buffered: how a file\n"
+	"      --dst-cache MODE       direct (default) or buffered: how a file\n"
 	"                             DST without settings is written\n"
 	"      --quiet                no summary line\n"
 	"  -h, --help                 show this help\n"
@@ -115,7 +115,8 @@ struct slot {
 	uint64_t zfill_end; /* SLOT_ZFILL: end of the range to fill */
 	/* After a read: the buffer's range [boff, bend) still to write. */
 	uint64_t boff, bend, bpos;
-	bool fast; /* SLOT_ZERO: sent with MBLK_ZEROES_FAST */
+	bool fast;   /* SLOT_ZERO: sent with MBLK_ZEROES_FAST */
+	uint64_t t0; /* SLOT_ZERO: when it was sent */
 	struct iovec iov;
 	char *buf;
 };
@@ -127,6 +128,7 @@ struct copy {
 	bool dst_zero;       /* DST reads as zeros: holes can be skipped */
 	bool zero_fast;      /* DST zeroes any range in one request */
 	bool zero_by_writes; /* DST cannot write_zeroes */
+	uint64_t zero_max;   /* bytes per write_zeroes when not fast */
 	bool detect_zeroes;
 	void *arena; /* the slots' buffers, then zeros */
 	void *zeros; /* chunk bytes of zeros, for zero writes */
@@ -266,6 +268,12 @@ static void copy_zero_cb(void *data, int status, const char *error)
 		copy_start_zfill(s, s->off, s->off + s->len);
 		return;
 	}
+	/* A zeroing of the whole bound in under 10 ms: the device zeroes
+	 * without writing, so a hole costs about one request whatever its
+	 * size (time follows the data); double the bound. */
+	if (status == 0 && !s->fast && s->len >= c->zero_max &&
+	    uv_hrtime() - s->t0 < 10000000 && c->zero_max < (1ull << 62))
+		c->zero_max <<= 1;
 	copy_write_cb(data, status, error);
 }
 
@@ -281,6 +289,7 @@ static void copy_start_zero(struct slot *s, uint64_t off, uint64_t len)
 	s->off = off;
 	s->len = len;
 	s->fast = c->zero_fast;
+	s->t0 = uv_hrtime();
 	int r = mblk_write_zeroes(c->dst, off / c->ss_dst, len / c->ss_dst,
 				  s->fast ? MBLK_ZEROES_FAST : 0, copy_zero_cb,
 				  s);
@@ -469,8 +478,9 @@ static void copy_pump(struct copy *c)
 			continue;
 		}
 		/* A hole onto a DST that does not read as zeros. Bounded so
-		 * that progress keeps moving, unless DST zeroes at once. */
-		uint64_t max = c->zero_fast ? left : 1ull << 30;
+		 * that progress keeps moving, unless DST zeroes at once; the
+		 * bound doubles while zeroing takes no time (see zero_cb). */
+		uint64_t max = c->zero_fast ? left : c->zero_max;
 		uint64_t len = left < max ? left : max;
 		c->hole_bytes += len;
 		s->boff = s->bpos = c->pos;
@@ -529,17 +539,17 @@ static int copy_parse_onoff(const char *opt, const char *arg, bool *out)
 
 int cmd_copy(int argc, char **argv)
 {
-	enum { OPT_QUIET = 256 };
+	enum { OPT_QUIET = 256, OPT_RATE, OPT_FLUSH, OPT_DST_CACHE };
 	static const struct option opts[] = {
 		{ "progress", optional_argument, NULL, 'p' },
 		{ "buffer", required_argument, NULL, 'b' },
 		{ "requests", required_argument, NULL, 'q' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "flush", required_argument, NULL, 'f' },
+		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "flush", required_argument, NULL, OPT_FLUSH },
 		{ "detect-zeroes", required_argument, NULL, 'z' },
 		{ "target-is-zero", no_argument, NULL, 'Z' },
 		{ "destination-is-zero", no_argument, NULL, 'Z' },
-		{ "dst-cache", required_argument, NULL, 't' },
+		{ "dst-cache", required_argument, NULL, OPT_DST_CACHE },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -549,8 +559,7 @@ int cmd_copy(int argc, char **argv)
 	bool dst_direct = true, flush = true, detect = true, tiz = false;
 	bool quiet = false, cache_given = false;
 	int c;
-	while ((c = getopt_long(argc, argv, ":pb:q:r:f:z:Zt:h", opts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, ":pb:q:z:Zh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (progress_parse_mode(optarg, &pmode) < 0)
@@ -575,7 +584,7 @@ int cmd_copy(int argc, char **argv)
 					   1024, &requests) < 0)
 				return CLI_USAGE;
 			break;
-		case 'r':
+		case OPT_RATE:
 			if (cli_parse_size("copy", "--rate", optarg, &rate) < 0)
 				return CLI_USAGE;
 			if (rate == 0)
@@ -583,7 +592,7 @@ int cmd_copy(int argc, char **argv)
 						 "--rate must be above 0; "
 						 "leave it out for no limit");
 			break;
-		case 'f':
+		case OPT_FLUSH:
 			if (strcmp(optarg, "end") == 0)
 				flush = true;
 			else if (strcmp(optarg, "none") == 0)
@@ -600,7 +609,7 @@ int cmd_copy(int argc, char **argv)
 				return CLI_USAGE;
 			break;
 		case 'Z': tiz = true; break;
-		case 't':
+		case OPT_DST_CACHE:
 			if (cli_parse_dst_cache("copy", optarg, &dst_direct))
 				return CLI_USAGE;
 			cache_given = true;
@@ -709,6 +718,7 @@ int cmd_copy(int argc, char **argv)
 		copy_dst_reads_zero(&loop, cp.dst, di.sector_size, cp.size);
 	cp.zero_by_writes = !(di.caps & MBLK_CAP_WRITE_ZEROES);
 	cp.zero_fast = (di.caps & MBLK_CAP_ZERO_IS_FAST) != 0;
+	cp.zero_max = 1ull << 30;
 	cp.detect_zeroes = detect;
 	cp.rate = rate;
 

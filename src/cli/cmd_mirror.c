@@ -58,13 +58,13 @@ static const char mirror_help[] =
 	"Options:\n"
 	"  -p, --progress[=bar|json]  a progress bar on a terminal (rate, ETA),\n"
 	"                             or JSON lines on stdout\n"
-	"  -r, --rate RATE            read at most RATE bytes of data a second\n"
+	"      --rate RATE            read at most RATE bytes of data a second\n"
 	"                             (K..E suffixes; default: no limit)\n"
 	"  -b, --buffer SIZE          memory for copying (default 16M)\n"
 	"  -c, --chunk SIZE           tracking granularity (default 64K)\n"
 	"  -e, --on-error stop|retry  on a copy failure: stop (default) or\n"
 	"                             copy the range again\n"
-	"  -n, --retries N            failures to retry (default 3)\n"
+	"      --retries N            failures to retry (default 3)\n"
 	"  -W, --write-load QD        while copying, keep QD random writes in\n"
 	"                             flight through the mirror (SRC is then\n"
 	"                             written to!)\n"
@@ -74,7 +74,7 @@ static const char mirror_help[] =
 	"                             copying and in sync (JSON with\n"
 	"                             --progress=json)\n"
 	"  -Z, --target-is-zero       DST already reads as zeros: skip holes\n"
-	"  -t, --dst-cache MODE       direct (default) or buffered: how a file\n"
+	"      --dst-cache MODE       direct (default) or buffered: how a file\n"
 	"                             DST without settings is written\n"
 	"  -h, --help                 show this help\n"
 	"\n"
@@ -221,17 +221,18 @@ static void load_submit(struct mirror_run *r, int i)
 
 int cmd_mirror(int argc, char **argv)
 {
+	enum { OPT_RATE = 256, OPT_RETRIES, OPT_DST_CACHE };
 	static const struct option opts[] = {
 		{ "progress", optional_argument, NULL, 'p' },
-		{ "rate", required_argument, NULL, 'r' },
+		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "buffer", required_argument, NULL, 'b' },
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "on-error", required_argument, NULL, 'e' },
-		{ "retries", required_argument, NULL, 'n' },
+		{ "retries", required_argument, NULL, OPT_RETRIES },
 		{ "write-load", required_argument, NULL, 'W' },
 		{ "load-bs", required_argument, NULL, 'B' },
 		{ "load-time", required_argument, NULL, 'T' },
-		{ "dst-cache", required_argument, NULL, 't' },
+		{ "dst-cache", required_argument, NULL, OPT_DST_CACHE },
 		{ "target-is-zero", no_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -243,10 +244,10 @@ int cmd_mirror(int argc, char **argv)
 	bool dst_direct = true, tiz = false, cache_given = false;
 	bool retries_given = false, bs_given = false;
 	int c;
-	while ((c = getopt_long(argc, argv, ":pr:b:c:e:n:W:B:T:t:Zh", opts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":pb:c:e:W:B:T:Zh", opts, NULL)) !=
+	       -1) {
 		switch (c) {
-		case 't':
+		case OPT_DST_CACHE:
 			if (cli_parse_dst_cache("mirror", optarg, &dst_direct))
 				return CLI_USAGE;
 			cache_given = true;
@@ -258,7 +259,7 @@ int cmd_mirror(int argc, char **argv)
 						 "or none, not '%s'",
 						 optarg);
 			break;
-		case 'r':
+		case OPT_RATE:
 			if (cli_parse_size("mirror", "--rate", optarg,
 					   &mo.rate) < 0)
 				return CLI_USAGE;
@@ -296,7 +297,7 @@ int cmd_mirror(int argc, char **argv)
 						 "'%s'",
 						 optarg);
 			break;
-		case 'n':
+		case OPT_RETRIES:
 			if (cli_parse_uint("mirror", "--retries", optarg, 0,
 					   1000000, &retries) < 0)
 				return CLI_USAGE;

@@ -10,11 +10,11 @@ page=$(dirname "$0")/../../docs/mblk.1
 d=$(mktemp -d /tmp/mblk-man.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 
-for sub in info map copy compare create resize bench mirror; do
+for sub in info map copy compare create resize bench mirror serve; do
 	expect_rc 0 "$MBLK" $sub --help || continue
-	# --help: "  -x, --long" or "      --long" lines of the Options part.
-	printf '%s\n' "$OUT" | sed -n '/^Options:/,/^$/p' |
-		sed -n 's/^ \{2,6\}\(-[A-Za-z], \)\{0,1\}\(--[a-z-]*\).*/\1\2/p' |
+	# --help: its "  -x, --long" or "      --long" lines.
+	printf '%s\n' "$OUT" |
+		sed -n 's/^ \{2,6\}\(-[A-Za-z0-9], \)\{0,1\}\(--[a-z-]*\).*/\1\2/p' |
 		sed 's/, / /' | grep -v -- '--help' | sort >"$d/help.$sub"
 	# The page: the .TP items of the subcommand's section.
 	awk -v s="mblk $sub " '
@@ -23,7 +23,7 @@ for sub in info map copy compare create resize bench mirror; do
 		on && prev == ".TP" { print }
 		{ prev = $0 }' "$page" |
 		sed 's/\\-/-/g; s/"//g; s/ ,  */, /' |
-		sed -n 's/^\.B[R]\{0,1\} \(-[A-Za-z]\), \(--[a-z-]*\).*/\1 \2/p; s/^\.B[R]\{0,1\} \(--[a-z-]*\).*/\1/p' |
+		sed -n 's/^\.B[R]\{0,1\} \(-[A-Za-z0-9]\), \(--[a-z-]*\).*/\1 \2/p; s/^\.B[R]\{0,1\} \(--[a-z-]*\).*/\1/p' |
 		sort >"$d/man.$sub"
 	diff "$d/help.$sub" "$d/man.$sub" >"$d/diff.$sub" ||
 		fail "mblk $sub: --help and mblk.1 disagree (< help, > page): $(cat "$d/diff.$sub")"
