@@ -370,11 +370,13 @@ int serve_admin_add(struct serve_admin *a, const char *name, const char *uri,
 			return mblk_set_error(-EBUSY,
 					      "another add-export is under way");
 	struct admin_export *e = admin_new_export(a, name, uri);
-	struct admin_op *op = e ? calloc(1, sizeof(*op)) : NULL;
+	if (!e) /* the sentence is set */
+		return a->nexports == SERVE_ADMIN_MAX_EXPORTS ? -ENOSPC
+							      : -ENOMEM;
+	struct admin_op *op = calloc(1, sizeof(*op));
 	if (!op) {
-		if (e)
-			admin_free_export(e);
-		return e ? mblk_set_error(-ENOMEM, "out of memory") : -ENOSPC;
+		admin_free_export(e);
+		return mblk_set_error(-ENOMEM, "out of memory");
 	}
 	e->added = true;
 	e->read_only = read_only;
