@@ -15,6 +15,8 @@ PACKAGES=(
 	build-essential pkg-config meson ninja-build g++
 	# libraries the code links against
 	libuv1-dev liburing-dev libgnutls28-dev
+	# gnutls.pc's private libraries, for linking libmblk.a statically
+	libunistring-dev
 	# mblk serve's control socket and metrics (optional features)
 	libjansson-dev libmicrohttpd-dev
 	# tests: unit tests, valgrind and sanitizer runs, format check
@@ -30,6 +32,11 @@ PACKAGES=(
 	e2fsprogs mount diffutils
 	# the CLI tests: a terminal for the progress bar, man for mblk.1
 	tmux man-db
+	# the rbd device (librbd, librados) and its tests: a throwaway Ceph
+	# cluster (tests/rbd/ceph-cluster.sh), qemu-img's rbd driver
+	librbd-dev ceph-mon ceph-osd ceph-common qemu-block-extra uuid-runtime
+	# the benchmark scripts (bench/*.sh) parse fio's JSON and do sums
+	jq bc
 	# migration tests: a python client, metrics scrapes and their check
 	curl prometheus
 )

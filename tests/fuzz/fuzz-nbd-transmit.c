@@ -17,7 +17,8 @@ static size_t fuzz_opt(uint8_t *p, uint32_t opt, const void *d, uint32_t len)
 	mblk__put_be64(p, NBD_IHAVEOPT);
 	mblk__put_be32(p + 8, opt);
 	mblk__put_be32(p + 12, len);
-	memcpy(p + 16, d, len);
+	if (len)
+		memcpy(p + 16, d, len);
 	return 16 + (size_t)len;
 }
 
