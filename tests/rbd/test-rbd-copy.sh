@@ -11,6 +11,7 @@ expect_rc 0 "$MBLK" create "rbd:rbd/copy-$$" --size 64M
 img=rbd/copy-$$
 expect_rc 0 "$MBLK" copy "$TMP/src.img" "rbd:$img" && echo "ok: copied on"
 same "$TMP/src.img" "rbd:$img"
+expect_rc 0 "$MBLK" compare "$TMP/src.img" "rbd:$img"
 holes_kept "$TMP/src.img" "$img" 4194304
 used=$(rbdc du --format json "$img" | python3 -c 'import json,sys; print(json.load(sys.stdin)["images"][0]["used_size"])')
 # Data in objects 0, 4 and 9 (4 MiB each).

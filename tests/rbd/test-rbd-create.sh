@@ -25,5 +25,5 @@ expect_rc 1 "$MBLK" create "$TMP/c.img" --size 4M && expect_sentence
 check file_kept "$(cat "$TMP/c.img")" data
 expect_rc 2 "$MBLK" create "$TMP/d.img"
 expect_rc 2 "$MBLK" create "$TMP/d.img" --size 1000
-expect_rc 2 "$MBLK" create 'ram:x' --size 4M
+expect_rc 2 "$MBLK" create 'ram:x' --size 4M && expect_sentence
 finish

@@ -40,7 +40,7 @@ case "$OUT" in *"rbd:POOL/IMAGE[@SNAP]"*"mon-host"*"timeout"*) echo "ok: --help-
 # create: refusals that need no cluster.
 expect_rc 2 "$MBLK" create "rbd:pool/img"
 expect_rc 2 "$MBLK" create "rbd:pool/img" --size 1001
-expect_rc 2 "$MBLK" create "ram:x" --size 1M
+expect_rc 2 "$MBLK" create "ram:x" --size 1M && expect_sentence
 expect_rc 1 "$MBLK" create "rbd:pool/img@snap" --size 1M && expect_sentence
 expect_rc 1 "$MBLK" create "rbd:pool/img" --size 1M && expect_sentence
 finish

@@ -70,6 +70,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "FAIL: %s\n", mblk_last_error());
 		return 1;
 	}
+	char uri[1024];
+	CHECK(mblk_get_uri(dev, uri, sizeof(uri)) > 0 &&
+		      strstr(uri, "&read-only=0&") != NULL,
+	      "a writer's URI does not say read-only=0: %s", uri);
 	uint64_t n = size_of(dev);
 	CHECK(n >= 64, "the image has %" PRIu64 " sectors, want >= 64", n);
 	CHECK(put(dev, n - 1, 0xa5) == 0, "write the last sector: %s",

@@ -328,7 +328,7 @@ int mblk__rbd_open_image(const struct mblk__rbd_params *p,
 					"%s: the image's exclusive lock is "
 					"held by %s, another writer; close that "
 					"one first, or open this one read-only "
-					"(read-only=on)",
+					"(read-only=1)",
 					name, owner);
 			return rbdconn_fail(msg, len, r,
 					    "%s: cannot take the image's "

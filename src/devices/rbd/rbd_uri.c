@@ -203,9 +203,10 @@ int mblk__rbd_get_uri(mblk_dev *dev, char *buf, size_t len)
 		rbduri_put(buf, len, &pos, "&", "keyring", p->keyring);
 	if (p->mon_host != NULL)
 		rbduri_put(buf, len, &pos, "&", "mon-host", p->mon_host);
-	rbduri_put(buf, len, &pos, "&", "cache", p->cache ? "on" : "off");
+	/* Booleans as 0 and 1, as the file device prints them. */
+	rbduri_put(buf, len, &pos, "&", "cache", p->cache ? "1" : "0");
 	rbduri_put(buf, len, &pos, "&", "read-only",
-		   mblk_dev_info(dev)->read_write ? "off" : "on");
+		   mblk_dev_info(dev)->read_write ? "0" : "1");
 	snprintf(timeout, sizeof(timeout), "%" PRIu64, p->timeout);
 	rbduri_put(buf, len, &pos, "&", "timeout", timeout);
 	return (int)pos;
