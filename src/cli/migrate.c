@@ -384,7 +384,7 @@ int migrate_open(const struct migrate_opts *o, uv_loop_t *loop,
 		goto fail;
 	}
 	m->top = m->mirror;
-	m->prog = progress_new(o->progress, "mirror", m->total);
+	m->prog = progress_new(o->progress, "serve", m->total);
 	uv_timer_init(loop, &m->tick);
 	uv_timer_init(loop, &m->kick);
 	m->tick.data = m->kick.data = m;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mblk/backend.h>
 
@@ -191,8 +192,10 @@ int serve_admin_open(struct serve_admin *a, uv_loop_t *loop, const char *uri,
 		o.src = uri;
 		o.dst = a->mirror_to;
 		o.read_only = (flags & MBLK_OPEN_RDONLY) != 0;
+		/* The bar by default, where it can be drawn. */
 		if (!a->progress_given)
-			o.progress = PROGRESS_BAR;
+			o.progress = isatty(STDERR_FILENO) ? PROGRESS_BAR
+							   : PROGRESS_NONE;
 		if (!a->retries_given)
 			o.mirror.retries = 3;
 		o.on_event = serve_admin_event;
