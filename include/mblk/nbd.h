@@ -64,6 +64,9 @@ struct mblk_nbd_server_opts {
 	                            (raised to max_payload); 0: 64 MiB */
 	uint32_t handshake_ms;    /* a connection still negotiating after
 	                            this long is dropped; 0: 10 s */
+	uint32_t request_ms;      /* a request whose header or payload has
+	                             begun to arrive and stalls this long
+	                             (no byte) drops the connection; 0: 30 s */
 	uint32_t max_connections; /* connections at once; more are accepted
 	                             and closed at once; 0: 1024 */
 	/* Where the server's sentences go (a device error with the

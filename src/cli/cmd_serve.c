@@ -62,6 +62,8 @@ static const char serve_help[] =
 	"  -m, --max-connections N   clients at once (default 1024)\n"
 	"  -H, --handshake-timeout S drop a client still negotiating after S\n"
 	"                            seconds (default 10)\n"
+	"  --request-timeout S       drop a client whose request stalls half\n"
+	"                            sent for S seconds (default 30)\n"
 	"  -1, --once                exit when the first client disconnects\n"
 	"  -P, --pidfile FILE        write the process id to FILE once\n"
 	"                            listening\n"
@@ -279,6 +281,7 @@ int cmd_serve(int argc, char **argv)
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "max-connections", required_argument, NULL, 'm' },
 		{ "handshake-timeout", required_argument, NULL, 'H' },
+		{ "request-timeout", required_argument, NULL, 'Q' },
 		{ "tls", required_argument, NULL, 'T' },
 		{ "tls-certs", required_argument, NULL, 'C' },
 		{ "tls-psk", required_argument, NULL, 'K' },
@@ -296,7 +299,7 @@ int cmd_serve(int argc, char **argv)
 	const char *names[SERVE_MAX_EXPORTS], *descs[SERVE_MAX_EXPORTS];
 	int nnames = 0, ndescs = 0;
 	bool ro = false, once = false;
-	uint64_t maxconn = 0, hs_timeout = 0, v;
+	uint64_t maxconn = 0, hs_timeout = 0, rq_timeout = 0, v;
 	struct serve_admin adm = { .mo.dst_direct = true };
 	const char *tls_certs = NULL, *tls_psk = NULL;
 	int tls = -1;
@@ -340,6 +343,11 @@ int cmd_serve(int argc, char **argv)
 		case 'H':
 			if (cli_parse_uint("serve", "--handshake-timeout",
 					   optarg, 1, 86400, &hs_timeout) < 0)
+				return CLI_USAGE;
+			break;
+		case 'Q':
+			if (cli_parse_uint("serve", "--request-timeout", optarg,
+					   1, 86400, &rq_timeout) < 0)
 				return CLI_USAGE;
 			break;
 		case 'T':
@@ -440,6 +448,7 @@ int cmd_serve(int argc, char **argv)
 	struct mblk_nbd_server_opts so = {
 		.max_connections = (uint32_t)maxconn,
 		.handshake_ms = (uint32_t)(hs_timeout * 1000),
+		.request_ms = (uint32_t)(rq_timeout * 1000),
 		.tls = (enum mblk_nbd_tls_mode)tls,
 		.tls_certs = tls == MBLK_NBD_TLS_OFF ? NULL : tls_certs,
 		.tls_psk = tls == MBLK_NBD_TLS_OFF ? NULL : tls_psk,

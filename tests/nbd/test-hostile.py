@@ -518,6 +518,34 @@ def payload_reset(srv):
 
 
 @case
+def payload_stalls(srv):
+    # Half a payload, then nothing: dropped by the request deadline (1 s
+    # in this suite), and the write never happened.
+    c = tx(srv)
+    c.send(struct.pack(">IHHQQI", w.REQUEST_MAGIC, 0, w.CMD_WRITE, 1, 0,
+                       65536) + b"\xee" * 1000)
+    t = time.time()
+    closes(c, "a stalled payload", wait=5)
+    expect("after the deadline", time.time() - t > 0.5, True)
+
+
+@case
+def header_stalls(srv):
+    c = tx(srv)
+    c.send(struct.pack(">IHH", w.REQUEST_MAGIC, 0, w.CMD_READ))
+    closes(c, "a stalled header", wait=5)
+
+
+@case
+def idle_is_not_stalled(srv):
+    # Idle between requests is allowed for as long as the client likes.
+    c = tx(srv)
+    time.sleep(1.6)
+    in_sync(c)
+    c.close()
+
+
+@case
 def header_cut_short(srv):
     c = tx(srv)
     c.send(struct.pack(">IHH", w.REQUEST_MAGIC, 0, w.CMD_READ))
@@ -732,7 +760,8 @@ def main():
     mblk = sys.argv[1]
     only = sys.argv[2:]
     srv = w.Server(mblk, ["ram:?size=%d" % SIZE],
-                   ["--handshake-timeout", "1", "--max-connections", "16"])
+                   ["--handshake-timeout", "1", "--request-timeout", "1",
+                    "--max-connections", "16"])
     srv.ro = w.Server(mblk, ["ram:?size=1M"], ["--read-only"])
     srv.many = w.Server(mblk, ["ram:?size=1M"])
     fails = []

@@ -30,6 +30,7 @@
 #include "server.h"
 
 static void conn_update(struct nbds_conn *c);
+static void conn_arm_request_timer(struct nbds_conn *c);
 static void conn_parse(struct nbds_conn *c);
 
 void mblk__nbds_conn_log(struct nbds_conn *c, const char *fmt, ...)
@@ -307,6 +308,8 @@ void mblk__nbds_slot_put(struct nbds_slot *s)
 	if (c->blocked) {
 		c->blocked = false;
 		mblk__nbds_conn_process(c);
+		if (c->phase == NBDS_TRANSMISSION)
+			conn_arm_request_timer(c);
 	}
 	if (c->disc && c->nactive == 0) {
 		conn_close(c);
@@ -481,6 +484,8 @@ static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		c->rx_len += (size_t)nread;
 	}
 	mblk__nbds_conn_process(c);
+	if (c->phase == NBDS_TRANSMISSION)
+		conn_arm_request_timer(c);
 }
 
 static void conn_update(struct nbds_conn *c)
@@ -503,12 +508,36 @@ static void conn_update(struct nbds_conn *c)
 	c->reading = want;
 }
 
+/* In transmission, is a request half in (a header or a payload begun)
+ * through the client's fault, not ours (blocked: we stopped reading)? */
+static bool conn_partial(const struct nbds_conn *c)
+{
+	return c->phase == NBDS_TRANSMISSION && !c->blocked && !c->disc &&
+	       (c->pay || c->rx_len > c->rx_off ||
+		(c->tls && c->tin_len > c->tin_off));
+}
+
 static void conn_timeout(uv_timer_t *t)
 {
 	struct nbds_conn *c = t->data;
 	if (c->phase == NBDS_CLIENT_FLAGS || c->phase == NBDS_OPTIONS)
 		mblk__nbds_conn_drop(c, "the handshake took longer than %u ms",
 				     c->srv->opts.handshake_ms);
+	else if (conn_partial(c))
+		mblk__nbds_conn_drop(c, "a request stalled half-sent for %u ms",
+				     c->srv->opts.request_ms);
+}
+
+/* The stall deadline in transmission: armed while a request is half in,
+ * restarted by every read that brings bytes. */
+static void conn_arm_request_timer(struct nbds_conn *c)
+{
+	if (conn_partial(c))
+		uv_timer_start(&c->timer, conn_timeout, c->srv->opts.request_ms,
+			       0);
+	else if (c->phase == NBDS_TRANSMISSION &&
+		 uv_is_active((uv_handle_t *)&c->timer))
+		uv_timer_stop(&c->timer);
 }
 
 static void conn_describe_peer(struct nbds_conn *c, bool is_pipe)

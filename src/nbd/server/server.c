@@ -24,6 +24,7 @@
 #define NBDS_DEFAULT_MAX_REQUESTS 64u
 #define NBDS_DEFAULT_MAX_BYTES (64ull * 1024 * 1024)
 #define NBDS_DEFAULT_HANDSHAKE_MS 10000u
+#define NBDS_DEFAULT_REQUEST_MS 30000u
 #define NBDS_DEFAULT_MAX_CONNECTIONS 1024u
 
 void mblk__nbds_log(struct mblk_nbd_server *srv, const char *fmt, ...)
@@ -140,6 +141,8 @@ int mblk_nbd_server_create(uv_loop_t *loop,
 		o.max_bytes = o.max_payload;
 	if (!o.handshake_ms)
 		o.handshake_ms = NBDS_DEFAULT_HANDSHAKE_MS;
+	if (!o.request_ms)
+		o.request_ms = NBDS_DEFAULT_REQUEST_MS;
 	if (!o.max_connections)
 		o.max_connections = NBDS_DEFAULT_MAX_CONNECTIONS;
 	int r = server_check_exports(exports, n, o.max_payload);
