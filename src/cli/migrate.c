@@ -130,10 +130,14 @@ static void migrate_report_pivot(struct migrate *m)
 		return;
 	m->reported = true;
 	m->pause_ms = m->st ? (double)m->st->window_ns / 1e6 : -1;
+	char pause[64] = "no client request around it";
+	if (m->pause_ms > 0)
+		snprintf(pause, sizeof(pause),
+			 "slowest request around it: %.1f ms", m->pause_ms);
 	fprintf(stderr,
-		"mblk serve: pivoted onto %s in %.1f ms (slowest request "
-		"around it: %.1f ms); %s is closed\n",
-		m->dst, m->pivot_ms, m->pause_ms, m->src);
+		"mblk serve: pivoted onto %s in %.1f ms (%s); %s is "
+		"closed\n",
+		m->dst, m->pivot_ms, pause, m->src);
 	migrate_emit(m, MIGRATE_EV_PIVOTED, NULL);
 }
 
@@ -380,7 +384,7 @@ int migrate_open(const struct migrate_opts *o, uv_loop_t *loop,
 		goto fail;
 	}
 	m->top = m->mirror;
-	m->prog = progress_new(o->progress, "mirror", m->total);
+	m->prog = progress_new(o->progress, "serve", m->total);
 	uv_timer_init(loop, &m->tick);
 	uv_timer_init(loop, &m->kick);
 	m->tick.data = m->kick.data = m;

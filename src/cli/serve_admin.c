@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mblk/backend.h>
 
@@ -191,8 +192,10 @@ int serve_admin_open(struct serve_admin *a, uv_loop_t *loop, const char *uri,
 		o.src = uri;
 		o.dst = a->mirror_to;
 		o.read_only = (flags & MBLK_OPEN_RDONLY) != 0;
+		/* The bar by default, where it can be drawn. */
 		if (!a->progress_given)
-			o.progress = PROGRESS_BAR;
+			o.progress = isatty(STDERR_FILENO) ? PROGRESS_BAR
+							   : PROGRESS_NONE;
 		if (!a->retries_given)
 			o.mirror.retries = 3;
 		o.on_event = serve_admin_event;
@@ -370,11 +373,13 @@ int serve_admin_add(struct serve_admin *a, const char *name, const char *uri,
 			return mblk_set_error(-EBUSY,
 					      "another add-export is under way");
 	struct admin_export *e = admin_new_export(a, name, uri);
-	struct admin_op *op = e ? calloc(1, sizeof(*op)) : NULL;
+	if (!e) /* the sentence is set */
+		return a->nexports == SERVE_ADMIN_MAX_EXPORTS ? -ENOSPC
+							      : -ENOMEM;
+	struct admin_op *op = calloc(1, sizeof(*op));
 	if (!op) {
-		if (e)
-			admin_free_export(e);
-		return e ? mblk_set_error(-ENOMEM, "out of memory") : -ENOSPC;
+		admin_free_export(e);
+		return mblk_set_error(-ENOMEM, "out of memory");
 	}
 	e->added = true;
 	e->read_only = read_only;

@@ -8,6 +8,9 @@
  * outcome up. No allocation per request: child requests come from the
  * child's pool, and the context is part of the parent's.
  *
+ * The layer is created with MBLK_DEV_CHECKS_ITSELF: the core checks a
+ * request once, when it reaches the child, not twice.
+ *
  * RESIZE and DISCONNECT are not counted (NULL ops: the core forwards
  * them); the seeks and extents are counted together as NBD's
  * BLOCK_STATUS, which is what asks for them.

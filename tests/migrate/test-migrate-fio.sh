@@ -52,7 +52,8 @@ URI=$(head -n1 "$T/serve.out")
 # verify_backlog checks blocks while writing; verify_only (the later
 # passes) must run without it, or fio verifies nothing.
 JOB=(--name=migrate --rw=randwrite --bs=4k --iodepth=16 --size=16M
-	--randseed="$SEED" --verify=crc32c --verify_fatal=1)
+	--randseed="$SEED" --verify=crc32c --verify_fatal=1
+	--verify_state_save=0 --verify_state_load=0)
 fio "${JOB[@]}" --verify_backlog=512 --rate_iops=800 --ioengine=nbd --uri="$URI" --output="$T/fio.out" &
 FPID=$!
 sleep 0.5

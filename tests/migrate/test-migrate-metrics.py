@@ -92,6 +92,8 @@ try:
     t = threading.Thread(target=scraper)
     t.start()
     for i in range(W):
+        if i in (W // 3, 2 * W // 3):
+            scrapes.append(scrape(port))  # at least two mid-I/O
         h.pwrite(bytes([i & 255]) * 4096, (i * 4096 * 7) % (SIZE - 4096))
         if i % 3 == 0 and i // 3 < R:
             h.pread(8192, (i * 8192) % (SIZE - 8192))

@@ -11,7 +11,11 @@
 # Usage: test-migrate-writer.py PATH-TO-MBLK VARIANT SEED
 # VARIANT: plain | delay-src | delay-dst | fail-dst (a failing write on
 # DST, retried) | delay-both | nbd-dst (DST is nbd+unix://, an export of
-# nbdkit's file plugin serving dst.img, reached through our NBD client).
+# nbdkit's file plugin serving dst.img, reached through our NBD client)
+# | uri-dst (DST is $MBLK_MIGRATE_DST, any device URI of 32 MiB, such as
+# rbd:rbd/img; $MBLK_MIGRATE_FETCH, a shell command, writes DST's contents
+# to the file "$1" for the offline check: tests/rbd/test-rbd-migrate.sh
+# runs it with `rbd export` on a throwaway Ceph).
 # Seeded: the same SEED makes the same image and the same requests.
 import os
 import random
@@ -35,6 +39,9 @@ srv = None
 nbdkit = None
 if VARIANT == "nbd-dst" and not shutil.which("nbdkit"):
     L.skip("nbdkit is not installed (scripts/deps.sh installs it)")
+if VARIANT == "uri-dst" and not (os.environ.get("MBLK_MIGRATE_DST") and
+                                 os.environ.get("MBLK_MIGRATE_FETCH")):
+    L.skip("uri-dst needs MBLK_MIGRATE_DST and MBLK_MIGRATE_FETCH")
 try:
     import tempfile
     d = tempfile.mkdtemp(prefix="mblk-migrate-writer-")
@@ -59,6 +66,8 @@ try:
                 break
             time.sleep(0.02)
         dst_uri = "nbd+unix:///?socket=" + ksock
+    if VARIANT == "uri-dst":
+        dst_uri = os.environ["MBLK_MIGRATE_DST"]
     if VARIANT == "fail-dst":
         dst_uri = "fault:?inner=[file:%s]&fail=write&errno=EIO&at=7" % dst
     args = [src_uri, "--mirror-to", dst_uri, "--pivot=auto",
@@ -146,6 +155,9 @@ try:
         nbdkit.terminate()
         nbdkit.wait(20)
         nbdkit = None
+    if VARIANT == "uri-dst":
+        subprocess.run(["/bin/sh", "-c", os.environ["MBLK_MIGRATE_FETCH"],
+                        "fetch", dst], check=True, timeout=120)
     diff = L.first_difference(L.read_file(dst), bytes(model))
     L.ok("dst.img offline equals the model", diff is None, diff or "")
     print("%s seed %d: %d requests, states %s" %

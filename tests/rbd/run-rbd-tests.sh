@@ -89,7 +89,7 @@ add "model rbd no object map" 300 prep 8M "--image-feature layering" \
 add "model rbd two handles" 300 prep 8M "--image-feature layering" \
 	"$model" --ops 3000 --handles 2 --qd 32 IMAGE
 add "model rbd cache on" 300 prep 8M "" "$model" --ops 2000 --seed 4 --qd 16 IMAGE?cache=on
-for t in open-errors uri lock snapshot resize create copy mirror serve stall; do
+for t in open-errors uri lock snapshot resize create copy mirror serve migrate stall; do
 	add "$t" 300 "$here/test-rbd-$t.sh"
 done
 
