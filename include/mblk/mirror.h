@@ -14,7 +14,7 @@
  * By URI (mblk_open):
  *   mirror:?primary=<URI>&secondary=<URI>[&buffer=16M][&chunk=64K]
  *          [&rate=BYTES/s][&on-error=stop|retry][&retries=N]
- *          [&secondary-zero=1][&in-sync=1]
+ *          [&secondary-zero=1][&in-sync=1][&scan=0]
  * (inner URIs with their '&' and '%' percent-encoded as %26 and %25).
  */
 #ifndef MBLK_MIRROR_H
@@ -53,6 +53,13 @@ struct mblk_mirror_opts {
 	                           changed): nothing is copied, and writes go
 	                           to both from the start. Wrong data stays
 	                           wrong: use it only when you know. */
+	bool no_scan;           /* when the secondary reads as zeros, copying
+	                           normally starts with one walk of the
+	                           primary's extents, so that only its data is
+	                           marked for copying (an empty device is in
+	                           sync at once): skip that walk, and sweep the
+	                           whole map (for a primary whose extents are
+	                           slow to compute). */
 };
 
 /* Events passed to the progress callback. */

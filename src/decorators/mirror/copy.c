@@ -545,7 +545,7 @@ static void copy_scan_step(struct mirror *m)
  * written there yet). */
 static void copy_start(struct mirror *m)
 {
-	bool scan = m->zero_known && m->ndirty > 0 &&
+	bool scan = !m->opts.no_scan && m->zero_known && m->ndirty > 0 &&
 		    (mblk_dev_info(m->p)->caps & MBLK_CAP_SEEK);
 	if (!scan) {
 		copy_begin(m);

@@ -586,6 +586,8 @@ static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 	if (o->on_error == MBLK_MIRROR_RETRY)
 		n += (size_t)snprintf(q + n, sizeof(q) - n,
 				      "&on-error=retry&retries=%u", o->retries);
+	if (o->no_scan)
+		n += (size_t)snprintf(q + n, sizeof(q) - n, "&scan=0");
 	(void)n;
 	return snprintf(buf, len, "mirror:?primary=%s&secondary=%s%s", pe, se,
 			q);

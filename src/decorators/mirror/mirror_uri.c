@@ -84,6 +84,7 @@ static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 {
 	struct mblk_mirror_opts o = { 0 };
 	uint64_t retries = 0;
+	bool scan = true;
 	const char *text = mblk_uri_text(u);
 	int r;
 
@@ -97,6 +98,7 @@ static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 	    (r = mblk_uri_get_bool(u, "secondary-zero", &o.secondary_is_zero)) <
 		    0 ||
 	    (r = mblk_uri_get_bool(u, "in-sync", &o.secondary_in_sync)) < 0 ||
+	    (r = mblk_uri_get_bool(u, "scan", &scan)) < 0 ||
 	    (r = mblk_uri_finish(u)) < 0)
 		return r;
 	if (mblk_uri_path(u)[0] != '\0' || pu == NULL || su == NULL || !*pu ||
@@ -115,6 +117,7 @@ static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 				      "on-error=%s in URI '%s': use stop or "
 				      "retry",
 				      oe, text);
+	o.no_scan = !scan;
 	if (retries > 1000000000u)
 		retries = 1000000000u;
 	o.retries = (unsigned)retries;
@@ -167,6 +170,8 @@ static const struct mblk_uri_key mirror_keys[] = {
 	  "the secondary reads as zeros: holes need no writing" },
 	{ "in-sync", "bool",
 	  "trust that the secondary equals the primary already" },
+	{ "scan", "bool",
+	  "0: skip the first walk of the primary's extents (default 1)" },
 	{ NULL, NULL, NULL },
 };
 
