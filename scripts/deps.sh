@@ -19,6 +19,9 @@ PACKAGES=(
 	libcmocka-dev valgrind clang-format
 	# interop peers and tools used by tests and benchmarks
 	qemu-utils fio nbdkit libnbd-bin util-linux coreutils python3
+	# the NBD server's tests: libnbd's python binding (nbdsh), nbd-server,
+	# certtool and psktool for the TLS tests
+	python3-libnbd nbd-server gnutls-bin
 	# chattr (read-only fallback test), losetup (loop device tests), cmp
 	e2fsprogs mount diffutils
 )

@@ -22,6 +22,7 @@ int cmd_map(int argc, char **argv);
 int cmd_copy(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #if defined(__GNUC__)
 #define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))

@@ -1,27 +1,121 @@
-/* cmd_info.c - `mblk info URI [--json]`: what a device is and can do. */
+/* cmd_info.c - `mblk info URI [--json]`: what a device is and can do;
+ * `mblk info --list NBD-URI`: the exports an NBD server offers. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <mblk/file.h>
+#include <mblk/nbd.h>
 #include "cli.h"
 #include "../common/size.h"
 
 static const char info_help[] =
 	"Usage: mblk info URI [--json]\n"
+	"       mblk info --list NBD-URI [--json]\n"
 	"\n"
 	"Shows the device's size in bytes and sectors, sector size, whether\n"
 	"it is read-only, the buffer alignment and request sizes it wants,\n"
 	"its capabilities, the bytes it stores and a URI that reopens it.\n"
+	"With --list, shows instead every export of the NBD server that the\n"
+	"URI names (its export name is ignored), with its description, size,\n"
+	"block sizes and flags, as nbdinfo --list does.\n"
 	"\n"
 	"Options:\n"
 	"  -j, --json   print one JSON object instead of a table\n"
+	"  -l, --list   list the exports of an NBD server\n"
 	"  -h, --help   show this help\n"
 	"\n"
 	"Examples:\n"
 	"  mblk info 'ram:?size=1G'\n"
-	"  mblk info disk.img --json\n";
+	"  mblk info disk.img --json\n"
+	"  mblk info --list 'nbd+unix:///?socket=/run/nbd.sock'\n";
+
+/* The transmission flags --list names, in the order of the spec. */
+static const struct {
+	uint16_t bit;
+	const char *name;
+} info_nbd_flags[] = {
+	{ 1u << 1, "read-only" },  { 1u << 2, "flush" },
+	{ 1u << 3, "fua" },        { 1u << 4, "rotational" },
+	{ 1u << 5, "trim" },       { 1u << 6, "write-zeroes" },
+	{ 1u << 7, "df" },         { 1u << 8, "multi-conn" },
+	{ 1u << 9, "resize" },     { 1u << 10, "cache" },
+	{ 1u << 11, "fast-zero" }, { 1u << 12, "block-status-payload" },
+};
+
+static int info_list(const char *uri, bool json)
+{
+	struct mblk_nbd_listed *ex;
+	int n = mblk_nbd_list(uri, &ex);
+	if (n < 0)
+		return cli_fail("info", "cannot list the exports: %s",
+				mblk_last_error());
+	if (json)
+		printf("{\"uri\":");
+	if (json)
+		cli_json_string(stdout, uri);
+	if (json)
+		printf(",\"exports\":[");
+	for (int i = 0; i < n; i++) {
+		const struct mblk_nbd_listed *e = &ex[i];
+		if (json) {
+			printf("%s{\"name\":", i ? "," : "");
+			cli_json_string(stdout, e->name);
+			printf(",\"description\":");
+			cli_json_string(stdout, e->description);
+			if (e->have_info)
+				printf(",\"size\":%" PRIu64
+				       ",\"min_block\":%" PRIu32
+				       ",\"pref_block\":%" PRIu32
+				       ",\"max_payload\":%" PRIu32,
+				       e->size, e->min_block, e->pref_block,
+				       e->max_payload);
+			printf(",\"flags\":[");
+		} else {
+			printf("export=\"%s\":\n", e->name);
+			if (e->description[0])
+				printf("\tdescription: %s\n", e->description);
+			if (e->have_info) {
+				char h[32];
+				printf("\texport-size: %" PRIu64 " (%s)\n",
+				       e->size,
+				       mblk__human_size(e->size, h, sizeof(h)));
+				if (e->min_block)
+					printf("\tblock sizes: minimum %" PRIu32
+					       ", preferred %" PRIu32
+					       ", maximum %" PRIu32 "\n",
+					       e->min_block, e->pref_block,
+					       e->max_payload);
+			} else {
+				printf("\t(the server gave no details)\n");
+			}
+			printf("\tflags:");
+		}
+		bool first = true;
+		for (size_t f = 0;
+		     e->have_info &&
+		     f < sizeof(info_nbd_flags) / sizeof(info_nbd_flags[0]);
+		     f++) {
+			if (!(e->flags & info_nbd_flags[f].bit))
+				continue;
+			if (json) {
+				printf("%s", first ? "" : ",");
+				cli_json_string(stdout, info_nbd_flags[f].name);
+			} else {
+				printf(" %s", info_nbd_flags[f].name);
+			}
+			first = false;
+		}
+		printf(json ? "]}" : "\n");
+	}
+	if (json)
+		printf("]}\n");
+	else if (n == 0)
+		printf("(no exports)\n");
+	mblk_nbd_list_free(ex, n);
+	return CLI_OK;
+}
 
 static void info_caps(FILE *f, uint32_t caps, bool json)
 {
@@ -50,14 +144,16 @@ int cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "list", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool json = false;
+	bool json = false, list = false;
 	int c;
-	while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jlh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
+		case 'l': list = true; break;
 		case 'h': fputs(info_help, stdout); return CLI_OK;
 		default: return cli_bad_option("info", c, argv);
 		}
@@ -68,6 +164,8 @@ int cmd_info(int argc, char **argv)
 				 "arguments",
 				 argc - optind);
 	const char *uri = argv[optind];
+	if (list)
+		return info_list(uri, json);
 
 	uv_loop_t loop;
 	uv_loop_init(&loop);

@@ -24,6 +24,7 @@ static const struct subcommand subcommands[] = {
 	{ "copy", cmd_copy, "copy one device onto another, skipping holes" },
 	{ "bench", cmd_bench, "measure a device with an in-process load" },
 	{ "mirror", cmd_mirror, "mirror a live device onto another" },
+	{ "serve", cmd_serve, "export devices over NBD" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

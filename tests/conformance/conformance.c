@@ -101,14 +101,15 @@ static const struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: conformance [--no-safe] [--expect-caps LIST] "
-		   "[--shim SPEC] URI\n"
-		   "  LIST: comma-separated, from flush, discard, "
-		   "write_zeroes, resize,\n"
-		   "        seek, fua, zero_is_fast, or none (the exact set "
-		   "expected)\n"
-		   "  SPEC: put the test shim under safe (delay, caps=A+B, "
-		   "align=N; see shim.h)\n");
+	fprintf(f,
+		"usage: conformance [--no-safe] [--expect-caps LIST] "
+		"[--shim SPEC] URI\n"
+		"  LIST: comma-separated, from flush, discard, "
+		"write_zeroes, resize,\n"
+		"        seek, fua, zero_is_fast, cache, or none (the exact set "
+		"expected)\n"
+		"  SPEC: put the test shim under safe (delay, caps=A+B, "
+		"align=N; see shim.h)\n");
 }
 
 int main(int argc, char **argv)
