@@ -24,6 +24,8 @@ PACKAGES=(
 	python3-libnbd nbd-server gnutls-bin
 	# chattr (read-only fallback test), losetup (loop device tests), cmp
 	e2fsprogs mount diffutils
+	# the CLI tests: a terminal for the progress bar, man for mblk.1
+	tmux man-db
 )
 
 LOG=${MBLK_DEPS_LOG:-/tmp/mblk-deps.log}

@@ -1,6 +1,7 @@
 /* cli.c - helpers shared by the mblk subcommands: error sentences,
  * option values, JSON strings, opening and closing devices. */
 #include <ctype.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <errno.h>
@@ -9,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <mblk/backend.h>
 
 #include "cli.h"
 #include "../common/hex.h"
@@ -50,15 +54,26 @@ int cli_bad_option(const char *sub, int c, char **argv)
 int cli_parse_size(const char *sub, const char *opt, const char *s,
 		   uint64_t *out)
 {
+	/* "4.00 MiB", as every message prints sizes, is taken as well. */
+	char buf[64];
+	const char *given = s, *sp = strchr(s, ' ');
+	if (sp != NULL && strlen(s) < sizeof(buf) && sp > s &&
+	    isdigit((unsigned char)sp[-1]) && isalpha((unsigned char)sp[1]) &&
+	    strchr(sp + 1, ' ') == NULL) {
+		memcpy(buf, s, (size_t)(sp - s));
+		strcpy(buf + (sp - s), sp + 1);
+		s = buf;
+	}
 	int r = mblk__parse_size(s, out);
+	s = given;
 	if (r == -ERANGE) {
 		cli_usage(sub, "%s %s is too large", opt, s);
 		return -1;
 	}
 	if (r < 0) {
 		cli_usage(sub,
-			  "%s wants a size such as 4096, 4K, 1M or 2G, "
-			  "not '%s'",
+			  "%s wants a size such as 4096, 4K, 1.5M, 2G or "
+			  "8 EiB (suffixes K, M, G, T, P, E), not '%s'",
 			  opt, s);
 		return -1;
 	}
@@ -106,15 +121,102 @@ void cli_json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-const char *cli_cap_name(uint32_t bit)
+/* Signatures of the image formats people mistake for raw disks, with
+ * the name qemu-img gives each (-f). */
+static const struct cli_format {
+	size_t off;
+	const char *magic;
+	size_t len;
+	const char *name, *qemu;
+} cli_formats[] = {
+	{ 0, "QFI\xfb", 4, "qcow2", "qcow2" },
+	{ 0, "KDMV", 4, "VMDK", "vmdk" },
+	{ 0, "COWD", 4, "VMDK", "vmdk" },
+	{ 0, "# Disk DescriptorFile", 21, "VMDK descriptor", "vmdk" },
+	{ 0, "vhdxfile", 8, "VHDX", "vhdx" },
+	{ 0, "conectix", 8, "VHD", "vpc" },
+	{ 64, "\x7f\x10\xda\xbe", 4, "VDI", "vdi" },
+	{ 0, "QEVM", 4, "QED", "qed" },
+};
+
+/* The format whose signature starts buf (n bytes), or NULL. */
+static const struct cli_format *cli_format_of(const void *buf, size_t n)
 {
-	return mblk_cap_name(bit);
+	for (size_t i = 0; i < sizeof(cli_formats) / sizeof(cli_formats[0]);
+	     i++)
+		if (cli_formats[i].off + cli_formats[i].len <= n &&
+		    memcmp((const char *)buf + cli_formats[i].off,
+			   cli_formats[i].magic, cli_formats[i].len) == 0)
+			return &cli_formats[i];
+	return NULL;
+}
+
+static int cli_format_fail(const char *sub, const char *uri,
+			   const struct cli_format *f)
+{
+	cli_fail(sub,
+		 "'%s' is a %s image, and mblk reads raw images only; make a "
+		 "raw copy with: qemu-img convert -f %s -O raw '%s' IMAGE.raw",
+		 uri, f->name, f->qemu, uri);
+	return -1;
+}
+
+/* The format of the file uri names, read with pread, or NULL. */
+static const struct cli_format *cli_format_of_uri(const char *uri)
+{
+	char path[4096], buf[512];
+	if (!cli_uri_file_path(uri, path, sizeof(path)))
+		return NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	return n > 0 ? cli_format_of(buf, (size_t)n) : NULL;
+}
+
+int cli_check_raw(const char *sub, const char *uri, mblk_dev *dev)
+{
+	struct mblk_info inf;
+	mblk_get_info(dev, &inf);
+	uint64_t len = inf.sector_size;
+	while (len < 512)
+		len += inf.sector_size;
+	if (inf.size_sectors * inf.sector_size < len)
+		return 0;
+	size_t align = inf.buf_align > 4096 ? inf.buf_align : 4096;
+	void *buf = NULL;
+	if (posix_memalign(&buf, align, (size_t)len) != 0)
+		return 0;
+	struct iovec iov = { buf, (size_t)len };
+	const struct cli_format *f = NULL;
+	if (mblk_read_sync(dev, 0, &iov, 1) == 0)
+		for (size_t i = 0;
+		     f == NULL &&
+		     i < sizeof(cli_formats) / sizeof(cli_formats[0]);
+		     i++)
+			if (memcmp((char *)buf + cli_formats[i].off,
+				   cli_formats[i].magic,
+				   cli_formats[i].len) == 0)
+				f = &cli_formats[i];
+	free(buf);
+	if (f == NULL)
+		return 0;
+	cli_fail(sub,
+		 "'%s' is a %s image, and mblk reads raw images only; make a "
+		 "raw copy with: qemu-img convert -f %s -O raw '%s' IMAGE.raw",
+		 uri, f->name, f->qemu, uri);
+	return -1;
 }
 
 /* Says why opening uri failed (r < 0) and returns r; 0 passes through. */
 static int open_result(const char *sub, const char *uri, int r)
 {
-	if (r < 0) {
+	const struct cli_format *f = r < 0 ? cli_format_of_uri(uri) : NULL;
+	if (f != NULL) {
+		/* Whatever the device objected to, this is the cause. */
+		cli_format_fail(sub, uri, f);
+	} else if (r < 0) {
 		const char *why = mblk_last_error();
 		cli_fail(sub, "cannot open '%s': %s", uri,
 			 why[0] ? why : mblk_strerror(r));
@@ -215,6 +317,9 @@ bool cli_uri_file_path(const char *uri, char *buf, size_t len)
 		buf[w++] = (char)c;
 	}
 	buf[w] = '\0';
+	/* file://localhost/p means /p (docs/uri.md). */
+	if (strncasecmp(buf, "//localhost/", 12) == 0)
+		memmove(buf, buf + 11, strlen(buf + 11) + 1);
 	return w > 0;
 }
 
@@ -238,4 +343,108 @@ int cli_create_sparse_file(const char *sub, const char *path, uint64_t size)
 	}
 	close(fd);
 	return 1;
+}
+
+/* The name of a ram: device ("" for an anonymous one), or NULL. */
+static bool cli_ram_name(const char *uri, char *buf, size_t len)
+{
+	if (strncasecmp(uri, "ram:", 4) != 0)
+		return false;
+	size_t n = strcspn(uri + 4, "?");
+	if (n + 1 > len)
+		return false;
+	memcpy(buf, uri + 4, n);
+	buf[n] = '\0';
+	return true;
+}
+
+bool cli_same_device(const char *a, const char *b)
+{
+	char pa[4096], pb[4096];
+	if (cli_ram_name(a, pa, sizeof(pa)) && cli_ram_name(b, pb, sizeof(pb)))
+		return pa[0] != '\0' && strcmp(pa, pb) == 0;
+	if (strcmp(a, b) == 0) /* also when neither exists yet */
+		return true;
+	struct stat sa, sb;
+	if (!cli_uri_file_path(a, pa, sizeof(pa)) ||
+	    !cli_uri_file_path(b, pb, sizeof(pb)) || stat(pa, &sa) < 0 ||
+	    stat(pb, &sb) < 0)
+		return false;
+	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
+		return sa.st_rdev == sb.st_rdev;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static void cli_signal_cb(uv_signal_t *h, int signo)
+{
+	struct cli_signals *s = h->data;
+	if (s->signo == 0) {
+		s->signo = signo;
+		s->stop(s->data);
+	}
+}
+
+void cli_signals_start(struct cli_signals *s, uv_loop_t *loop,
+		       void (*stop)(void *data), void *data)
+{
+	static const int signos[3] = { SIGINT, SIGTERM, SIGHUP };
+	s->signo = 0;
+	s->stop = stop;
+	s->data = data;
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < 3; i++) {
+		uv_signal_init(loop, &s->sig[i]);
+		s->sig[i].data = s;
+		/* One-shot: a second signal of the kind kills at once. */
+		uv_signal_start_oneshot(&s->sig[i], cli_signal_cb, signos[i]);
+		uv_unref((uv_handle_t *)&s->sig[i]);
+	}
+}
+
+void cli_signals_stop(struct cli_signals *s)
+{
+	for (int i = 0; i < 3; i++)
+		if (!uv_is_closing((uv_handle_t *)&s->sig[i]))
+			uv_close((uv_handle_t *)&s->sig[i], NULL);
+}
+
+const char *cli_signal_name(int signo)
+{
+	return signo == SIGINT    ? "SIGINT"
+	       : signo == SIGTERM ? "SIGTERM"
+				  : "a signal";
+}
+
+struct cli_walk_wait {
+	bool done;
+	int status;
+	struct mblk_extent e;
+};
+
+static void cli_walk_cb(void *data, int status, const struct mblk_extent *e,
+			const char *error)
+{
+	struct cli_walk_wait *w = data;
+	w->done = true;
+	w->status = status;
+	if (status < 0)
+		mblk_set_error(status, "%s", error);
+	else
+		w->e = *e;
+}
+
+int cli_walk_sync(struct mblk__walk *w, uv_loop_t *loop, struct mblk_extent *e)
+{
+	struct cli_walk_wait wait = { 0 };
+	int r = mblk__walk_next(w, e, cli_walk_cb, &wait);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	while (!wait.done)
+		if (uv_run(loop, UV_RUN_ONCE) == 0 && !wait.done)
+			return mblk_set_error(-EIO,
+					      "%s: the extents were never "
+					      "answered",
+					      mblk_dev_name(w->dev));
+	*e = wait.e;
+	return wait.status;
 }

@@ -18,13 +18,16 @@
  * completion, the end of one request being the start of the next, and
  * is also what notices the deadline, within a few requests of it.
  *
- * Before a read test (read, randread, randrw) the range is laid out like
- * fio does: sequential large writes of non-zero data, because reading
- * never-written sectors of a sparse device measures nothing. Only holes
- * are filled (found with the seeks), so the data of an existing image
- * survives a read test. --no-prefill
- * skips it; --prefill does it for a write test too, to measure
- * overwrites rather than first allocations.
+ * A read test never changes a device it did not create: on an existing
+ * file or device it reads what is there, as fio does with an existing
+ * file of the right size. Filling is opt-in (--fill), or the default only
+ * on a ram: device, which the command itself creates (it is empty and
+ * gone at exit, and reading never-written sectors of it measures
+ * nothing). Filling writes non-zero data into the holes of the range
+ * only (found with the core's walker, src/core/walk.h), so data already there stays.
+ * --fill does it for a write test too, to measure overwrites rather than
+ * first allocations. A test that writes to a device the command did not
+ * create says so on stderr before it starts.
  *
  * The report gives IOPS, MB/s (10^6 bytes), latency percentiles, the CPU
  * time of the process (getrusage) and its peak RSS, so that the memory
@@ -35,6 +38,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include "cli.h"
@@ -45,25 +49,30 @@
 static const char bench_help[] =
 	"Usage: mblk bench URI --rw MODE --bs SIZE --qd N --time SECONDS\n"
 	"                  [--size SIZE] [--rwmixread PCT] [--seed S]\n"
-	"                  [--no-prefill | --prefill] [--json]\n"
+	"                  [--fill | --no-fill] [--json]\n"
 	"\n"
 	"Runs an in-process load on the device (no network, no other\n"
 	"process) and prints IOPS, MB/s, latency percentiles, CPU time and\n"
-	"peak memory. Read tests first write non-zero data into the holes of\n"
-	"the range they touch, as fio does; data already there is kept.\n"
+	"peak memory. A read test reads what is there and writes nothing,\n"
+	"except on a ram: device (created by the command), whose holes it\n"
+	"fills first with non-zero data; --fill does that on any device (data\n"
+	"already there is kept). A test that writes to a device the command\n"
+	"did not create says so on stderr before it starts.\n"
 	"\n"
 	"Options:\n"
 	"  -w, --rw MODE        randread, randwrite, read, write or randrw\n"
-	"  -b, --bs SIZE        request size (default 4K)\n"
+	"  -B, --bs SIZE        request size (default 4K)\n"
 	"  -q, --qd N           requests in flight (default 32)\n"
-	"  -t, --time SECONDS   how long to run (default 5; fractions allowed)\n"
+	"  -T, --time SECONDS   how long to run (default 5; fractions allowed)\n"
 	"  -s, --size SIZE      bytes of the device to touch, from 0\n"
 	"                       (default: the whole device)\n"
 	"  -m, --rwmixread PCT  randrw: percentage of reads (default 50)\n"
 	"  -S, --seed S         random seed (default 1)\n"
-	"  -n, --no-prefill     do not fill the holes before a read test\n"
-	"  -P, --prefill        fill the holes first for a write test too\n"
-	"                       (measures overwrites, not first allocation)\n"
+	"  -F, --fill           write non-zero data into the holes of the range\n"
+	"                       first (read tests: something to read; write\n"
+	"                       tests: overwrites, not first allocation)\n"
+	"      --no-fill        do not fill, even a ram: device\n"
+	"                       (--prefill and --no-prefill: older spellings)\n"
 	"  -j, --json           print one JSON object\n"
 	"  -h, --help           show this help\n"
 	"\n"
@@ -273,38 +282,31 @@ static int prefill_range(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
 }
 
 /* Fills the holes of [0, end) with pattern and adds the bytes written to
- * *filled. Data already there is kept: a read test on a disk image must
- * not destroy it. A device that cannot tell holes reports none, so
- * nothing is written to it. */
+ * *filled. Data already there is kept. A device that cannot tell holes
+ * reports none, so nothing is written to it. */
 static int bench_prefill(uv_loop_t *loop, mblk_dev *dev, uint32_t ss,
 			 uint64_t end, uint64_t chunk, void *pattern,
 			 uint64_t *filled, char *msg, size_t msglen)
 {
-	uint64_t pos = 0, last = end / ss; /* sectors */
-	while (pos < last) {
-		uint64_t next;
-		int r = mblk_seek_mapped_sync(dev, pos, &next);
-		if (r == 0 && next <= pos) {
-			/* Data at pos: skip to where it ends. */
-			r = mblk_seek_unmapped_sync(dev, pos, &next);
-			if (r == 0 && next > pos) {
-				pos = next;
-				continue;
-			}
-			next = pos + 1; /* both seeks claim pos: it is zeros */
-		}
+	struct mblk__walk w;
+	mblk__walk_init(&w, dev, 0, end / ss, 1);
+	for (;;) {
+		struct mblk_extent e;
+		int r = cli_walk_sync(&w, loop, &e);
 		if (r < 0) {
 			snprintf(msg, msglen, "%s", mblk_last_error());
 			return r;
 		}
-		if (next > last)
-			next = last;
-		r = prefill_range(loop, dev, ss, pos * ss, next * ss, chunk,
-				  pattern, msg, msglen);
+		if (e.count == 0)
+			break;
+		if (!(e.flags & MBLK_EXTENT_HOLE))
+			continue;
+		r = prefill_range(loop, dev, ss, e.sector * ss,
+				  (e.sector + e.count) * ss, chunk, pattern,
+				  msg, msglen);
 		if (r < 0)
 			return r;
-		*filled += (next - pos) * ss;
-		pos = next;
+		*filled += e.count * ss;
 	}
 	return 0;
 }
@@ -357,14 +359,16 @@ int cmd_bench(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "rw", required_argument, NULL, 'w' },
-		{ "bs", required_argument, NULL, 'b' },
+		{ "bs", required_argument, NULL, 'B' },
 		{ "qd", required_argument, NULL, 'q' },
-		{ "time", required_argument, NULL, 't' },
+		{ "time", required_argument, NULL, 'T' },
 		{ "size", required_argument, NULL, 's' },
 		{ "rwmixread", required_argument, NULL, 'm' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "no-fill", no_argument, NULL, 'n' },
+		{ "fill", no_argument, NULL, 'F' },
 		{ "no-prefill", no_argument, NULL, 'n' },
-		{ "prefill", no_argument, NULL, 'P' },
+		{ "prefill", no_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -373,10 +377,11 @@ int cmd_bench(int argc, char **argv)
 	uint64_t bs = 4096, qd = 32, size = 0, mix = 50, seed = 1;
 	double secs = 5;
 	bool json = false, prefill = true, have_size = false;
+	bool no_fill = false, mix_given = false, seed_given = false;
 	bool force_prefill = false;
 	uint64_t filled = 0; /* bytes the prefill wrote */
 	int c;
-	while ((c = getopt_long(argc, argv, ":w:b:q:t:s:m:S:nPjh", opts,
+	while ((c = getopt_long(argc, argv, ":w:B:q:T:s:m:S:Fjh", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'w':
@@ -391,7 +396,7 @@ int cmd_bench(int argc, char **argv)
 						 "not '%s'",
 						 optarg);
 			break;
-		case 'b':
+		case 'B':
 			if (cli_parse_size("bench", "--bs", optarg, &bs) < 0)
 				return CLI_USAGE;
 			if (bs == 0 || bs > (1u << 30))
@@ -405,7 +410,7 @@ int cmd_bench(int argc, char **argv)
 					   &qd) < 0)
 				return CLI_USAGE;
 			break;
-		case 't': {
+		case 'T': {
 			char *end;
 			secs = strtod(optarg, &end);
 			if (end == optarg || *end != '\0' || !(secs > 0) ||
@@ -427,14 +432,16 @@ int cmd_bench(int argc, char **argv)
 			if (cli_parse_uint("bench", "--rwmixread", optarg, 0,
 					   100, &mix) < 0)
 				return CLI_USAGE;
+			mix_given = true;
 			break;
 		case 'S':
 			if (cli_parse_uint("bench", "--seed", optarg, 0,
 					   UINT64_MAX, &seed) < 0)
 				return CLI_USAGE;
+			seed_given = true;
 			break;
-		case 'n': prefill = false; break;
-		case 'P': force_prefill = true; break;
+		case 'n': no_fill = true; break;
+		case 'F': force_prefill = true; break;
 		case 'j': json = true; break;
 		case 'h': fputs(bench_help, stdout); return CLI_OK;
 		default: return cli_bad_option("bench", c, argv);
@@ -450,11 +457,18 @@ int cmd_bench(int argc, char **argv)
 	const char *uri = argv[optind];
 	bool reads = rw == RW_READ || rw == RW_RANDREAD || rw == RW_RANDRW;
 	bool writes = rw != RW_READ && rw != RW_RANDREAD;
-	if (force_prefill && !prefill)
-		return cli_usage("bench", "--prefill and --no-prefill "
+	if (mix_given && rw != RW_RANDRW)
+		return cli_usage("bench", "--rwmixread needs --rw randrw");
+	if (seed_given && (rw == RW_READ || rw == RW_WRITE))
+		return cli_usage("bench", "--seed needs a random test (--rw "
+					  "randread, randwrite or randrw)");
+	if (force_prefill && no_fill)
+		return cli_usage("bench", "--fill and --no-fill "
 					  "contradict each other");
+	/* Only a ram: device is the command's own (new, gone at exit). */
+	bool own = strncasecmp(uri, "ram:", 4) == 0;
 	/* From here on, prefill says whether this run lays data out. */
-	prefill = force_prefill || (reads && prefill);
+	prefill = force_prefill || (reads && own && !no_fill);
 
 	uv_loop_t loop;
 	uv_loop_init(&loop);
@@ -501,8 +515,8 @@ int cmd_bench(int argc, char **argv)
 	}
 	if ((writes || prefill) && !inf.read_write) {
 		cli_fail("bench",
-			 "'%s' is read-only; use a read test with "
-			 "--no-prefill",
+			 "'%s' is read-only; use a read test without "
+			 "--fill",
 			 name);
 		goto out;
 	}
@@ -518,9 +532,9 @@ int cmd_bench(int argc, char **argv)
 	if (prefill && !have_size && range > BENCH_PREFILL_LIMIT) {
 		char h[32];
 		cli_fail("bench",
-			 "a read test first writes the range it reads, "
-			 "and '%s' is %s; limit the range with --size "
-			 "or skip that with --no-prefill",
+			 "filling writes the whole range first, and '%s' "
+			 "is %s; limit the range with --size or skip the "
+			 "fill with --no-fill",
 			 name, mblk__human_size(range, h, sizeof(h)));
 		goto out;
 	}
@@ -540,6 +554,16 @@ int cmd_bench(int argc, char **argv)
 	for (size_t i = 0; i < slot_bytes * (size_t)qd; i++)
 		bufs[i] = (char)(0xa5 ^ (i * 31 >> 3));
 
+	if ((writes || prefill) && !own) {
+		char h[32];
+		fprintf(stderr,
+			"mblk bench: note: this test writes to '%s': %s%s "
+			"over its first %s\n",
+			name, prefill ? "data into the holes" : "",
+			writes ? (prefill ? ", then the load" : "the load")
+			       : "",
+			mblk__human_size(range, h, sizeof(h)));
+	}
 	if (prefill) {
 		uint64_t chunk = 1u << 20;
 		if (chunk < bs)

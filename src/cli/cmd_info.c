@@ -1,9 +1,21 @@
 /* cmd_info.c - `mblk info URI [--json]`: what a device is and can do;
- * `mblk info --list NBD-URI`: the exports an NBD server offers. */
+ * `mblk info --list NBD-URI`: the exports an NBD server offers.
+ *
+ * Looking must not write: the device is opened read-only (a mirror: URI
+ * then serves its primary and copies nothing), so a lock held by a
+ * writer elsewhere is reported as the failure it is, never worked around.
+ * The capabilities shown are those of the device as opened: a read-only
+ * device lists no discard, write_zeroes, resize, fua or zero_is_fast.
+ * Whether the device could be opened for writing is a separate line,
+ * "writable", answered for files (access(2)) and ram: devices, "unknown"
+ * elsewhere.
+ */
 #include <getopt.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <mblk/file.h>
 #include <mblk/nbd.h>
@@ -14,9 +26,13 @@ static const char info_help[] =
 	"Usage: mblk info URI [--json]\n"
 	"       mblk info --list NBD-URI [--json]\n"
 	"\n"
-	"Shows the device's size in bytes and sectors, sector size, whether\n"
-	"it is read-only, the buffer alignment and request sizes it wants,\n"
-	"its capabilities, the bytes it stores and a URI that reopens it.\n"
+	"Shows the device's size in bytes and sectors, sector size, the buffer\n"
+	"alignment and request sizes it wants, its capabilities as opened,\n"
+	"the bytes it stores and a URI that reopens it. The device is opened\n"
+	"read-only: nothing is written (a mirror: copies nothing), a read-only\n"
+	"device lists no write capabilities, and a file locked by a writer\n"
+	"elsewhere is reported as such. 'writable' says whether it could be\n"
+	"opened for writing (files and ram: devices).\n"
 	"With --list, shows instead every export of the NBD server that the\n"
 	"URI names (its export name is ignored), with its description, size,\n"
 	"block sizes and flags, as nbdinfo --list does.\n"
@@ -123,7 +139,7 @@ static void info_caps(FILE *f, uint32_t caps, bool json)
 	if (json)
 		fputc('[', f);
 	for (uint32_t bit = 1; bit != 0; bit <<= 1) {
-		const char *name = cli_cap_name(bit);
+		const char *name = mblk_cap_name(bit);
 		if (!(caps & bit) || name == NULL)
 			continue;
 		if (json) {
@@ -138,6 +154,19 @@ static void info_caps(FILE *f, uint32_t caps, bool json)
 		fputc(']', f);
 	else if (first)
 		fputs("none", f);
+}
+
+/* Whether uri could be opened for writing: 1, 0, or -1 unknown. */
+static int info_writable(const char *uri)
+{
+	char path[4096];
+	if (strncasecmp(uri, "ram:", 4) == 0)
+		return 1;
+	if (!cli_uri_file_path(uri, path, sizeof(path)))
+		return -1;
+	if (strstr(uri, "read-only=1") != NULL && strncmp(uri, "file:", 5) == 0)
+		return 0;
+	return access(path, W_OK) == 0;
 }
 
 int cmd_info(int argc, char **argv)
@@ -169,33 +198,30 @@ int cmd_info(int argc, char **argv)
 
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	/* Open read-write when allowed, so that "read-only" reports the
-	 * device and not the way it was opened; info never writes. When
-	 * that fails (permissions, a read-only medium, a writer holding a
-	 * lock) a read-only open may still work; if it does not either,
-	 * the first failure is the one to explain. */
 	mblk_dev *dev;
-	int r = mblk_open_sync(&loop, uri, 0, &dev);
-	if (r < 0) {
-		char why[1024];
-		snprintf(why, sizeof(why), "%s",
-			 mblk_last_error()[0] ? mblk_last_error()
-					      : mblk_strerror(r));
-		if (mblk_open_sync(&loop, uri, MBLK_OPEN_RDONLY, &dev) < 0) {
-			cli_fail("info", "cannot open '%s': %s", uri, why);
-			uv_loop_close(&loop);
-			return CLI_FAIL;
-		}
+	if (cli_open("info", &loop, uri, MBLK_OPEN_RDONLY, &dev) < 0) {
+		uv_loop_close(&loop);
+		return CLI_FAIL;
 	}
 	struct mblk_info inf;
 	mblk_get_info(dev, &inf);
 	bool read_only = !inf.read_write;
+	if (read_only)
+		inf.caps &=
+			~(uint32_t)(MBLK_CAP_DISCARD | MBLK_CAP_WRITE_ZEROES |
+				    MBLK_CAP_RESIZE | MBLK_CAP_FUA |
+				    MBLK_CAP_ZERO_IS_FAST);
+	int writable = info_writable(uri); /* 1, 0, -1 unknown */
 	uint64_t alloc = 0;
 	bool have_alloc = mblk_get_allocated(dev, &alloc) == 0;
 	char reuri[4096];
 	int n = mblk_get_uri(dev, reuri, sizeof(reuri));
 	if (n < 0 || (size_t)n >= sizeof(reuri))
 		reuri[0] = '\0';
+	/* The reopen URI is the device's, not info's read-only look at it. */
+	char *ro = strstr(reuri, "&read-only=1");
+	if (ro != NULL && writable == 1 && strncmp(reuri, "file:", 5) == 0)
+		ro[strlen("&read-only=")] = '0';
 	uint64_t bytes = inf.size_sectors * inf.sector_size;
 	const char *notes = mblk_file_notes(dev);
 
@@ -206,12 +232,16 @@ int cmd_info(int argc, char **argv)
 		cli_json_string(stdout, mblk_dev_name(dev));
 		printf(",\"size\":%" PRIu64 ",\"size_sectors\":%" PRIu64
 		       ",\"sector_size\":%" PRIu32 ",\"read_only\":%s"
+		       ",\"writable\":%s"
 		       ",\"buf_align\":%" PRIu32 ",\"min_io\":%" PRIu32
 		       ",\"pref_io\":%" PRIu32 ",\"max_io\":%" PRIu32
 		       ",\"capabilities\":",
 		       bytes, inf.size_sectors, inf.sector_size,
-		       read_only ? "true" : "false", inf.buf_align, inf.min_io,
-		       inf.pref_io, inf.max_io);
+		       read_only ? "true" : "false",
+		       writable < 0 ? "null"
+		       : writable   ? "true"
+				    : "false",
+		       inf.buf_align, inf.min_io, inf.pref_io, inf.max_io);
 		info_caps(stdout, inf.caps, true);
 		if (have_alloc)
 			printf(",\"allocated\":%" PRIu64, alloc);
@@ -235,7 +265,12 @@ int cmd_info(int argc, char **argv)
 		       bytes, mblk__human_size(bytes, h, sizeof(h)),
 		       inf.size_sectors);
 		printf("sector size:   %" PRIu32 " bytes\n", inf.sector_size);
-		printf("read-only:     %s\n", read_only ? "yes" : "no");
+		printf("read-only:     %s\n",
+		       read_only ? "yes (as opened by info, which never writes)"
+				 : "no");
+		printf("writable:      %s\n", writable < 0 ? "unknown"
+					      : writable   ? "yes"
+							   : "no");
 		printf("buffer align:  %" PRIu32 " bytes\n", inf.buf_align);
 		printf("min io:        %" PRIu32 " bytes\n", inf.min_io);
 		printf("preferred io:  %" PRIu32 " bytes\n", inf.pref_io);
@@ -253,6 +288,10 @@ int cmd_info(int argc, char **argv)
 		else
 			printf("allocated:     unknown\n");
 		printf("reopen URI:    %s\n", reuri[0] ? reuri : "unknown");
+		if (writable == 0)
+			printf("note:          '%s' is not writable: opened for "
+			       "writing, it is opened read-only\n",
+			       uri);
 		/* What opening decided on its own (file: read-only fallback,
 		 * thread-pool fallback), one sentence per line. */
 		for (const char *p = notes; p != NULL && *p != '\0';) {

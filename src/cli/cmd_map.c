@@ -1,13 +1,14 @@
 /* cmd_map.c - `mblk map URI [--json]`: the data and hole extents.
  *
- * Walks the device with seek_mapped / seek_unmapped: at each position,
- * seek_mapped says where the next data may start (anything before it is
- * a hole) and seek_unmapped where that data ends. A position that both
- * seeks claim (a device contradicting itself) is reported as a hole of
- * one sector, since seek_unmapped guarantees zeros there. Adjacent
- * extents of the same kind are merged, so the output is the same as
- * `qemu-img map --output=json` for a raw image: offsets in bytes, the
- * device is its own storage (offset = start).
+ * The extents come from the core's walker (src/core/walk.h) with a granule of one
+ * sector, so they are exact and neighbours of the same kind are merged;
+ * a hole costs one step whatever its size (an empty 8 EiB device is one
+ * extent). The output is that of `qemu-img map -f raw` for the same
+ * image, byte for byte: the human form lists the extents holding data
+ * (offset, length, where it is mapped: the device is its own storage, so
+ * the same offset, and the device's name), and --json lists every
+ * extent with qemu-img's fields (start, length, depth, present, zero,
+ * data, offset). The device is opened read-only.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -17,60 +18,22 @@
 static const char map_help[] =
 	"Usage: mblk map URI [--json]\n"
 	"\n"
-	"Lists the device's extents: data (may hold data) and holes (read as\n"
-	"zeros), in bytes, merging neighbours of the same kind. A device that\n"
-	"cannot tell holes is reported as one data extent.\n"
+	"Lists the device's extents in bytes, as 'qemu-img map -f raw' does:\n"
+	"a table of the extents holding data (Offset, Length, Mapped to, File,\n"
+	"offsets in hex), or with --json every extent, data and holes.\n"
+	"Neighbours of the same kind are merged. A device that cannot tell\n"
+	"holes is one data extent. The device is opened read-only.\n"
 	"\n"
 	"Options:\n"
 	"  -j, --json   print a JSON array like 'qemu-img map --output=json':\n"
-	"               [{\"start\":0,\"length\":N,\"data\":true,"
-	"\"zero\":false,\"offset\":0},...]\n"
+	"               [{ \"start\": 0, \"length\": N, \"depth\": 0, "
+	"\"present\": true,\n"
+	"                  \"zero\": B, \"data\": B, \"offset\": 0},...]\n"
 	"  -h, --help   show this help\n"
 	"\n"
 	"Examples:\n"
 	"  mblk map 'ram:?size=1G'\n"
 	"  mblk map disk.img --json\n";
-
-struct map_out {
-	bool json;
-	bool have;           /* an extent is pending */
-	bool first;          /* nothing printed yet (JSON commas) */
-	uint64_t start, len; /* the pending extent, bytes */
-	bool data;
-};
-
-static void map_emit(struct map_out *o)
-{
-	if (!o->have)
-		return;
-	if (o->json) {
-		printf("%s{\"start\":%" PRIu64 ",\"length\":%" PRIu64
-		       ",\"data\":%s,\"zero\":%s,\"offset\":%" PRIu64 "}",
-		       o->first ? "[" : ",\n", o->start, o->len,
-		       o->data ? "true" : "false", o->data ? "false" : "true",
-		       o->start);
-	} else {
-		if (o->first)
-			printf("%20s %20s  %s\n", "start", "length", "type");
-		printf("%20" PRIu64 " %20" PRIu64 "  %s\n", o->start, o->len,
-		       o->data ? "data" : "hole");
-	}
-	o->first = false;
-	o->have = false;
-}
-
-static void map_add(struct map_out *o, uint64_t start, uint64_t len, bool data)
-{
-	if (o->have && o->data == data && o->start + o->len == start) {
-		o->len += len;
-		return;
-	}
-	map_emit(o);
-	o->have = true;
-	o->start = start;
-	o->len = len;
-	o->data = data;
-}
 
 int cmd_map(int argc, char **argv)
 {
@@ -79,11 +42,11 @@ int cmd_map(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct map_out o = { .first = true };
+	bool json = false;
 	int c;
 	while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': o.json = true; break;
+		case 'j': json = true; break;
 		case 'h': fputs(map_help, stdout); return CLI_OK;
 		default: return cli_bad_option("map", c, argv);
 		}
@@ -97,46 +60,53 @@ int cmd_map(int argc, char **argv)
 
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	mblk_dev *dev;
-	if (cli_open("map", &loop, uri, MBLK_OPEN_RDONLY, &dev) < 0) {
-		uv_loop_close(&loop);
-		return CLI_FAIL;
-	}
+	mblk_dev *dev = NULL;
+	int rc = CLI_FAIL;
+	if (cli_open("map", &loop, uri, MBLK_OPEN_RDONLY, &dev) < 0 ||
+	    cli_check_raw("map", uri, dev) < 0)
+		goto out;
 	struct mblk_info inf;
 	mblk_get_info(dev, &inf);
-	uint64_t ss = inf.sector_size, end = inf.size_sectors, pos = 0;
-	int rc = CLI_OK;
-	while (pos < end) {
-		uint64_t next;
-		int r = mblk_seek_mapped_sync(dev, pos, &next);
-		if (r == 0 && next > pos) {
-			next = next < end ? next : end;
-			map_add(&o, pos * ss, (next - pos) * ss, false);
-			pos = next;
-			continue;
-		}
-		if (r == 0)
-			r = mblk_seek_unmapped_sync(dev, pos, &next);
-		if (r < 0) {
-			map_emit(&o);
-			if (o.json && !o.first)
+	uint64_t ss = inf.sector_size;
+	struct mblk__walk w;
+	mblk__walk_init(&w, dev, 0, inf.size_sectors, 1);
+	if (json)
+		putchar('[');
+	else
+		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
+		       "File");
+	bool first = true;
+	for (uint64_t pos = 0; pos < inf.size_sectors;) {
+		struct mblk_extent e;
+		if (cli_walk_sync(&w, &loop, &e) < 0 || e.count == 0) {
+			if (json)
 				printf("]\n");
 			fflush(stdout);
-			rc = cli_fail("map", "%s", mblk_last_error());
+			cli_fail("map", "%s", mblk_last_error());
 			goto out;
 		}
-		if (next > pos) {
-			next = next < end ? next : end;
-			map_add(&o, pos * ss, (next - pos) * ss, true);
-			pos = next;
-		} else {
-			map_add(&o, pos * ss, ss, false);
-			pos++;
+		pos = e.sector + e.count;
+		bool data = !(e.flags & MBLK_EXTENT_HOLE);
+		bool zero = (e.flags & MBLK_EXTENT_ZERO) != 0;
+		uint64_t b = e.sector * ss, n = e.count * ss;
+		if (json) {
+			printf("%s{ \"start\": %" PRIu64
+			       ", \"length\": %" PRIu64
+			       ", \"depth\": 0, \"present\": true, \"zero\": "
+			       "%s, \"data\": %s, \"offset\": %" PRIu64 "}",
+			       first ? "" : ",\n", b, n,
+			       zero ? "true" : "false", data ? "true" : "false",
+			       b);
+		} else if (data) {
+			printf("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64
+			       "%s\n",
+			       b, n, b, mblk_dev_name(dev));
 		}
+		first = false;
 	}
-	map_emit(&o);
-	if (o.json)
-		printf(o.first ? "[]\n" : "]\n");
+	if (json)
+		printf("]\n");
+	rc = CLI_OK;
 out:
 	cli_close(&loop, dev);
 	uv_loop_close(&loop);

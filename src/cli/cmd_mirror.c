@@ -18,6 +18,11 @@
  * writes went through and whether the mirror had to switch to active
  * mode. (For a timed load with latency figures, run `mblk bench` on a
  * mirror: URI instead.)
+ *
+ * SIGINT / SIGTERM close the mirror (copy operations in flight finish),
+ * say in one sentence that DST is incomplete and how much was copied,
+ * and exit 128 + the signal. A DST this command created is removed
+ * whenever the command does not exit 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,12 +36,14 @@
 
 #include "cli.h"
 #include "progress.h"
+#include "../common/size.h"
 
 static const char mirror_help[] =
 	"Usage: mblk mirror SRC DST [--progress[=bar|json]] [--rate R]\n"
 	"                   [--buffer SIZE] [--chunk SIZE]\n"
 	"                   [--on-error stop|retry] [--retries N]\n"
 	"                   [--write-load QD] [--load-bs SIZE]\n"
+	"                   [--load-time SECONDS] [--target-is-zero]\n"
 	"                   [--dst-cache direct|buffered]\n"
 	"\n"
 	"Mirrors the device SRC onto DST (same size in bytes) with the live\n"
@@ -44,19 +51,21 @@ static const char mirror_help[] =
 	"not read. If DST is a file path (or file:PATH) that does not exist,\n"
 	"it is created, sparse, with the size of SRC. As with `mblk copy`, a\n"
 	"file DST without settings is written with O_DIRECT, or buffered\n"
-	"with a note where O_DIRECT is refused.\n"
+	"with a note where O_DIRECT is refused. A DST created by the command\n"
+	"is removed unless the mirror completes. Mirroring a file onto itself\n"
+	"and images in qcow2, VMDK, VHD, VHDX or VDI format are refused.\n"
 	"\n"
 	"Options:\n"
 	"  -p, --progress[=bar|json]  a progress bar on a terminal (rate, ETA),\n"
 	"                             or JSON lines on stdout\n"
-	"  -r, --rate R               copy at most R bytes of data per second\n"
-	"                             (K/M/G suffixes; default: no limit)\n"
+	"  -r, --rate RATE            read at most RATE bytes of data a second\n"
+	"                             (K..E suffixes; default: no limit)\n"
 	"  -b, --buffer SIZE          memory for copying (default 16M)\n"
 	"  -c, --chunk SIZE           tracking granularity (default 64K)\n"
 	"  -e, --on-error stop|retry  on a copy failure: stop (default) or\n"
 	"                             copy the range again\n"
 	"  -n, --retries N            failures to retry (default 3)\n"
-	"  -w, --write-load QD        while copying, keep QD random writes in\n"
+	"  -W, --write-load QD        while copying, keep QD random writes in\n"
 	"                             flight through the mirror (SRC is then\n"
 	"                             written to!)\n"
 	"  -B, --load-bs SIZE         size of those writes (default 4K)\n"
@@ -64,9 +73,14 @@ static const char mirror_help[] =
 	"                             sync, and report the write rates while\n"
 	"                             copying and in sync (JSON with\n"
 	"                             --progress=json)\n"
+	"  -Z, --target-is-zero       DST already reads as zeros: skip holes\n"
 	"  -t, --dst-cache MODE       direct (default) or buffered: how a file\n"
 	"                             DST without settings is written\n"
 	"  -h, --help                 show this help\n"
+	"\n"
+	"Exit status: 0 in sync, 1 failed, 2 usage error, 128 + the signal\n"
+	"when interrupted (130 SIGINT, 143 SIGTERM, 129 SIGHUP; DST\n"
+	"incomplete).\n"
 	"\n"
 	"Examples:\n"
 	"  mblk mirror disk.img copy.img --progress\n"
@@ -98,6 +112,8 @@ struct mirror_run {
 	uint64_t writes_at_sync;
 	char fail_msg[512];
 	int fail_status;
+	struct cli_signals sigs;
+	bool stopped; /* a signal */
 };
 
 static void mirror_show(struct mirror_run *r)
@@ -108,7 +124,7 @@ static void mirror_show(struct mirror_run *r)
 	/* Re-dirtied ranges make done go down; the bar only moves on. */
 	if (p.bytes_done > r->shown)
 		r->shown = p.bytes_done;
-	progress_update(r->prog, r->shown);
+	progress_update(r->prog, r->shown, p.bytes_read);
 }
 
 static void mirror_event_cb(void *data, enum mblk_mirror_event ev, int value,
@@ -126,8 +142,8 @@ static void mirror_event_cb(void *data, enum mblk_mirror_event ev, int value,
 	case MBLK_MIRROR_ACTIVE: r->active = true; break;
 	case MBLK_MIRROR_ERROR:
 		r->retried++;
-		fprintf(stderr, "mblk mirror: warning: %s; copying it again\n",
-			error);
+		progress_warn(r->prog, "mirror",
+			      "warning: %s; copying it again", error);
 		break;
 	case MBLK_MIRROR_FAILED:
 		r->fail_status = value;
@@ -137,6 +153,14 @@ static void mirror_event_cb(void *data, enum mblk_mirror_event ev, int value,
 	case MBLK_MIRROR_SWITCHED:
 	case MBLK_MIRROR_CANCELLED: break; /* mblk mirror does neither */
 	}
+}
+
+static void mirror_stop(void *data)
+{
+	struct mirror_run *r = data;
+	r->stopped = true;
+	r->done = true;
+	r->load_stop = true;
 }
 
 static void mirror_tick(uv_timer_t *t)
@@ -204,10 +228,11 @@ int cmd_mirror(int argc, char **argv)
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "on-error", required_argument, NULL, 'e' },
 		{ "retries", required_argument, NULL, 'n' },
-		{ "write-load", required_argument, NULL, 'w' },
+		{ "write-load", required_argument, NULL, 'W' },
 		{ "load-bs", required_argument, NULL, 'B' },
 		{ "load-time", required_argument, NULL, 'T' },
 		{ "dst-cache", required_argument, NULL, 't' },
+		{ "target-is-zero", no_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -215,15 +240,16 @@ int cmd_mirror(int argc, char **argv)
 	struct mblk_mirror_opts mo = { 0 };
 	uint64_t retries = 3, qd = 0, bs = 4096;
 	double load_time = 0;
-	bool dst_direct = true;
+	bool dst_direct = true, tiz = false, cache_given = false;
+	bool retries_given = false, bs_given = false;
 	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":pr:b:c:e:n:w:B:T:t:h", opts,
+	while ((c = getopt_long(argc, argv, ":pr:b:c:e:n:W:B:T:t:Zh", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (cli_parse_dst_cache("mirror", optarg, &dst_direct))
 				return CLI_USAGE;
+			cache_given = true;
 			break;
 		case 'p':
 			if (progress_parse_mode(optarg, &pmode) < 0)
@@ -274,8 +300,10 @@ int cmd_mirror(int argc, char **argv)
 			if (cli_parse_uint("mirror", "--retries", optarg, 0,
 					   1000000, &retries) < 0)
 				return CLI_USAGE;
+			retries_given = true;
 			break;
-		case 'w':
+		case 'Z': tiz = true; break;
+		case 'W':
 			if (cli_parse_uint("mirror", "--write-load", optarg, 1,
 					   LOAD_MAX, &qd) < 0)
 				return CLI_USAGE;
@@ -284,6 +312,7 @@ int cmd_mirror(int argc, char **argv)
 			if (cli_parse_size("mirror", "--load-bs", optarg, &bs) <
 			    0)
 				return CLI_USAGE;
+			bs_given = true;
 			if (bs == 0 || bs > (16u << 20))
 				return cli_usage("mirror",
 						 "--load-bs must be "
@@ -312,6 +341,24 @@ int cmd_mirror(int argc, char **argv)
 				 argc - optind);
 	mo.retries = (unsigned)retries;
 	const char *src_uri = argv[optind], *dst_uri = argv[optind + 1];
+	if (cli_same_device(src_uri, dst_uri))
+		return cli_usage("mirror",
+				 "'%s' and '%s' are the same device; a mirror "
+				 "onto itself is refused",
+				 src_uri, dst_uri);
+	char probe[4096];
+	if (cache_given && (!cli_uri_file_path(dst_uri, probe, sizeof(probe)) ||
+			    strchr(dst_uri, '?') != NULL))
+		fprintf(stderr,
+			"mblk mirror: warning: --dst-cache does nothing here: "
+			"'%s' is not a file path without settings\n",
+			dst_uri);
+	if (load_time > 0 && qd == 0)
+		return cli_usage("mirror", "--load-time needs --write-load");
+	if (bs_given && qd == 0)
+		return cli_usage("mirror", "--load-bs needs --write-load");
+	if (retries_given && mo.on_error != MBLK_MIRROR_RETRY)
+		return cli_usage("mirror", "--retries needs --on-error retry");
 
 	static struct mirror_run run;
 	struct mirror_run *r = &run;
@@ -320,11 +367,17 @@ int cmd_mirror(int argc, char **argv)
 	int rc = CLI_FAIL;
 	mblk_dev *src = NULL, *dst = NULL;
 	char path[4096];
-	bool created = false;
+	bool created = false, have_sigs = false;
 
 	if (cli_open("mirror", &r->loop, src_uri,
 		     (qd ? 0 : MBLK_OPEN_RDONLY) | MBLK_OPEN_NO_SAFE, &src) < 0)
 		goto out;
+	if (cli_check_raw("mirror", src_uri, src) < 0)
+		goto out;
+	/* From here on a signal stops the command (mirror_stop), so that a
+	 * DST being created or opened is removed as well. */
+	cli_signals_start(&r->sigs, &r->loop, mirror_stop, r);
+	have_sigs = true;
 	struct mblk_info si;
 	mblk_get_info(src, &si);
 	uint64_t bytes = si.size_sectors * si.sector_size;
@@ -337,7 +390,12 @@ int cmd_mirror(int argc, char **argv)
 	if (cli_open_dst("mirror", &r->loop, dst_uri, MBLK_OPEN_NO_SAFE,
 			 dst_direct, &dst) < 0)
 		goto out;
-	mo.secondary_is_zero = created;
+	if (created && tiz)
+		fprintf(stderr,
+			"mblk mirror: warning: --target-is-zero does nothing "
+			"here: '%s' is created and reads as zeros anyway\n",
+			dst_uri);
+	mo.secondary_is_zero = created || tiz;
 	if (mblk_mirror_open(src, dst, &mo, mirror_event_cb, r, &r->m) < 0) {
 		cli_fail("mirror", "%s", mblk_last_error());
 		goto out;
@@ -382,9 +440,14 @@ int cmd_mirror(int argc, char **argv)
 	while (!r->done)
 		uv_run(&r->loop, UV_RUN_ONCE);
 	uv_timer_stop(&r->tick);
+	struct mblk_mirror_progress mp = { 0 };
+	mblk_mirror_get_progress(r->m, &mp);
 	if (r->ok)
-		progress_update(r->prog, bytes);
-	progress_finish(r->prog, r->ok && r->load_failed == 0);
+		progress_update(r->prog, bytes, mp.bytes_read);
+	progress_finish(r->prog, r->stopped ? r->sigs.signo
+				 : r->ok && r->load_failed == 0
+					 ? PROGRESS_OK
+					 : PROGRESS_FAILED);
 	/* The load in sync, for --load-time seconds. */
 	while (r->ok && r->load_inflight > 0 && r->load_failed == 0 &&
 	       (double)(uv_hrtime() - r->t_sync) / 1e9 < r->load_time)
@@ -395,6 +458,7 @@ int cmd_mirror(int argc, char **argv)
 	while (r->load_inflight > 0)
 		uv_run(&r->loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&r->tick, NULL);
+	cli_signals_stop(&r->sigs);
 
 	if (qd > 0 && r->ok && pmode == PROGRESS_JSON) {
 		double tc = (double)(r->t_sync - r->t_start) / 1e9;
@@ -410,7 +474,21 @@ int cmd_mirror(int argc, char **argv)
 		       ts > 0 ? (double)ws / ts : 0,
 		       r->active ? "true" : "false");
 	}
-	if (!r->ok) {
+	if (r->stopped) {
+		char hd[32], ht[32];
+		uint64_t done = mp.bytes_done < bytes ? mp.bytes_done : bytes;
+		cli_fail("mirror",
+			 "interrupted by %s: '%s' is incomplete: %s of %s "
+			 "copied (%.0f%%)%s",
+			 cli_signal_name(r->sigs.signo), dst_uri,
+			 mblk__human_size(done, hd, sizeof(hd)),
+			 mblk__human_size(bytes, ht, sizeof(ht)),
+			 bytes ? 100.0 * (double)done / (double)bytes : 0.0,
+			 created ? ", and it was removed, since this command "
+				   "created it"
+				 : "");
+		rc = CLI_SIGNAL_BASE + r->sigs.signo;
+	} else if (!r->ok) {
 		cli_fail("mirror", "%s", r->fail_msg);
 	} else if (r->load_failed) {
 		cli_fail("mirror", "%d writes of the load failed: %s",
@@ -427,6 +505,8 @@ int cmd_mirror(int argc, char **argv)
 					  : "");
 	}
 out:
+	if (have_sigs)
+		cli_signals_stop(&r->sigs);
 	cli_close(&r->loop, r->m);
 	cli_close(&r->loop, src);
 	cli_close(&r->loop, dst);

@@ -3,10 +3,16 @@
  * `mblk SUB ARGS...` calls the SUB entry of the table below with argv
  * starting at SUB, so each subcommand parses its own options with
  * getopt_long exactly as a program of its own would.
+ *
+ * Output that cannot be written is an error, as in coreutils: stdout is
+ * flushed and checked once the subcommand is done, and a failure (a full
+ * disk, a closed pipe, /dev/full) turns the exit status into 1 with a
+ * sentence, whatever the subcommand returned.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mblk/backend.h>
@@ -25,6 +31,9 @@ static const struct subcommand subcommands[] = {
 	{ "bench", cmd_bench, "measure a device with an in-process load" },
 	{ "mirror", cmd_mirror, "mirror a live device onto another" },
 	{ "serve", cmd_serve, "export devices over NBD" },
+	{ "compare", cmd_compare, "compare two devices, sparse-aware" },
+	{ "create", cmd_create, "create a sparse image file" },
+	{ "resize", cmd_resize, "grow (or, with --shrink, shrink) a device" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -38,12 +47,35 @@ static void main_usage(FILE *f)
 		fprintf(f, "  %-8s %s\n", subcommands[i].name,
 			subcommands[i].summary);
 	fprintf(f, "\nDevices are named by URI: ram:NAME?size=SIZE, "
-		   "ram:?size=SIZE, file:PATH, or a PATH.\n"
-		   "Sizes take K, M, G, T suffixes (binary). "
-		   "'mblk COMMAND --help' explains each command;\n"
+		   "ram:?size=SIZE, file:PATH,\n"
+		   "a PATH, and more ('mblk --help-uri').\n"
+		   "Sizes take K, M, G, T, P, E suffixes (binary).\n"
+		   "'mblk COMMAND --help' explains each command; "
 		   "'man mblk' explains them all.\n"
 		   "Exit status: 0 done, 1 the operation failed, "
-		   "2 usage error.\n");
+		   "2 usage error (compare: 0 same,\n"
+		   "1 different, 2 error); 128 + the signal (130 SIGINT, "
+		   "143 SIGTERM, 129 SIGHUP)\n"
+		   "for a copy or mirror interrupted, DST then incomplete.\n");
+}
+
+/* Flushes stdout; a write that failed now or earlier makes rc 1. */
+static int main_check_stdout(const char *sub, int rc)
+{
+	errno = 0;
+	int bad = fflush(stdout) != 0 || ferror(stdout);
+	int e = errno;
+	if (fclose(stdout) != 0 && !bad) {
+		bad = 1;
+		e = errno;
+	}
+	if (!bad)
+		return rc;
+	fprintf(stderr, "mblk%s%s: cannot write the output: %s\n",
+		sub ? " " : "", sub ? sub : "",
+		e ? strerror(e) : "an earlier write failed");
+	/* compare's 1 means "different": a failure there is 2. */
+	return sub && strcmp(sub, "compare") == 0 ? CLI_USAGE : CLI_FAIL;
 }
 
 /* Every scheme this mblk was built with and its keys, from the table the
@@ -77,19 +109,20 @@ int main(int argc, char **argv)
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
 	    strcmp(sub, "help") == 0) {
 		main_usage(stdout);
-		return CLI_OK;
+		return main_check_stdout(NULL, CLI_OK);
 	}
 	if (strcmp(sub, "--help-uri") == 0)
 		return main_help_uri();
 	if (strcmp(sub, "--version") == 0 || strcmp(sub, "-V") == 0) {
 		printf("mblk %s (library %s, libuv %s)\n", MBLK_VERSION_STRING,
 		       mblk_version(), uv_version_string());
-		return CLI_OK;
+		return main_check_stdout(NULL, CLI_OK);
 	}
 	for (size_t i = 0; i < NSUB; i++) {
 		if (strcmp(sub, subcommands[i].name) == 0) {
 			optind = 0; /* glibc: a full reset of getopt */
-			return subcommands[i].run(argc - 1, argv + 1);
+			int rc = subcommands[i].run(argc - 1, argv + 1);
+			return main_check_stdout(sub, rc);
 		}
 	}
 	if (sub[0] == '-')

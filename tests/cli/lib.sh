@@ -60,3 +60,19 @@ finish() {
 	echo "all checks passed"
 	exit 0
 }
+
+# ms_since T0: milliseconds since T0 (from `date +%s%N`).
+ms_since() {
+	echo $((($(date +%s%N) - $1) / 1000000))
+}
+
+# need_peer NAME: exit 77 without it (a failure under CI=true).
+need_peer() {
+	command -v "$1" >/dev/null && return 0
+	if [ "${CI:-}" = true ]; then
+		echo "FAIL: $1 is missing (scripts/deps.sh installs it)" >&2
+		exit 1
+	fi
+	echo "$1 is missing; skipping"
+	exit 77
+}

@@ -26,18 +26,35 @@ expect_rc 0 "$MBLK" bench 'ram:x?size=1T' --rw write --bs 1M --size 32M \
 # Human output has the lines the docs describe.
 expect_rc 0 "$MBLK" bench 'ram:?size=4M' --rw randread --time 0.1 &&
 	{ printf '%s\n' "$OUT" | grep -q '^read .*IOPS.*p99.9' || fail "human: $OUT"; }
-# With the file device: a read test fills holes only, keeping the data.
+# With the file device: a read test on an existing image changes nothing
+# (same bytes, same allocation, nothing said about writing); --fill
+# fills the holes only, keeping the data, and says so first.
 f=$(mktemp /tmp/mblk-bench.XXXXXX)
-trap 'rm -f "$f" "$f.head"' EXIT
+trap 'rm -f "$f" "$f.head" "$f.orig"' EXIT
 dd if=/dev/urandom of="$f" bs=1M count=1 2>/dev/null
 truncate -s 4M "$f"
 head -c 1M "$f" >"$f.head"
+cp --sparse=always "$f" "$f.orig"
 if "$MBLK" info "$f" >/dev/null 2>&1; then
-	expect_rc 0 "$MBLK" bench "$f" --rw randread --qd 4 --time 0.1 --json &&
-		check file_prefill "$(json_get 'j["prefill_bytes"]')" 3145728
+	used0=$(du -k "$f" | cut -f1)
+	for rw in randread read; do
+		expect_rc 0 "$MBLK" bench "$f" --rw $rw --qd 4 --time 0.1 --json &&
+			check "$rw no_fill" "$(json_get 'j["prefill_bytes"]')" 0
+		[ -z "$ERR" ] || fail "a read test said something: $ERR"
+	done
+	cmp -s "$f" "$f.orig" || fail "a read test changed $f"
+	check read_allocation "$(du -k "$f" | cut -f1)" "$used0"
+	expect_rc 0 "$MBLK" bench "$f" --rw randread --fill --qd 4 --time 0.1 --json &&
+		check file_fill "$(json_get 'j["prefill_bytes"]')" 3145728
+	printf '%s' "$ERR" | grep -q 'note: this test writes to' ||
+		fail "--fill did not say it writes: $ERR"
 	head -c 1M "$f" | cmp -s - "$f.head" ||
-		fail "a read test changed the data already in $f"
+		fail "--fill changed the data already in $f"
 	expect_rc 0 "$MBLK" map "$f" --json &&
 		check file_all_data "$(json_get '[e["data"] for e in j]')" "[True]"
+	expect_rc 0 "$MBLK" bench "$f" --rw write --size 1M --time 0.1 --json
+	printf '%s' "$ERR" | grep -q 'note: this test writes to' ||
+		fail "a write test did not say it writes: $ERR"
 fi
+expect_rc 2 "$MBLK" bench 'ram:?size=1M' --rw read --fill --no-fill
 finish

@@ -32,10 +32,11 @@ static int fails;
 
 static int run_copy(const char *a, const char *b, const char *buffer)
 {
-	char *argv[] = { "copy",         (char *)a,    (char *)b, "--buffer",
-			 (char *)buffer, "--requests", "5",       NULL };
+	char *argv[] = { "copy",     (char *)a,      (char *)b,
+			 "--buffer", (char *)buffer, "--requests",
+			 "5",        "--quiet",      NULL };
 	optind = 0;
-	return cmd_copy(7, argv);
+	return cmd_copy(8, argv);
 }
 
 int main(void)
@@ -105,6 +106,37 @@ int main(void)
 					    "differs");
 	mblk_close(dst4k, NULL, NULL);
 	mblk_ram_destroy("dst4k");
+
+	/* Time follows the data: an empty 8 EiB source onto an 8 EiB
+	 * destination holding data at both ends (so it does not read as
+	 * zeros and the holes must be zeroed): one fast write_zeroes, in
+	 * well under a second, and the data is gone. */
+	mblk_dev *bsrc, *bdst;
+	uint64_t huge = (1ull << 63) / SS;
+	CHECK(mblk_ram_create(&loop, "bsrc", huge, SS, &bsrc) == 0, "%s",
+	      mblk_last_error());
+	CHECK(mblk_ram_create(&loop, "bdst", huge, SS, &bdst) == 0, "%s",
+	      mblk_last_error());
+	struct iovec one = { got, SS };
+	memset(got, 0xee, SS);
+	CHECK(mblk_write_sync(bdst, 0, &one, 1, 0) == 0, "%s",
+	      mblk_last_error());
+	CHECK(mblk_write_sync(bdst, huge - 1, &one, 1, 0) == 0, "%s",
+	      mblk_last_error());
+	uint64_t t0 = uv_hrtime();
+	rc = run_copy("ram:bsrc", "ram:bdst", "16M");
+	double secs = (double)(uv_hrtime() - t0) / 1e9;
+	CHECK(rc == 0, "the 8 EiB copy exited %d", rc);
+	CHECK(secs < 2.0, "the 8 EiB copy took %.3f s", secs);
+	uint64_t alloc = 1;
+	CHECK(mblk_get_allocated(bdst, &alloc) == 0 && alloc == 0,
+	      "the 8 EiB destination still holds %llu bytes",
+	      (unsigned long long)alloc);
+	mblk_close(bsrc, NULL, NULL);
+	mblk_close(bdst, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	mblk_ram_destroy("bsrc");
+	mblk_ram_destroy("bdst");
 
 	mblk_close(src, NULL, NULL);
 	mblk_close(dst, NULL, NULL);

@@ -21,13 +21,15 @@ if [ -w /dev/full ]; then
 	rc=$?
 	[ "$rc" = 1 ] || fail "--help-uri >/dev/full exited $rc, expected 1"
 fi
-# A mirror of fault of ram, two levels of brackets, reopens as printed.
+# A mirror of fault of ram, two levels of brackets: info looks at it
+# read-only, so it shows the primary (a read-only mirror copies nothing),
+# whose printed URI, bracketed, reopens as printed.
 uri='mirror:?primary=[fault:?inner=[ram:?size=1M&sector-size=4096]]&secondary=[ram:?size=1M]&secondary-zero=1'
 expect_rc 0 "$MBLK" info "$uri" --json &&
 {
 	check ss "$(json_get 'j["sector_size"]')" 4096
-	printf '%s\n' "$OUT" | grep -q '"reopen_uri": *"mirror:?primary=\[' ||
-		fail "the mirror's reopen URI is not bracketed: $OUT"
+	printf '%s\n' "$OUT" | grep -q '"reopen_uri": *"fault:?inner=\[ram:' ||
+		fail "the primary's reopen URI is not bracketed: $OUT"
 	again=$(json_get 'j["reopen_uri"]')
 	expect_rc 0 "$MBLK" info "$again" --json &&
 		check reopened "$(json_get 'j["reopen_uri"]')" "$again"

@@ -42,11 +42,13 @@
  * secondary is flushed, and Complete is reported.
  *
  * Rate limit: a token bucket of bytes read from the primary (holes are
- * free), refilled continuously at `rate` bytes/s up to max(one
- * operation, rate/10). An operation is launched only while tokens are
- * positive; its reads take their bytes (the bucket may go negative by
- * the operations in flight). When empty, the mirror's one timer is armed
- * for the moment it is positive again.
+ * free), refilled continuously at `rate` bytes/s and never above zero (no
+ * credit, so no burst after a pause or at the start). An operation is
+ * launched only when the bucket is not in debt, and is charged its whole
+ * range at launch; the holes it finds are given back. So the bytes read
+ * by time t are at most rate * t + one operation, from the first byte,
+ * whatever the buffer and the device size. In debt, the mirror's one
+ * timer is armed for the moment the debt is paid.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -90,6 +92,14 @@ static void copy_end(struct copy_op *op, int status, const char *msg)
 	mblk__mirror_report_percent(m);
 }
 
+/* A hole of bytes handled without reading: counted, and free. */
+static void copy_hole_done(struct mirror *m, uint64_t bytes)
+{
+	m->bytes_zeroed += bytes;
+	if (m->rate)
+		m->tokens += (double)bytes;
+}
+
 static void copy_fail_nomem(struct copy_op *op)
 {
 	char msg[MBLK_MSG_MAX];
@@ -109,7 +119,7 @@ static void copy_write_done(mblk_req *c)
 		op->pos = op->xend;
 		copy_step(op);
 	} else {
-		m->bytes_zeroed += (op->xend - op->pos) << m->sec_shift;
+		copy_hole_done(m, (op->xend - op->pos) << m->sec_shift);
 		op->pos = op->xend;
 		copy_step(op);
 	}
@@ -168,8 +178,6 @@ static void copy_read(struct copy_op *op)
 	op->iov.iov_len = bytes;
 	c->iov = &op->iov;
 	c->iovcnt = 1;
-	if (m->rate)
-		m->tokens -= (double)bytes;
 	copy_submit(op, c, copy_read_done);
 }
 
@@ -183,7 +191,7 @@ static bool copy_zero(struct copy_op *op)
 	uint64_t want = (b >= 64 ? ~0ull : (1ull << b) - 1) &
 			~((1ull << a) - 1);
 	if (m->zero_known && (op->zmask & want) == want) {
-		m->bytes_zeroed += (op->xend - op->pos) << m->sec_shift;
+		copy_hole_done(m, (op->xend - op->pos) << m->sec_shift);
 		op->pos = op->xend;
 		return true;
 	}
@@ -319,6 +327,8 @@ static void copy_launch(struct mirror *m, uint64_t c, uint64_t n)
 	e->start = c << m->cs_shift;
 	e->end = mblk__min_u64((c + n) << m->cs_shift, m->size);
 	e->run = copy_run;
+	if (m->rate) /* charged now, holes given back: see the notes */
+		m->tokens -= (double)((e->end - e->start) << m->sec_shift);
 	mblk__mirror_lock_add(m, e);
 }
 
@@ -410,7 +420,7 @@ void mblk__mirror_kick(struct mirror *m)
 		copy_refill(m);
 	bool wrapped = false;
 	while (m->ops_busy < m->nops) {
-		if (m->rate && m->tokens <= 0) {
+		if (m->rate && m->tokens < 0) {
 			if (!m->timer_armed) {
 				uint64_t ms = (uint64_t)(-m->tokens * 1000.0 /
 							 (double)m->rate) +

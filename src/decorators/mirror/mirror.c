@@ -778,8 +778,8 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 
 	m->opts = *opts;
 	m->rate = opts->rate;
-	m->tokens_cap = (double)mblk__max_u64(per_op, opts->rate / 10);
-	m->tokens = m->tokens_cap;
+	m->tokens_cap = 0; /* no credit: the rate holds from the first byte */
+	m->tokens = 0;
 	m->on_error = opts->on_error;
 	m->retries_left = opts->retries;
 	m->cb = cb;

@@ -8,8 +8,10 @@
  * take them as they are (docs/uri.md); percent-encoded values work too.
  * rate is bytes per second (64M = 64 MiB/s). Both devices are opened at
  * once, without `safe` (the mirror is wrapped as a whole); when one fails
- * the other is closed. MBLK_OPEN_RDONLY applies to the primary only, since
- * the secondary is written. docs/decorators/mirror.md.
+ * the other is closed. Opened with MBLK_OPEN_RDONLY, a mirror is only
+ * looked at (mblk info, map, compare): the primary alone is opened and
+ * served, and the secondary is neither opened nor copied to, since
+ * looking must not write. docs/decorators/mirror.md.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,7 +27,8 @@ struct mirror_open {
 	struct mblk_mirror_opts o;
 	mblk_dev *p, *s;
 	int pending;
-	int status; /* the first failure */
+	bool look_only; /* MBLK_OPEN_RDONLY: the primary alone */
+	int status;     /* the first failure */
 	char msg[MBLK_MSG_MAX * 2];
 };
 
@@ -42,6 +45,11 @@ static void mirror_child_opened(struct mirror_open *mo, mblk_dev **slot,
 	struct mblk_open_req *req = mo->req;
 	mblk_dev *m;
 	int r = mo->status;
+	if (r == 0 && mo->look_only) {
+		mblk_open_done(req, mo->p);
+		free(mo);
+		return;
+	}
 	if (r == 0) {
 		r = mblk_mirror_open(mo->p, mo->s, &mo->o, NULL, NULL, &m);
 		if (r < 0)
@@ -121,12 +129,17 @@ static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 	mo->pending = 2;
 	uv_loop_t *loop = mblk_open_req_loop(req);
 	unsigned flags = mblk_open_req_flags(req);
+	mo->look_only = (flags & MBLK_OPEN_RDONLY) != 0;
+	if (mo->look_only)
+		mo->pending = 1;
 	r = mblk_open(loop, pu, flags | MBLK_OPEN_NO_SAFE,
 		      mirror_primary_opened, mo);
 	if (r < 0) {
 		free(mo);
 		return r;
 	}
+	if (mo->look_only)
+		return 0;
 	r = mblk_open(loop, su, (flags & ~MBLK_OPEN_RDONLY) | MBLK_OPEN_NO_SAFE,
 		      mirror_secondary_opened, mo);
 	if (r < 0) /* the primary's callback finishes the request */

@@ -291,8 +291,7 @@ int mblk_mirror_set_rate(mblk_dev *dev, uint64_t rate)
 					       "mirror");
 	m->rate = rate;
 	m->opts.rate = rate;
-	m->tokens_cap =
-		(double)(rate / 10 > m->op_bytes ? rate / 10 : m->op_bytes);
+	m->tokens_cap = 0; /* no credit, as at the start (copy.c's notes) */
 	if (m->tokens > m->tokens_cap)
 		m->tokens = m->tokens_cap;
 	m->refill_ns = 0;
