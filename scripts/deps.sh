@@ -14,9 +14,13 @@ PACKAGES=(
 	# build
 	build-essential pkg-config meson ninja-build g++
 	# libraries the code links against
-	libuv1-dev liburing-dev
+	libuv1-dev liburing-dev libgnutls28-dev
+	# mblk serve's control socket and metrics (optional features)
+	libjansson-dev libmicrohttpd-dev
 	# tests: unit tests, valgrind and sanitizer runs, format check
 	libcmocka-dev valgrind clang-format
+	# the NBD server's libFuzzer targets (tests/fuzz)
+	clang
 	# interop peers and tools used by tests and benchmarks
 	qemu-utils fio nbdkit libnbd-bin util-linux coreutils python3
 	# the NBD server's tests: libnbd's python binding (nbdsh), nbd-server,
@@ -26,6 +30,13 @@ PACKAGES=(
 	e2fsprogs mount diffutils
 	# the CLI tests: a terminal for the progress bar, man for mblk.1
 	tmux man-db
+	# the rbd device (librbd, librados) and its tests: a throwaway Ceph
+	# cluster (tests/rbd/ceph-cluster.sh), qemu-img's rbd driver
+	librbd-dev ceph-mon ceph-osd ceph-common qemu-block-extra uuid-runtime
+	# the benchmark scripts (bench/*.sh) parse fio's JSON and do sums
+	jq bc
+	# migration tests: a python client, metrics scrapes and their check
+	curl prometheus
 )
 
 LOG=${MBLK_DEPS_LOG:-/tmp/mblk-deps.log}

@@ -87,5 +87,13 @@ run "$MBLK" info "$TMP/copy.raw"
 run cmp "$TMP/src.raw" "$TMP/copy.raw"
 echo "identical; allocated: source $(du -k "$TMP/src.raw" | cut -f1) KiB," \
 	"copy $(du -k "$TMP/copy.raw" | cut -f1) KiB"
+
+step "serve the image over NBD while qemu-img and nbdinfo read it"
+if command -v qemu-img >/dev/null && command -v nbdinfo >/dev/null; then
+	run env COPY="$TMP/copy.raw" "$MBLK" serve "$TMP/src.raw" --read-only --run \
+		'qemu-img compare -f raw -F raw "$COPY" "$uri" && nbdinfo --map "$uri" | head -n 4'
+else
+	echo "(qemu-img or nbdinfo missing: scripts/deps.sh installs them)"
+fi
 echo
 echo "run.sh: done"

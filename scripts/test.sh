@@ -203,6 +203,22 @@ else
 	tail -n 40 "$ASAN_BUILD.build.log" | sed 's/^/    | /'
 	note_check "build (asan+ubsan)" 1
 fi
+
+# ---------------------------------------------------------------------
+# The NBD server's libFuzzer targets, a fixed number of executions each
+# (tests/fuzz; scripts/fuzz.sh runs them long).
+echo "== fuzz (libFuzzer, short)"
+FUZZ_BUILD=$ROOT/build-fuzz
+if [ "${MBLK_NO_FUZZ:-0}" = 1 ]; then
+	note_check "fuzz (MBLK_NO_FUZZ=1)" 77
+elif CC=clang CXX=clang++ setup_build "$FUZZ_BUILD" -Dfuzz=true \
+	-Db_sanitize=address,undefined -Db_lundef=false; then
+	note_check "build (fuzz)" 0
+	run_meson_tests fuzz "$FUZZ_BUILD" --suite fuzz
+else
+	tail -n 40 "$FUZZ_BUILD.build.log" | sed 's/^/    | /'
+	note_check "build (fuzz)" 1
+fi
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # ---------------------------------------------------------------------

@@ -43,6 +43,14 @@ struct mblk_nbd_export {
 	bool read_only; /* refuse writes even if the device takes them */
 };
 
+/* TLS (GnuTLS): off; on (clients may use STARTTLS); require (nothing
+ * but STARTTLS, ABORT and errors is answered before TLS is up). */
+enum mblk_nbd_tls_mode {
+	MBLK_NBD_TLS_OFF = 0,
+	MBLK_NBD_TLS_ON,
+	MBLK_NBD_TLS_REQUIRE,
+};
+
 /* Limits and behaviour; a zeroed struct gives the defaults. */
 struct mblk_nbd_server_opts {
 	uint32_t max_payload;     /* largest READ/WRITE payload, a multiple
@@ -67,6 +75,15 @@ struct mblk_nbd_server_opts {
 	 * (mblk serve --once stops at the first). NULL: not called. */
 	void (*on_disconnect)(void *data, unsigned open_connections);
 	void *on_disconnect_data;
+	/* TLS: with a mode other than off, exactly one of tls_certs (a
+	 * directory with server-cert.pem, server-key.pem and, to verify
+	 * clients, ca-cert.pem: qemu-nbd's and nbdkit's layout) and tls_psk
+	 * (a psktool keys file). tls_verify_peer: X.509 clients must present
+	 * a certificate signed by ca-cert.pem. */
+	enum mblk_nbd_tls_mode tls;
+	const char *tls_certs;
+	const char *tls_psk;
+	bool tls_verify_peer;
 };
 
 /* Creates a server on loop for the n exports, copying the array and its
@@ -110,6 +127,31 @@ MBLK_API unsigned mblk_nbd_server_connections(const mblk_nbd_server *srv);
  * Returns the length the URI needs, like snprintf, or -ENOTCONN when
  * nothing listens. */
 MBLK_API int mblk_nbd_server_uri(mblk_nbd_server *srv, char *buf, size_t len);
+
+/* Adds an export while the server runs, with the rules of
+ * mblk_nbd_server_create (names unique, one default export, payload a
+ * multiple of the sector size); clients negotiating from now on see it.
+ * The device stays the caller's. Returns 0 or -errno with the sentence
+ * in mblk_last_error(). */
+MBLK_API int mblk_nbd_server_add_export(mblk_nbd_server *srv,
+					const struct mblk_nbd_export *e);
+
+/* Removes the export named name ("" the default export): clients can no
+ * longer choose it, its connections are dropped once their requests in
+ * flight have finished and been answered, and then cb (if not NULL) is
+ * called with status 0, from the loop and never inside this call; from
+ * then on the server no longer touches the device. Returns 0 if started,
+ * in which case cb is called exactly once, or -errno (-ENOENT no such
+ * export, -EBUSY the last one) with the sentence in mblk_last_error(),
+ * in which case cb is never called. */
+MBLK_API int mblk_nbd_server_remove_export(mblk_nbd_server *srv,
+					   const char *name, mblk_cb cb,
+					   void *data);
+
+/* The number of connections in transmission on the export named name,
+ * or -ENOENT. */
+MBLK_API int mblk_nbd_server_export_connections(const mblk_nbd_server *srv,
+						const char *name);
 
 /* Shuts the server down gracefully and frees it: stops accepting, drops
  * connections still negotiating, stops reading requests, lets every

@@ -30,6 +30,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_create(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
 
 #if defined(__GNUC__)
 #define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))

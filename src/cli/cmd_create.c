@@ -1,14 +1,18 @@
-/* cmd_create.c - `mblk create URI --size SIZE`: a new sparse image.
+/* cmd_create.c - `mblk create URI --size SIZE`: a new, empty device to
+ * copy or mirror onto: a sparse file, or an RBD image.
  *
  * A file (a path, or file:PATH) is created sparse with O_EXCL: an
  * existing file is never overwritten (`mblk resize` changes a size).
  * Other schemes go through create_other(), the one place a scheme that
- * can create images (RBD) plugs in.
+ * can create images plugs in: RBD, through mblk_rbd_create
+ * (include/mblk/rbd.h), so this file needs no librbd of its own.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <string.h>
+
+#include <mblk/rbd.h>
 
 #include "cli.h"
 #include "../common/size.h"
@@ -17,23 +21,32 @@ static const char create_help[] =
 	"Usage: mblk create URI --size SIZE\n"
 	"\n"
 	"Creates a new raw image of SIZE bytes (K..E suffixes) that reads as\n"
-	"zeros and takes no space: a sparse file for a path or file:PATH. An\n"
-	"existing file is never overwritten.\n"
+	"zeros and takes no space:\n"
+	"  PATH, file:PATH      a sparse file\n"
+	"  rbd:POOL/IMAGE       a Ceph RBD image (format 2, the cluster's\n"
+	"                       default features), reached with the rbd: keys\n"
+	"                       conf, id, keyring, mon-host, namespace, timeout\n"
+	"An existing file or image is never overwritten.\n"
 	"\n"
 	"Options:\n"
 	"  -s, --size SIZE  the size of the new image (required)\n"
 	"  -h, --help       show this help\n"
 	"\n"
 	"Examples:\n"
-	"  mblk create disk.img --size 20G\n";
+	"  mblk create disk.img --size 20G\n"
+	"  mblk create rbd:rbd/vm1 --size 10G\n";
 
 /* Creates uri when it is not a file. Returns 0, or -1 after the
  * sentence; -2 when the scheme cannot create images. */
 static int create_other(const char *uri, uint64_t size)
 {
-	(void)uri;
-	(void)size;
-	return -2;
+	if (strncmp(uri, "rbd:", 4) != 0)
+		return -2;
+	if (mblk_rbd_create(uri, size) < 0) {
+		cli_fail("create", "%s", mblk_last_error());
+		return -1;
+	}
+	return 0;
 }
 
 int cmd_create(int argc, char **argv)
@@ -73,10 +86,11 @@ int cmd_create(int argc, char **argv)
 	if (!cli_uri_file_path(uri, path, sizeof(path))) {
 		int r = create_other(uri, size);
 		if (r == -2)
-			return cli_fail("create",
-					"cannot create '%s': mblk create makes "
-					"files (a path or file:PATH)",
-					uri);
+			return cli_usage("create",
+					 "cannot create '%s': mblk create makes "
+					 "files (a path or file:PATH) and RBD "
+					 "images (rbd:POOL/IMAGE)",
+					 uri);
 		return r < 0 ? CLI_FAIL : CLI_OK;
 	}
 	if (strchr(uri, '?') != NULL && strncmp(uri, "file:", 5) == 0)

@@ -27,12 +27,17 @@
 #include <mblk/nbd.h>
 
 #include "cli.h"
+#include "serve_admin.h"
 
 static const char serve_help[] =
 	"Usage: mblk serve URI... [--unix PATH | --tcp [HOST]:PORT | --fd N]\n"
 	"                  [--name NAME]... [--description TEXT]...\n"
 	"                  [--read-only] [--max-connections N] [--once]\n"
 	"                  [--pidfile FILE] [--run 'CMD']\n"
+	"                  [--mirror-to DST [--pivot auto|manual]]\n"
+	"                  [--control PATH] [--metrics [HOST:]PORT]\n"
+	"                  [--tls=off|on|require (--tls-certs DIR |\n"
+	"                   --tls-psk FILE) [--tls-verify-peer]]\n"
 	"\n"
 	"Exports each device URI over NBD until interrupted, and prints the\n"
 	"URI a client uses (nbd+unix:///?socket=PATH, nbd://HOST:PORT/NAME).\n"
@@ -64,7 +69,18 @@ static const char serve_help[] =
 	"                            set (a private unix socket unless a\n"
 	"                            listener is given), stop when it exits\n"
 	"                            and exit with its status\n"
+	"  --tls=off|on|require      TLS (GnuTLS): off (default without\n"
+	"                            credentials), on (clients choose;\n"
+	"                            default with them) or require (nothing\n"
+	"                            but STARTTLS before TLS is up)\n"
+	"  --tls-certs DIR           X.509: DIR holds server-cert.pem,\n"
+	"                            server-key.pem and ca-cert.pem\n"
+	"  --tls-psk FILE            PSK: a psktool keys file\n"
+	"  --tls-verify-peer         X.509 clients must present a certificate\n"
+	"                            signed by DIR/ca-cert.pem\n"
 	"  -h, --help                show this help\n"
+	"\n"
+	"%s"
 	"\n"
 	"SIGINT or SIGTERM: stop accepting, finish the requests in flight,\n"
 	"flush, exit 0; a second signal exits at once (status 1).\n"
@@ -72,7 +88,8 @@ static const char serve_help[] =
 	"Examples:\n"
 	"  mblk serve 'ram:?size=1G' --unix /tmp/ram.sock\n"
 	"  mblk serve disk.img --name disk --tcp 127.0.0.1:10809\n"
-	"  mblk serve 'ram:?size=64M' --run 'qemu-img info \"$uri\"'\n";
+	"  mblk serve 'ram:?size=64M' --run 'qemu-img info \"$uri\"'\n"
+	"  mblk serve src.img --mirror-to dst.img --unix /tmp/disk.sock\n";
 
 #define SERVE_MAX_EXPORTS 64
 
@@ -85,6 +102,7 @@ struct serve_run {
 	int child_status;
 	int signals;
 	int exit_status;
+	struct serve_admin *adm; /* NULL: no --mirror-to/--control/--metrics */
 	char tmpdir[64];
 	char sock[128];
 };
@@ -113,7 +131,15 @@ static void serve_stop(struct serve_run *r)
 	if (r->stopping)
 		return;
 	r->stopping = true;
+	if (r->adm)
+		serve_admin_stop(r->adm);
 	mblk_nbd_server_close(r->srv, serve_closed, r);
+}
+
+/* The control socket's quit. */
+static void serve_quit(void *data)
+{
+	serve_stop(data);
 }
 
 static void serve_signal(uv_signal_t *h, int signum)
@@ -253,10 +279,15 @@ int cmd_serve(int argc, char **argv)
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "max-connections", required_argument, NULL, 'm' },
 		{ "handshake-timeout", required_argument, NULL, 'H' },
+		{ "tls", required_argument, NULL, 'T' },
+		{ "tls-certs", required_argument, NULL, 'C' },
+		{ "tls-psk", required_argument, NULL, 'K' },
+		{ "tls-verify-peer", no_argument, NULL, 'V' },
 		{ "once", no_argument, NULL, '1' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "run", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
+		SERVE_ADMIN_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *unix_path = NULL, *pidfile = NULL, *run = NULL;
@@ -266,7 +297,11 @@ int cmd_serve(int argc, char **argv)
 	int nnames = 0, ndescs = 0;
 	bool ro = false, once = false;
 	uint64_t maxconn = 0, hs_timeout = 0, v;
-	int c;
+	struct serve_admin adm = { .mo.dst_direct = true };
+	const char *tls_certs = NULL, *tls_psk = NULL;
+	int tls = -1;
+	bool tls_verify = false;
+	int c, a;
 	while ((c = getopt_long(argc, argv, "u:t:f:n:d:rm:H:1P:R:h", opts,
 				NULL)) != -1) {
 		switch (c) {
@@ -307,11 +342,33 @@ int cmd_serve(int argc, char **argv)
 					   optarg, 1, 86400, &hs_timeout) < 0)
 				return CLI_USAGE;
 			break;
+		case 'T':
+			if (strcmp(optarg, "off") == 0)
+				tls = MBLK_NBD_TLS_OFF;
+			else if (strcmp(optarg, "on") == 0)
+				tls = MBLK_NBD_TLS_ON;
+			else if (strcmp(optarg, "require") == 0)
+				tls = MBLK_NBD_TLS_REQUIRE;
+			else
+				return cli_usage("serve",
+						 "--tls is off, on or require, "
+						 "not '%s'",
+						 optarg);
+			break;
+		case 'C': tls_certs = optarg; break;
+		case 'K': tls_psk = optarg; break;
+		case 'V': tls_verify = true; break;
 		case '1': once = true; break;
 		case 'P': pidfile = optarg; break;
 		case 'R': run = optarg; break;
-		case 'h': fputs(serve_help, stdout); return CLI_OK;
-		default: return cli_bad_option("serve", c, argv);
+		case 'h': printf(serve_help, serve_admin_help); return CLI_OK;
+		default:
+			if ((a = serve_admin_option(&adm, c, optarg)) != 0) {
+				if (a < 0)
+					return CLI_USAGE;
+				break;
+			}
+			return cli_bad_option("serve", c, argv);
 		}
 	}
 	int ndev = argc - optind;
@@ -336,17 +393,39 @@ int cmd_serve(int argc, char **argv)
 				 "the default export",
 				 ndev - nnames);
 
+	if (serve_admin_check(&adm, ndev) != 0)
+		return CLI_USAGE;
+	if (tls_certs && tls_psk)
+		return cli_usage("serve", "give --tls-certs or --tls-psk, not "
+					  "both");
+	if (tls < 0)
+		tls = tls_certs || tls_psk ? MBLK_NBD_TLS_ON : MBLK_NBD_TLS_OFF;
+	if (tls != MBLK_NBD_TLS_OFF && !tls_certs && !tls_psk)
+		return cli_usage("serve",
+				 "--tls=%s needs --tls-certs DIR or "
+				 "--tls-psk FILE",
+				 tls == MBLK_NBD_TLS_ON ? "on" : "require");
+	if (tls_verify && !tls_certs)
+		return cli_usage("serve", "--tls-verify-peer needs "
+					  "--tls-certs DIR");
+
 	struct serve_run *r = calloc(1, sizeof(*r));
 	if (!r)
 		return cli_fail("serve", "out of memory");
 	uv_loop_init(&r->loop);
 	r->once = once;
+	if (serve_admin_wanted(&adm))
+		r->adm = &adm;
 	struct mblk_nbd_export exps[SERVE_MAX_EXPORTS];
 	int opened = 0, status = CLI_OK;
 	for (int i = 0; i < ndev; i++) {
 		mblk_dev *dev;
-		if (cli_open("serve", &r->loop, argv[optind + i],
-			     ro ? MBLK_OPEN_RDONLY : 0, &dev) < 0) {
+		if (r->adm ? serve_admin_open(r->adm, &r->loop,
+					      argv[optind + i],
+					      i < nnames ? names[i] : NULL,
+					      ro ? MBLK_OPEN_RDONLY : 0, &dev)
+			   : cli_open("serve", &r->loop, argv[optind + i],
+				      ro ? MBLK_OPEN_RDONLY : 0, &dev)) {
 			status = CLI_FAIL;
 			goto out;
 		}
@@ -361,6 +440,10 @@ int cmd_serve(int argc, char **argv)
 	struct mblk_nbd_server_opts so = {
 		.max_connections = (uint32_t)maxconn,
 		.handshake_ms = (uint32_t)(hs_timeout * 1000),
+		.tls = (enum mblk_nbd_tls_mode)tls,
+		.tls_certs = tls == MBLK_NBD_TLS_OFF ? NULL : tls_certs,
+		.tls_psk = tls == MBLK_NBD_TLS_OFF ? NULL : tls_psk,
+		.tls_verify_peer = tls_verify,
 		.log = serve_log,
 		.on_disconnect = serve_on_disconnect,
 		.on_disconnect_data = r,
@@ -372,6 +455,14 @@ int cmd_serve(int argc, char **argv)
 	}
 	status = serve_listen(r, unix_path, tcp, fd, run != NULL);
 	if (status != CLI_OK) {
+		mblk_nbd_server_close(r->srv, NULL, NULL);
+		uv_run(&r->loop, UV_RUN_DEFAULT);
+		goto out;
+	}
+	if (r->adm &&
+	    serve_admin_start(r->adm, r->srv, serve_quit, r) != CLI_OK) {
+		status = CLI_FAIL;
+		serve_admin_stop(r->adm);
 		mblk_nbd_server_close(r->srv, NULL, NULL);
 		uv_run(&r->loop, UV_RUN_DEFAULT);
 		goto out;
@@ -411,7 +502,11 @@ int cmd_serve(int argc, char **argv)
 		unlink(pidfile);
 out:
 	for (int i = 0; i < opened; i++)
-		cli_close(&r->loop, exps[i].dev);
+		cli_close(&r->loop,
+			  r->adm ? serve_admin_take(r->adm, exps[i].dev)
+				 : exps[i].dev);
+	if (r->adm)
+		serve_admin_free(r->adm);
 	if (r->sock[0])
 		unlink(r->sock);
 	if (r->tmpdir[0])

@@ -32,8 +32,10 @@ static const struct subcommand subcommands[] = {
 	{ "mirror", cmd_mirror, "mirror a live device onto another" },
 	{ "serve", cmd_serve, "export devices over NBD" },
 	{ "compare", cmd_compare, "compare two devices, sparse-aware" },
-	{ "create", cmd_create, "create a sparse image file" },
+	{ "create", cmd_create, "create a sparse file or an RBD image" },
 	{ "resize", cmd_resize, "grow (or, with --shrink, shrink) a device" },
+	{ "ctl", cmd_ctl,
+	  "drive a running mblk serve through its control socket" },
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -25,7 +25,7 @@ check kept "$(head -c 4 "$d/keep.img")" data
 expect_rc 2 "$MBLK" create "$d/c.img" && expect_sentence
 expect_rc 2 "$MBLK" create "$d/c.img" --size 1000 && expect_sentence
 expect_rc 2 "$MBLK" create "$d/c.img" --size 1Q && expect_sentence
-expect_rc 1 "$MBLK" create 'ram:x' --size 1M && expect_sentence
+expect_rc 2 "$MBLK" create 'ram:x' --size 1M && expect_sentence
 
 # resize: grow, then shrink only with --shrink.
 expect_rc 0 "$MBLK" resize "$d/keep.img" 4M && check grown "$(stat -c %s "$d/keep.img")" 4194304

@@ -620,13 +620,18 @@ def pipelined_mixed_flood(srv):
 
 @case
 def disc_with_requests_in_flight(srv):
+    # 20 reads, DISC and a read after it, in one send: the 20 are
+    # answered, the one after DISC is ignored, then the server closes.
     c = tx(srv)
+    out = b""
     for i in range(20):
-        c.request(w.CMD_READ, i * 4096, 4096)
-    c.request(w.CMD_DISC)
-    # Requests after DISC are ignored.
-    c.send(struct.pack(">IHHQQI", w.REQUEST_MAGIC, 0, w.CMD_READ, 999, 0,
-                       512))
+        out += struct.pack(">IHHQQI", w.REQUEST_MAGIC, 0, w.CMD_READ, i + 1,
+                           i * 4096, 4096)
+        c.pending[i + 1] = (w.CMD_READ, i * 4096, 4096, 0)
+    out += struct.pack(">IHHQQI", w.REQUEST_MAGIC, 0, w.CMD_DISC, 99, 0, 0)
+    out += struct.pack(">IHHQQI", w.REQUEST_MAGIC, 0, w.CMD_READ, 999, 0,
+                       512)
+    c.send(out)
     replies = {}
     for _ in range(20):
         r = c.read_any(replies)
@@ -681,6 +686,35 @@ def write_to_read_only(srv):
     c.close()
 
 
+@case
+def hundred_connections_bounded(srv):
+    # 100 clients in transmission, each with 8 reads of 64 KiB it does not
+    # read back: the server answers what fits in the sockets, stops
+    # reading the rest, and its memory grows by the slots and buffers in
+    # use, far from 100 x the per-connection budget. Then all are served.
+    big = srv.many
+    rss0 = rss_kib(big.proc.pid)
+    conns = []
+    for i in range(100):
+        c = big.conn()
+        c.handshake()
+        for k in range(8):
+            c.request(w.CMD_READ, k * 65536, 65536)
+        conns.append(c)
+    time.sleep(0.5)
+    grew = rss_kib(big.proc.pid) - rss0
+    if grew > 150 * 1024:
+        raise Fail("100 connections grew the server by %d KiB" % grew)
+    for c in conns:
+        replies = {}
+        for _ in range(8):
+            r = c.read_any(replies)
+            expect("read on one of 100 connections", r.error, 0)
+        c.disc()
+        c.close()
+    print("     (100 connections: the server grew by %d KiB)" % grew)
+
+
 # -------------------------------------------------------------- the runner
 
 def verify(srv, watcher, name):
@@ -700,6 +734,7 @@ def main():
     srv = w.Server(mblk, ["ram:?size=%d" % SIZE],
                    ["--handshake-timeout", "1", "--max-connections", "16"])
     srv.ro = w.Server(mblk, ["ram:?size=1M"], ["--read-only"])
+    srv.many = w.Server(mblk, ["ram:?size=1M"])
     fails = []
     try:
         setup = srv.conn()
@@ -732,6 +767,7 @@ def main():
     finally:
         rc = srv.stop()
         rc2 = srv.ro.stop()
+        srv.many.stop()
     if (rc, rc2) != (0, 0):
         fails.append("exit status %r" % ((rc, rc2),))
     print("%d cases, %d failed" % (len(CASES) if not only else len(only),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-libnbd.sh - libnbd's tools against mblk serve: nbdinfo --json,
 # --map and --list, nbdcopy both ways (with its multi-conn), and
-# nbdkit's nbd plugin as a proxy in front of the server.
+# nbdkit's nbd plugin as a proxy in front of the server, and fio's nbd
+# engine with verification.
 # Usage: test-libnbd.sh PATH-TO-MBLK
 . "$(dirname "$0")/lib.sh"
 need nbdinfo nbdcopy
@@ -57,6 +58,18 @@ if command -v nbdkit >/dev/null 2>&1; then
 	cmp "$T/a.raw" "$T/d.raw" || fail "data through the nbdkit proxy differs"
 elif [ "${CI:-}" = true ]; then
 	fail "nbdkit is not installed"
+fi
+
+# fio's nbd engine (libnbd, one connection, QD 16): random writes with
+# checksums, then verified by reading them back.
+if command -v fio >/dev/null 2>&1 && fio --enghelp 2>/dev/null | grep -qw nbd; then
+	fio --name=verify --ioengine=nbd --uri="$URI" --rw=randwrite --bs=4k \
+		--iodepth=16 --size=8M --verify=crc32c --verify_fatal=1 \
+		--output="$T/fio.out" >/dev/null 2>&1 ||
+		fail "fio nbd verify: $(tail -5 "$T/fio.out")"
+	grep -q "err= 0" "$T/fio.out" || fail "fio reported errors: $(cat "$T/fio.out")"
+elif [ "${CI:-}" = true ]; then
+	fail "fio with the nbd engine is not installed"
 fi
 
 stop "$SPID"

@@ -118,6 +118,14 @@ def main():
         data, chunks = chunks_of(h, 4 * M, 0, nbd.CMD_FLAG_DF)
         check("DF read", data == bytes(want), True)
         check("DF chunks", chunks, [(nbd.READ_DATA, 0, 4 * M)])
+        # Under 64 KiB a read is not mapped: one data chunk of zeros. A
+        # read that is all hole is one hole chunk (and not read at all).
+        data, chunks = chunks_of(h, 4 * K, 2 * M)
+        check("small read in a hole", (data, chunks),
+              (bytes(4 * K), [(nbd.READ_DATA, 2 * M, 4 * K)]))
+        data, chunks = chunks_of(h, 64 * K, 2 * M)
+        check("all-hole read", (data, chunks),
+              (bytes(64 * K), [(nbd.READ_HOLE, 2 * M, 64 * K)]))
 
         check("block status", extents_of(h, 8 * M, 0), [
             (1 * M, 3), (64 * K, 0), (2 * M - 64 * K, 3), (4 * K, 0),

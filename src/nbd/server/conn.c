@@ -30,6 +30,7 @@
 #include "server.h"
 
 static void conn_update(struct nbds_conn *c);
+static void conn_parse(struct nbds_conn *c);
 
 void mblk__nbds_conn_log(struct nbds_conn *c, const char *fmt, ...)
 {
@@ -47,8 +48,12 @@ static void conn_free(struct nbds_conn *c)
 	struct mblk_nbd_server *srv = c->srv;
 	for (unsigned i = 0; i < c->nslots; i++) {
 		free(c->slots[i]->buf);
+		free(c->slots[i]->tbuf);
 		free(c->slots[i]);
 	}
+	mblk__nbd_tls_session_free(c->tls);
+	free(c->tin);
+	free(c->tout);
 	free(c->slots);
 	free(c->rx);
 	free(c->meta_export);
@@ -75,6 +80,12 @@ static void conn_maybe_free(struct nbds_conn *c)
 	if (c->phase != NBDS_CLOSING || c->nactive > 0 || c->writes > 0 ||
 	    c->handles_open != 2 || uv_is_closing(&c->u.h))
 		return;
+	if (c->tls) {
+		/* close_notify first, once; its send brings us back here. */
+		mblk__nbds_tls_end(c);
+		if (c->writes > 0)
+			return;
+	}
 	uv_close(&c->u.h, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
@@ -150,6 +161,23 @@ static void conn_send_done(uv_write_t *wr, int status)
 int mblk__nbds_conn_send(struct nbds_conn *c, const void *data, size_t len)
 {
 	if (c->phase == NBDS_CLOSING)
+		return -ESHUTDOWN;
+	if (c->tls_up) {
+		uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+		size_t n;
+		if (mblk__nbds_tls_seal(c, &c->tout, &c->tout_len, &c->tout_cap,
+					&b, 1) < 0)
+			return -EPROTO;
+		n = c->tout_len;
+		c->tout_len = 0;
+		return mblk__nbds_conn_send_raw(c, c->tout, n);
+	}
+	return mblk__nbds_conn_send_raw(c, data, len);
+}
+
+int mblk__nbds_conn_send_raw(struct nbds_conn *c, const void *data, size_t len)
+{
+	if (uv_is_closing(&c->u.h))
 		return -ESHUTDOWN;
 	struct conn_send_req *sr = malloc(sizeof(*sr) + len);
 	if (!sr) {
@@ -306,6 +334,21 @@ void mblk__nbds_slot_send(struct nbds_slot *s)
 		mblk__nbds_slot_put(s);
 		return;
 	}
+	if (c->tls_up) {
+		if (mblk__nbds_tls_seal(c, &s->tbuf, &s->tbuf_len, &s->tbuf_cap,
+					s->bufs, s->nbufs) < 0) {
+			mblk__nbds_slot_put(s);
+			return;
+		}
+		s->bufs[0] =
+			uv_buf_init((char *)s->tbuf, (unsigned)s->tbuf_len);
+		s->nbufs = 1;
+	} else if (c->tls) {
+		/* The session is not up (a failed handshake): never send a
+		 * reply in clear on a connection that asked for TLS. */
+		mblk__nbds_slot_put(s);
+		return;
+	}
 	s->wr.data = s;
 	int r = uv_write(&s->wr, &c->u.s, s->bufs, s->nbufs, slot_sent);
 	if (r < 0) {
@@ -320,6 +363,15 @@ void mblk__nbds_slot_send(struct nbds_slot *s)
 /* Receiving */
 
 void mblk__nbds_conn_process(struct nbds_conn *c)
+{
+	do
+		conn_parse(c);
+	while (c->phase != NBDS_CLOSING && mblk__nbds_tls_pump(c) > 0);
+	conn_update(c);
+}
+
+/* Parses what rx holds (plaintext), as far as possible. */
+static void conn_parse(struct nbds_conn *c)
 {
 	while (c->phase != NBDS_CLOSING && !c->blocked) {
 		int r;
@@ -354,7 +406,6 @@ void mblk__nbds_conn_process(struct nbds_conn *c)
 		c->rx_len -= c->rx_off;
 		c->rx_off = 0;
 	}
-	conn_update(c);
 }
 
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -362,6 +413,19 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct nbds_conn *c = h->data;
 	(void)suggested;
 	struct nbds_slot *s = c->pay;
+	if (c->tls) {
+		/* Ciphertext: mblk__nbds_tls_pump decrypts it. */
+		if (c->tin_off > 0) {
+			memmove(c->tin, c->tin + c->tin_off,
+				c->tin_len - c->tin_off);
+			c->tin_len -= c->tin_off;
+			c->tin_off = 0;
+		}
+		c->rx_direct = false;
+		*buf = uv_buf_init((char *)c->tin + c->tin_len,
+				   (unsigned)(c->tin_cap - c->tin_len));
+		return;
+	}
 	if (s && c->rx_len == c->rx_off) {
 		/* Straight into the payload buffer: no copy. */
 		c->rx_direct = true;
@@ -404,7 +468,9 @@ static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		}
 		return;
 	}
-	if (c->rx_direct) {
+	if (c->tls) {
+		c->tin_len += (size_t)nread;
+	} else if (c->rx_direct) {
 		c->pay->payload_got += (uint64_t)nread;
 		if (c->pay->payload_got == c->pay->rq.length) {
 			struct nbds_slot *s = c->pay;
@@ -419,8 +485,9 @@ static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 static void conn_update(struct nbds_conn *c)
 {
-	bool want = c->phase != NBDS_CLOSING && !c->blocked && !c->disc &&
-		    (c->pay || c->rx_len < c->rx_cap);
+	bool room = c->tls ? c->tin_len - c->tin_off < c->tin_cap
+			   : c->pay || c->rx_len < c->rx_cap;
+	bool want = c->phase != NBDS_CLOSING && !c->blocked && !c->disc && room;
 	if (want == c->reading || uv_is_closing(&c->u.h))
 		return;
 	if (want) {

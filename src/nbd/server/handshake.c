@@ -387,9 +387,41 @@ static int hs_meta(struct nbds_conn *c, uint32_t opt, const uint8_t *d,
 	return hs_ack(c, opt);
 }
 
+static int hs_starttls(struct nbds_conn *c, uint32_t len)
+{
+	uint32_t opt = NBD_OPT_STARTTLS;
+	if (c->srv->tls_mode == MBLK_NBD_TLS_OFF)
+		return hs_error(c, opt, NBD_REP_ERR_UNSUP,
+				"TLS is not enabled on this server");
+	if (len)
+		return hs_error(c, opt, NBD_REP_ERR_INVALID,
+				"NBD_OPT_STARTTLS takes no data, but %u "
+				"bytes came with it",
+				len);
+	if (c->tls)
+		return hs_error(c, opt, NBD_REP_ERR_INVALID,
+				"TLS is already negotiated");
+	if (hs_ack(c, opt) < 0)
+		return -1;
+	return mblk__nbds_tls_start(c) < 0 ? -1 : 1;
+}
+
 static int hs_option(struct nbds_conn *c, uint32_t opt, const uint8_t *d,
 		     uint32_t len)
 {
+	/* TLS required: nothing but STARTTLS and ABORT before it is up. */
+	if (c->srv->tls_mode == MBLK_NBD_TLS_REQUIRE && !c->tls_up &&
+	    opt != NBD_OPT_STARTTLS && opt != NBD_OPT_ABORT) {
+		if (opt == NBD_OPT_EXPORT_NAME) {
+			mblk__nbds_conn_drop(c, "NBD_OPT_EXPORT_NAME before "
+						"TLS, which this server "
+						"requires");
+			return -1;
+		}
+		return hs_error(c, opt, NBD_REP_ERR_TLS_REQD,
+				"this server requires TLS: send "
+				"NBD_OPT_STARTTLS first");
+	}
 	switch (opt) {
 	case NBD_OPT_EXPORT_NAME: return hs_export_name(c, d, len);
 	case NBD_OPT_ABORT:
@@ -421,9 +453,7 @@ static int hs_option(struct nbds_conn *c, uint32_t opt, const uint8_t *d,
 		return hs_ack(c, opt);
 	case NBD_OPT_LIST_META_CONTEXT:
 	case NBD_OPT_SET_META_CONTEXT: return hs_meta(c, opt, d, len);
-	case NBD_OPT_STARTTLS:
-		return hs_error(c, opt, NBD_REP_ERR_UNSUP,
-				"TLS is not enabled on this server");
+	case NBD_OPT_STARTTLS: return hs_starttls(c, len);
 	}
 	return hs_error(c, opt, NBD_REP_ERR_UNSUP,
 			"option %u (%s) is not supported by this server", opt,

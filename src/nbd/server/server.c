@@ -57,6 +57,7 @@ static void server_free(struct mblk_nbd_server *srv)
 		free(srv->exports[i].description);
 	}
 	free(srv->exports);
+	mblk__nbd_tls_free(srv->tls);
 	free(srv->close_error);
 	free(srv);
 }
@@ -151,6 +152,16 @@ int mblk_nbd_server_create(uv_loop_t *loop,
 	srv->loop = loop;
 	srv->opts = o;
 	srv->next_id = 1;
+	srv->tls_mode = o.tls;
+	if (o.tls != MBLK_NBD_TLS_OFF) {
+		r = mblk__nbd_tls_server_new(o.tls_certs, o.tls_psk,
+					     o.tls_verify_peer, &srv->tls);
+		if (r < 0) {
+			free(srv);
+			return r;
+		}
+	}
+	srv->opts.tls_certs = srv->opts.tls_psk = NULL; /* not kept */
 	srv->exports = calloc(n, sizeof(*srv->exports));
 	if (!srv->exports)
 		goto nomem;
@@ -190,12 +201,15 @@ int mblk_nbd_server_uri(mblk_nbd_server *srv, char *buf, size_t len)
 	char *enc = mblk__pct_encode_path(name);
 	if (!enc)
 		return -ENOMEM;
+	/* "nbd://..." or "nbd+unix://...": with TLS, "nbds". */
+	const char *rest = l->uri_base + 3;
+	const char *s = srv->tls_mode != MBLK_NBD_TLS_OFF ? "s" : "";
 	int n;
 	if (l->uri_socket)
-		n = snprintf(buf, len, "%s/%s?socket=%s", l->uri_base, enc,
+		n = snprintf(buf, len, "nbd%s%s/%s?socket=%s", s, rest, enc,
 			     l->uri_socket);
 	else
-		n = snprintf(buf, len, "%s/%s", l->uri_base, enc);
+		n = snprintf(buf, len, "nbd%s%s/%s", s, rest, enc);
 	free(enc);
 	return n;
 }
@@ -204,6 +218,7 @@ int mblk_nbd_server_uri(mblk_nbd_server *srv, char *buf, size_t len)
 void mblk__nbds_conn_gone(struct mblk_nbd_server *srv, bool served)
 {
 	srv->nconns--;
+	mblk__nbds_exports_conn_gone(srv);
 	if (served && srv->opts.on_disconnect)
 		srv->opts.on_disconnect(srv->opts.on_disconnect_data,
 					srv->nconns);

@@ -49,11 +49,14 @@
 #include <mblk/nbd.h>
 
 #include "../proto.h"
+#include "../tls.h"
 
 /* Descriptors in one block-status reply, and content chunks in one
  * structured READ reply (a longer map ends in one data chunk). */
 #define NBDS_MAX_EXTENTS 64
 #define NBDS_MAX_SEGS 16
+/* READs this long or longer are mapped for OFFSET_HOLE chunks. */
+#define NBDS_HOLE_MIN (64u * 1024)
 /* The longest error message carried in a structured error chunk. */
 #define NBDS_MAX_MSG 200
 /* The metadata context id of base:allocation. */
@@ -87,8 +90,13 @@ struct mblk_nbd_server {
 	size_t nexports;
 	struct mblk_nbd_server_opts opts; /* defaults filled in */
 
+	struct mblk__nbd_tls *tls; /* credentials, or NULL: TLS off */
+	enum mblk_nbd_tls_mode tls_mode;
+
 	struct nbds_listener *listeners;
-	struct nbds_conn *conns; /* doubly linked */
+	struct nbds_conn *conns;      /* doubly linked */
+	struct nbds_retired *retired; /* removed exports still in use
+	                                 (exports.c) */
 	unsigned nconns;
 	uint64_t next_id;
 
@@ -133,6 +141,9 @@ struct nbds_slot {
 	uint8_t *buf;
 	size_t buf_cap;
 	struct iovec iov; /* borrowed by the device until completion */
+	/* The reply encrypted (TLS), kept between requests. */
+	uint8_t *tbuf;
+	size_t tbuf_len, tbuf_cap;
 
 	/* Walking holes (READ) or extents (BLOCK_STATUS). */
 	uint64_t walk_pos, walk_end; /* bytes */
@@ -189,6 +200,18 @@ struct nbds_conn {
 	struct nbds_slot *free;
 	uint64_t buf_total; /* bytes in every slot's buffer */
 
+	/* TLS (tls.c): ciphertext received and not yet decrypted, the
+	 * handshake's and option replies' ciphertext, and where GnuTLS's
+	 * push appends now. */
+	struct mblk__nbd_tls_session *tls;
+	bool tls_handshaking, tls_up;
+	uint8_t *tin;
+	size_t tin_off, tin_len, tin_cap;
+	uint8_t *tout;
+	size_t tout_len, tout_cap;
+	uint8_t **sink;
+	size_t *sink_len, *sink_cap;
+
 	unsigned writes; /* handshake sends in flight */
 	bool disc;       /* NBD_CMD_DISC received */
 	bool dropped;    /* the reason was logged; close without more */
@@ -203,6 +226,10 @@ struct nbds_export *mblk__nbds_find_export(struct mblk_nbd_server *srv,
 /* A connection has been freed; served: it was not refused at once. */
 void mblk__nbds_conn_gone(struct mblk_nbd_server *srv, bool served);
 void mblk__nbds_pending_done(struct mblk_nbd_server *srv);
+
+/* exports.c: a connection is gone; finishes removed exports left
+ * without one. */
+void mblk__nbds_exports_conn_gone(struct mblk_nbd_server *srv);
 
 /* listen.c */
 void mblk__nbds_listener_close(struct nbds_listener *l);
@@ -219,6 +246,8 @@ void mblk__nbds_conn_drop(struct nbds_conn *c, const char *fmt, ...)
 /* Sends len bytes (copied) during the handshake. 0 or -errno (then the
  * connection is being dropped). */
 int mblk__nbds_conn_send(struct nbds_conn *c, const void *data, size_t len);
+/* The same without TLS even when it is up (the handshake's own bytes). */
+int mblk__nbds_conn_send_raw(struct nbds_conn *c, const void *data, size_t len);
 /* Takes bytes [rx_off, rx_off+n) from rx. */
 void mblk__nbds_conn_consume(struct nbds_conn *c, size_t n);
 /* A slot for a request needing buf bytes of buffer, or NULL (then the
@@ -242,6 +271,20 @@ int mblk__nbds_handshake_step(struct nbds_conn *c);
 int mblk__nbds_transmit_step(struct nbds_conn *c);
 /* A WRITE's payload is complete. */
 void mblk__nbds_transmit_payload_done(struct nbds_slot *s);
+
+/* tls.c */
+/* After STARTTLS's ACK: starts the session; bytes already in rx are the
+ * client's first TLS bytes. 0 or -1 (dropped). */
+int mblk__nbds_tls_start(struct nbds_conn *c);
+/* Advances the handshake or decrypts into rx (or the payload buffer).
+ * Returns 1 if plaintext was produced, 0 if nothing more can be done
+ * now, -1 if the connection is being dropped. */
+int mblk__nbds_tls_pump(struct nbds_conn *c);
+/* Encrypts bufs into *buf (grown as needed). 0 or -1 (dropped). */
+int mblk__nbds_tls_seal(struct nbds_conn *c, uint8_t **buf, size_t *len,
+			size_t *cap, const uv_buf_t *bufs, unsigned n);
+/* Sends close_notify and frees the session. */
+void mblk__nbds_tls_end(struct nbds_conn *c);
 
 /* reply.c */
 void mblk__nbds_reply_ok(struct nbds_slot *s);

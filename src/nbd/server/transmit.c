@@ -19,7 +19,10 @@
  *   with mblk_extents first, then the whole range is read once, and the
  *   reply has one OFFSET_DATA or OFFSET_HOLE chunk per extent (at most
  *   NBDS_MAX_SEGS; the rest is sent as data, which is always correct).
- *   Extents that read as zeros (MBLK_EXTENT_ZERO) become hole chunks.
+ *   Extents that read as zeros (MBLK_EXTENT_ZERO) become hole chunks;
+ *   a range that is all zeros is not read at all. Reads shorter than
+ *   NBDS_HOLE_MIN skip the map: a hole chunk saves little there, and the
+ *   extra device call would double the cost of small random reads.
  * - BLOCK_STATUS walks the same way, up to NBDS_MAX_EXTENTS descriptors
  *   (one with REQ_ONE), each clipped to the request.
  */
@@ -109,6 +112,11 @@ static void tx_walk_finish(struct nbds_slot *s)
 		tx_walk_add(s, s->walk_end, 0);
 		if (s->nwalk == 1 && !(s->walk[0].flags & NBD_STATE_ZERO))
 			s->nwalk = 0; /* one data chunk: the plain path */
+		if (s->nwalk == 1) {
+			/* All of it reads as zeros: nothing to read. */
+			mblk__nbds_reply_read(s);
+			return;
+		}
 		tx_read_submit(s);
 		return;
 	}
@@ -355,6 +363,7 @@ static void tx_dispatch(struct nbds_slot *s)
 	case NBD_CMD_READ:
 		if ((c->structured || c->extended) &&
 		    !(rq->flags & NBD_CMD_FLAG_DF) &&
+		    rq->length >= NBDS_HOLE_MIN &&
 		    (c->info.caps & MBLK_CAP_SEEK)) {
 			tx_walk_start(s, NBDS_MAX_SEGS - 1);
 			return;

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# nbd_bench.sh - mblk serve side by side with nbdkit and qemu-nbd, through
+# fio's nbd engine and nbdcopy, on a unix socket, in the same run.
+#
+# Usage: bench/nbd_bench.sh            (environment below)
+#   MBLK=build/mblk   REPS=3   RUNTIME=6   RAMP=1   SIZE=2G
+#   WORK=/tmp/mblk-nbd-bench   OUT=$WORK/nbd.csv   ONLY=<regex on test>
+#   SERVERS="mblk-ram nbdkit-memory mblk-file nbdkit-file qemu-nbd"
+#   QUICK=1: 64 MiB, 1 s, one rep, a few tests (checks the script works;
+#            the numbers mean nothing).
+#
+# Pairs compared (the targets of issue 9 are stated as these ratios):
+#   mblk-ram  vs nbdkit-memory        (an in-memory export)
+#   mblk-file vs nbdkit-file, qemu-nbd (a raw file, page cache)
+# Tests: 4 KiB random read/write at QD 1 and 16, 1 MiB sequential read and
+# write at QD 8 (fio --ioengine=nbd, one connection), and nbdcopy of a
+# SIZE image with 25 % data into the server and out of it (to null:).
+# Rounds are interleaved (every server, every test, then the next round)
+# so the machine's noise falls on all sides alike; each server is started
+# fresh per round and stopped by its own PID. Server CPU per I/O comes
+# from /proc/PID/stat around each test.
+#
+# Output: one CSV row per test and round in OUT, then a markdown table of
+# medians [min-max] with the ratios, on stdout and in $WORK/nbd.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MBLK=${MBLK:-build/mblk}
+WORK=${WORK:-/tmp/mblk-nbd-bench}
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	SIZE=${SIZE:-64M}
+	RUNTIME=${RUNTIME:-1}
+	RAMP=${RAMP:-0}
+	REPS=${REPS:-1}
+	ONLY=${ONLY:-'randread-4k-qd16|seqwrite-1m-qd8|nbdcopy-in'}
+else
+	SIZE=${SIZE:-2G}
+	RUNTIME=${RUNTIME:-6}
+	RAMP=${RAMP:-1}
+	REPS=${REPS:-3}
+	ONLY=${ONLY:-.}
+fi
+SERVERS=${SERVERS:-"mblk-ram nbdkit-memory mblk-file nbdkit-file qemu-nbd"}
+OUT=${OUT:-$WORK/nbd.csv}
+mkdir -p "$WORK"
+for p in fio nbdcopy nbdinfo nbdkit qemu-nbd python3; do
+	command -v "$p" >/dev/null || { echo "nbd_bench: $p is not installed" >&2; exit 1; }
+done
+[ -x "$MBLK" ] || { echo "nbd_bench: $MBLK is not built" >&2; exit 1; }
+fio --enghelp 2>/dev/null | grep -qw nbd || { echo "nbd_bench: this fio has no nbd engine" >&2; exit 1; }
+
+BYTES=$(numfmt --from=iec "$SIZE")
+SOCK=$WORK/s.sock
+FILE=$WORK/export.raw
+IMG=$WORK/source.raw
+SPID=""
+cleanup() {
+	if [ -n "$SPID" ]; then kill -TERM "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; fi
+	rm -f "$SOCK"
+}
+trap cleanup EXIT
+
+# The nbdcopy source: SIZE with 25 % data in 16 MiB extents (seeded).
+if [ ! -f "$IMG" ] || [ "$(stat -c %s "$IMG")" != "$BYTES" ]; then
+	python3 - "$IMG" "$BYTES" <<'PY'
+import os, random, sys
+path, size = sys.argv[1], int(sys.argv[2])
+ext = min(16 << 20, max(size // 16, 1 << 20))
+rng = random.Random(9)
+with open(path, "wb") as f:
+    f.truncate(size)
+    n = size // ext
+    for i in rng.sample(range(n), max(1, n // 4)):
+        f.seek(i * ext)
+        f.write(os.urandom(ext))
+PY
+fi
+
+start_server() {  # NAME
+	rm -f "$SOCK"
+	case $1 in
+	mblk-ram) "$MBLK" serve "ram:?size=$BYTES" --unix "$SOCK" >/dev/null 2>"$WORK/server.log" & ;;
+	mblk-file) "$MBLK" serve "$FILE" --unix "$SOCK" >/dev/null 2>"$WORK/server.log" & ;;
+	nbdkit-memory) nbdkit -f -U "$SOCK" memory size="$BYTES" 2>"$WORK/server.log" & ;;
+	nbdkit-file) nbdkit -f -U "$SOCK" file "$FILE" 2>"$WORK/server.log" & ;;
+	qemu-nbd) qemu-nbd -t -k "$SOCK" -f raw --cache=writeback "$FILE" 2>"$WORK/server.log" & ;;
+	*) echo "nbd_bench: unknown server $1" >&2; exit 2 ;;
+	esac
+	SPID=$!
+	for _ in $(seq 100); do
+		nbdinfo --size "nbd+unix:///?socket=$SOCK" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "nbd_bench: $1 did not start: $(cat "$WORK/server.log")" >&2
+	exit 1
+}
+
+stop_server() {
+	kill -TERM "$SPID" 2>/dev/null || true
+	wait "$SPID" 2>/dev/null || true
+	SPID=""
+}
+
+ticks() {
+	awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] + f[14] + f[15] }' \
+		"/proc/$SPID/stat" 2>/dev/null || echo 0
+}
+HZ=$(getconf CLK_TCK)
+
+[ -s "$OUT" ] || echo "server,test,rep,iops,MBps,lat_p50_us,srv_cpu_us_per_io" >"$OUT"
+URI="nbd+unix:///?socket=$SOCK"
+
+run_fio() {  # server rep test fio-args...
+	local srv=$1 rep=$2 name=$3
+	shift 3
+	[[ $name =~ $ONLY ]] || return 0
+	local a b
+	a=$(ticks)
+	fio --name="$name" --ioengine=nbd --uri="$URI" "$@" --time_based \
+		--runtime="$RUNTIME" --ramp_time="$RAMP" --norandommap --randrepeat=0 \
+		--output-format=json --output="$WORK/r.json" >/dev/null
+	b=$(ticks)
+	python3 - "$WORK/r.json" "$srv" "$name" "$rep" "$a" "$b" "$HZ" "$RUNTIME" "$RAMP" >>"$OUT" <<'PY'
+import json, sys
+js, srv, name, rep, a, b, hz, run, ramp = sys.argv[1:]
+j = json.load(open(js))["jobs"][0]
+d = j["read"] if j["read"]["io_bytes"] > 0 else j["write"]
+iops = j["read"]["iops"] + j["write"]["iops"]
+mbps = (j["read"]["bw_bytes"] + j["write"]["bw_bytes"]) / 1e6
+p50 = d["clat_ns"].get("percentile", {}).get("50.000000", 0) / 1000
+nio = (j["read"]["total_ios"] + j["write"]["total_ios"]) * \
+    ((float(run) + float(ramp)) / float(run))
+cpu = (int(b) - int(a)) / int(hz)
+print("%s,%s,%s,%d,%.1f,%.1f,%.2f" % (srv, name, rep, iops, mbps, p50,
+                                      cpu * 1e6 / nio if nio else 0))
+PY
+}
+
+run_copy() {  # server rep test src dst
+	local srv=$1 rep=$2 name=$3 src=$4 dst=$5
+	[[ $name =~ $ONLY ]] || return 0
+	local t0 t1
+	t0=$(date +%s.%N)
+	nbdcopy "$src" "$dst"
+	t1=$(date +%s.%N)
+	awk -v s="$srv" -v n="$name" -v r="$rep" -v a="$t0" -v b="$t1" -v by="$BYTES" \
+		'BEGIN { printf "%s,%s,%s,,%.1f,,\n", s, n, r, by / (b - a) / 1e6 }' >>"$OUT"
+}
+
+for rep in $(seq "$REPS"); do
+	for srv in $SERVERS; do
+		rm -f "$FILE"
+		truncate -s "$BYTES" "$FILE"
+		start_server "$srv"
+		echo "== round $rep: $srv" >&2
+		run_copy "$srv" "$rep" nbdcopy-in "$IMG" "$URI"
+		run_fio "$srv" "$rep" randwrite-4k-qd1 --rw=randwrite --bs=4k --iodepth=1
+		run_fio "$srv" "$rep" randwrite-4k-qd16 --rw=randwrite --bs=4k --iodepth=16
+		run_fio "$srv" "$rep" seqwrite-1m-qd8 --rw=write --bs=1m --iodepth=8
+		run_fio "$srv" "$rep" randread-4k-qd1 --rw=randread --bs=4k --iodepth=1
+		run_fio "$srv" "$rep" randread-4k-qd16 --rw=randread --bs=4k --iodepth=16
+		run_fio "$srv" "$rep" seqread-1m-qd8 --rw=read --bs=1m --iodepth=8
+		run_copy "$srv" "$rep" nbdcopy-out "$URI" null:
+		stop_server
+	done
+done
+rm -f "$FILE"
+
+# Medians [min-max] per server and test, and the ratios of the pairs.
+python3 - "$OUT" "$SERVERS" <<'PY' | tee "$WORK/nbd.md"
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+servers = sys.argv[2].split()
+tests = []
+val = {}
+for r in rows:
+    m = float(r["iops"]) if r["iops"] else float(r["MBps"])
+    val.setdefault((r["server"], r["test"]), []).append(m)
+    if r["test"] not in tests:
+        tests.append(r["test"])
+cpu = {}
+for r in rows:
+    if r["srv_cpu_us_per_io"]:
+        cpu.setdefault((r["server"], r["test"]), []).append(
+            float(r["srv_cpu_us_per_io"]))
+def med(k, d=val):
+    v = d.get(k)
+    return statistics.median(v) if v else None
+pairs = [("mblk-ram", "nbdkit-memory"), ("mblk-file", "nbdkit-file"),
+         ("mblk-file", "qemu-nbd")]
+pairs = [p for p in pairs if p[0] in servers and p[1] in servers]
+print("| test (IOPS; nbdcopy MB/s) | " + " | ".join(servers) + " | " +
+      " | ".join("%s/%s" % p for p in pairs) + " |")
+print("|---" * (1 + len(servers) + len(pairs)) + "|")
+for t in tests:
+    cells = []
+    for s in servers:
+        v = val.get((s, t))
+        if not v:
+            cells.append("")
+            continue
+        c = med((s, t), cpu)
+        cells.append("%.0f [%.0f-%.0f]%s" % (statistics.median(v), min(v),
+                     max(v), " (%.1f us CPU/IO)" % c if c else ""))
+    ratios = []
+    for a, b in pairs:
+        x, y = med((a, t)), med((b, t))
+        ratios.append("%.2fx" % (x / y) if x and y else "")
+    print("| %s | %s | %s |" % (t, " | ".join(cells), " | ".join(ratios)))
+PY
