@@ -6,8 +6,10 @@
 #
 # Usage: scripts/mutants.sh [--timeout SECS] [--keep] [--list] [PATCH...]
 #   PATCH      tests/mutants/NN-name.patch files (default: all of them)
-#   --timeout  bound on each mutant's test run (default 300 s); a mutant
-#              whose tests hit it counts as killed, marked "(timeout)"
+#   --timeout  bound on each test run of a mutant (default 300 s); a run
+#              that passes it is UNDECIDED (not scored): raise the bound.
+#              A test that hits its own meson timeout is a kill, marked
+#              "(TIMEOUT)" (a hang, not a clean failure)
 #   --list     print the mutants and their tests, run nothing
 #   --keep     keep the scratch copy (its path is printed)
 #
@@ -24,7 +26,8 @@
 # and not scored), run its Tests, then its Suites if nothing failed yet,
 # and revert the patch. Killed: some test failed (the first failing test
 # is named). Survived: everything passed. The last line is the score:
-#   mutants: K killed, S survived, B stillborn, of N run; score K/(K+S)
+#   mutants: K killed, S survived, B stillborn, U undecided, of N run;
+#   score K/(K+S)
 # Results also go to scratch/mutants-results.txt (and are printed).
 set -uo pipefail
 
@@ -84,7 +87,7 @@ run_tests() {
 		--logbase mutant "$@" >"$SCRATCH/test.console" 2>&1)
 	local rc=$?
 	if [ $rc = 124 ]; then
-		echo "(the run passed its $TIMEOUT s bound) (timeout)"
+		echo "BOUND"
 		return
 	fi
 	[ -s "$log" ] || { [ $rc = 0 ] || echo "(meson test failed: rc $rc)"; return; }
@@ -102,7 +105,7 @@ for line in open(sys.argv[1]):
 PY
 }
 
-killed=0 survived=0 stillborn=0 n=0
+killed=0 survived=0 stillborn=0 undecided=0 n=0
 for p in "${PATCHES[@]}"; do
 	name=$(basename "$p" .patch)
 	n=$((n + 1))
@@ -134,7 +137,10 @@ for p in "${PATCHES[@]}"; do
 			by=$(run_tests "${args[@]}" --no-suite slow)
 		fi
 		secs=$(($(date +%s) - start))
-		if [ -n "$by" ]; then
+		if [ "$by" = BOUND ]; then
+			line="UNDECIDED $name [${secs}s]: the tests passed their $TIMEOUT s bound: $what"
+			undecided=$((undecided + 1))
+		elif [ -n "$by" ]; then
 			line="KILLED    $name by $by [${secs}s]: $what"
 			killed=$((killed + 1))
 		else
@@ -149,5 +155,5 @@ done
 scored=$((killed + survived))
 pct=0
 [ $scored -gt 0 ] && pct=$((100 * killed / scored))
-echo "mutants: $killed killed, $survived survived, $stillborn stillborn, of $n run; score $killed/$scored ($pct%)" |
+echo "mutants: $killed killed, $survived survived, $stillborn stillborn, $undecided undecided, of $n run; score $killed/$scored ($pct%)" |
 	tee -a "$RESULTS"

@@ -8,7 +8,9 @@
  * this process (ram devices live as long as the process) with a small
  * buffer and many requests, then compares every byte; then with the
  * default buffer. The destination's seek_mapped must not answer past any
- * data either (it is a ram device; the copy must have written it).
+ * data either (it is a ram device; the copy must have written it). The
+ * source also holds 128 KiB of allocated zeros (data, not a hole), which
+ * must reach the junk destination as zeros.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -78,6 +80,12 @@ static void one(uv_loop_t *loop, uint32_t sss, uint32_t dss)
 		CHECK(mblk_write_sync(src, s, &w, 1, 0) == 0, "%s",
 		      mblk_last_error());
 	}
+	/* 128 KiB of zeros that are data (allocated: NO_HOLE), not a hole:
+	 * the copy reads them and, detecting zeros, must still zero them
+	 * on a destination full of junk. */
+	CHECK(mblk_write_zeroes_sync(src, 40 * (BIG / sss), 2 * (BIG / sss),
+				     MBLK_ZEROES_NO_HOLE) == 0,
+	      "%s", mblk_last_error());
 	static const char *const buffers[] = { "64K", "16M" };
 	for (int b = 0; b < 2; b++) {
 		memset(got, 0xee, SIZE);

@@ -13,6 +13,9 @@
  * each, the whole device is read back and compared with a model: every
  * sector outside the range keeps its own pattern.
  *
+ * And write_zeroes with MBLK_ZEROES_NO_HOLE over whole pages keeps them
+ * allocated (no HOLE extent, the pages counted by mblk_get_allocated).
+ *
  * Exit 0 on success, 1 with the first differing byte on failure.
  */
 #include <inttypes.h>
@@ -113,6 +116,48 @@ static void run_case(uv_loop_t *loop, uint32_t ss, bool safe, enum how how,
 	mblk_close_sync(dev);
 }
 
+/* write_zeroes with NO_HOLE keeps the range allocated, whole pages
+ * included: no extent over it says HOLE, and the pages stay counted. */
+static void nohole_keeps_pages(uv_loop_t *loop)
+{
+	mblk_dev *dev;
+	if (mblk_open_sync(loop, "ram:?size=64K", MBLK_OPEN_NO_SAFE, &dev) !=
+	    0) {
+		printf("FAIL open: %s\n", mblk_last_error());
+		exit(1);
+	}
+	uint64_t before = 0, after = 0;
+	/* Sectors 8-39: pages 1-4 whole, never written before. */
+	if (mblk_get_allocated(dev, &before) != 0 ||
+	    mblk_write_zeroes_sync(dev, 8, 32, MBLK_ZEROES_NO_HOLE) != 0 ||
+	    mblk_get_allocated(dev, &after) != 0) {
+		printf("FAIL NO_HOLE write_zeroes: %s\n", mblk_last_error());
+		exit(1);
+	}
+	struct mblk_extent ext[8];
+	int n = 0;
+	if (mblk_extents_sync(dev, 8, 32, ext, 8, &n) != 0) {
+		printf("FAIL extents: %s\n", mblk_last_error());
+		exit(1);
+	}
+	for (int i = 0; i < n; i++)
+		if (ext[i].flags & MBLK_EXTENT_HOLE) {
+			printf("FAIL write_zeroes(NO_HOLE) of sectors 8-39: "
+			       "extent %llu+%llu is a hole (flags %u): the "
+			       "range must stay allocated\n",
+			       (unsigned long long)ext[i].sector,
+			       (unsigned long long)ext[i].count, ext[i].flags);
+			failures++;
+		}
+	if (after < before + 4 * 4096) {
+		printf("FAIL write_zeroes(NO_HOLE) of 4 whole pages: "
+		       "allocated %llu -> %llu bytes, expected 16384 more\n",
+		       (unsigned long long)before, (unsigned long long)after);
+		failures++;
+	}
+	mblk_close_sync(dev);
+}
+
 int main(void)
 {
 	uv_loop_t loop;
@@ -142,6 +187,7 @@ int main(void)
 					cases++;
 				}
 	}
+	nohole_keeps_pages(&loop);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0) {
 		printf("FAIL: handles left on the loop\n");
