@@ -115,7 +115,16 @@ uint64_t mblk__mirror_remaining_bytes(const struct mirror *m)
 				<< m->sec_shift;
 		r -= cb - last;
 	}
-	return r + (m->copy_sectors << m->sec_shift);
+	r += m->copy_sectors << m->sec_shift;
+	/* During the first scan (copy.c) what it has not reached yet may
+	 * all be data: count it, so that progress never claims "nothing
+	 * left" before the scan has looked. */
+	if (m->scanning) {
+		uint64_t seen = m->scan.pos >> m->pshift;
+		if (seen < m->size)
+			r += (m->size - seen) << m->sec_shift;
+	}
+	return r;
 }
 
 void mblk__mirror_report_percent(struct mirror *m)
