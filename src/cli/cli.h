@@ -36,44 +36,6 @@ int cmd_ctl(int argc, char **argv);
 #define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define CLI_PRINTF(a, b)
-/* The next extent of the walk w (src/core/walk.h), running loop until the
- * device answers; for code outside callbacks. Returns 0 with *e (count 0
- * at the end of the range), or -errno with the sentence in
- * mblk_last_error(). */
-int cli_walk_sync(struct mblk__walk *w, uv_loop_t *loop, struct mblk_extent *e);
-
-/* True when the two URIs name the same file (a path, file:PATH with or
- * without settings, a symlink or a hard link to it: same device and
- * inode, or the same block device) or the same named ram: device. Used
- * to refuse copying or mirroring a device onto itself. */
-bool cli_same_device(const char *a, const char *b);
-
-/* Reads the first sectors of dev and refuses an image in a format mblk
- * does not read (qcow2, VMDK, VHD, VHDX, VDI): prints "mblk SUB: 'URI'
- * is a FORMAT image ...; make it raw with: qemu-img convert -O raw URI
- * OUT.raw" and returns -1. 0 for anything else (raw), and when the
- * first sectors cannot be read (the operation itself will say why). */
-int cli_check_raw(const char *sub, const char *uri, mblk_dev *dev);
-
-/* SIGINT / SIGTERM / SIGHUP while a copy or mirror runs: the first one
- * calls stop(data) from the loop and records the signal; a second one of
- * the same kind kills the process as usual. SIGPIPE is ignored from then
- * on, so that a reader of --progress=json going away makes the writes to
- * stdout fail (exit 1 at the end, see main.c) rather than kill the copy
- * half-way and leave DST behind. */
-struct cli_signals {
-	uv_signal_t sig[3];
-	int signo; /* the first signal received, 0 if none */
-	void (*stop)(void *data);
-	void *data;
-};
-void cli_signals_start(struct cli_signals *s, uv_loop_t *loop,
-		       void (*stop)(void *data), void *data);
-/* Closes the handles; run the loop afterwards (cli_close does). */
-void cli_signals_stop(struct cli_signals *s);
-/* "SIGINT", "SIGTERM", "SIGHUP". */
-const char *cli_signal_name(int signo);
-
 #endif
 
 /* Prints "mblk SUB: <sentence>" on stderr and returns CLI_FAIL. */
