@@ -32,10 +32,29 @@
  * Passes and convergence: when the cursor reaches the end of the map, a
  * pass that launched work ends; see the policy in mirror.c's notes
  * (switch to ACTIVE when a pass shrinks the dirty count by less than a
- * quarter, after 8 passes, or when only client writes in flight keep the
- * mirror from syncing). A sweep that launched nothing (every dirty chunk
- * is being copied already) does not count as a pass, and one kick wraps
- * at most once, so kicks are bounded.
+ * quarter, after 8 passes, when a progress window shows writes undoing
+ * the copy, or when only client writes in flight keep the mirror from
+ * syncing). A sweep that launched nothing (every dirty chunk is being
+ * copied already) does not count as a pass, and one kick wraps at most
+ * once, so kicks are bounded.
+ *
+ * The progress window: judging only at pass ends is too slow when a pass
+ * is slow (a rate limit, a big device): at 1 MiB/s a pass over 4 GiB
+ * takes an hour, and the two passes the rule needs are two hours of
+ * copying that writes undo. So the copier also counts, since the window
+ * began, the chunks it cleaned (copy_run) and the clean chunks that
+ * primary-only writes dirtied again (mblk__mirror_redirty). Once the
+ * window holds win_chunks cleaned (an eighth of the map, at most 1024,
+ * at least one operation) and is at least a second old, it is judged: if
+ * more than three quarters of the cleaning was undone, the copy is not
+ * gaining on the writes, and the mirror goes ACTIVE; then a new window
+ * begins. Chunks dirtied before they were ever copied do not count
+ * (their bit was set already), so the start of a copy, when most chunks
+ * are still dirty, never looks like a loss. The second's minimum keeps
+ * a short burst of writes from making the client pay for dual writes.
+ * So the switch comes within about two windows of copying (or two
+ * seconds, whichever is longer) of the writes starting to outrun it,
+ * not two passes: at 1 MiB/s, a minute or two instead of hours.
  *
  * Sync: dirty map empty, no copy operation, no primary-only write in
  * flight: the state becomes SYNCED (writes are dual from now on), the
@@ -281,12 +300,32 @@ static void copy_step(struct copy_op *op)
 	}
 }
 
+/* Once a window holds win_chunks chunks cleaned and a second: if writes
+ * dirtied again more than three quarters as many in it, the copy is not
+ * gaining on them; go active (see the notes). */
+static void copy_judge_window(struct mirror *m)
+{
+	uint64_t now = uv_hrtime();
+	if (m->win_cleaned < m->win_chunks ||
+	    now - m->win_start_ns < MIRROR_WINDOW_NS)
+		return;
+	if (m->mode == MBLK_MIRROR_BACKGROUND &&
+	    m->win_redirtied * 4 > m->win_cleaned * 3)
+		mblk__mirror_switch_active(m);
+	m->win_cleaned = m->win_redirtied = 0;
+	m->win_start_ns = now;
+}
+
 /* The lock lets the operation run: its chunks are no longer dirty (a
  * write that completes from now on marks them again). */
 static void copy_run(struct mirror *m, struct ent *e)
 {
 	struct copy_op *op = (struct copy_op *)e;
-	m->ndirty -= mblk__bitmap_assign(&m->dirty, e->cstart, e->cend, false);
+	uint64_t cleaned =
+		mblk__bitmap_assign(&m->dirty, e->cstart, e->cend, false);
+	m->ndirty -= cleaned;
+	m->win_cleaned += cleaned;
+	copy_judge_window(m);
 	m->copy_sectors += e->end - e->start;
 	op->pos = e->start;
 	op->xend = e->end;
@@ -462,6 +501,8 @@ void mblk__mirror_kick(struct mirror *m)
 static void copy_begin(struct mirror *m)
 {
 	m->scanning = false;
+	m->win_cleaned = m->win_redirtied = 0;
+	m->win_start_ns = uv_hrtime();
 	if (!m->stopping) {
 		m->started = true;
 		m->start_ns = uv_hrtime();

@@ -49,6 +49,9 @@
  * not shrink by at least a quarter, or after 8 passes, or when D is empty
  * but primary-only writes keep arriving, it switches to ACTIVE: writes
  * become dual, so D only shrinks and the copy finishes in one more pass.
+ * Between pass ends a progress window does the same judgement on the
+ * chunks copied and dirtied again, at least every second (copy.c), so a
+ * rate-limited or huge copy does not spend two slow passes finding out.
  *
  * Errors. A primary failure of a foreground request goes to its caller.
  * A copy failure (primary read, secondary write/zero/flush, or the
@@ -89,6 +92,13 @@ mblk_req *mblk__mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
 void mblk__mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend)
 {
 	m->ndirty += mblk__bitmap_assign(&m->dirty, cstart, cend, true);
+}
+
+void mblk__mirror_redirty(struct mirror *m, uint64_t cstart, uint64_t cend)
+{
+	uint64_t n = mblk__bitmap_assign(&m->dirty, cstart, cend, true);
+	m->ndirty += n;
+	m->win_redirtied += n;
 }
 
 /* The secondary is about to hold data in [start, end): no longer zero. */
@@ -381,7 +391,7 @@ static void mirror_fg_finish(struct mirror *m, struct fg *f)
 	if (e->kind == ENT_WRITE_PRIMARY) {
 		m->po_inflight--;
 		if (m->state == MBLK_MIRROR_COPYING)
-			mblk__mirror_mark_dirty(m, e->cstart, e->cend);
+			mblk__mirror_redirty(m, e->cstart, e->cend);
 	} else if (m->state != MBLK_MIRROR_STOPPED) {
 		if (f->pstatus == 0 && f->sstatus == 0) {
 			if (m->state == MBLK_MIRROR_COPYING) {
@@ -787,6 +797,10 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	for (int i = 0; i < m->nops; i++)
 		m->ops[i].m = m;
 
+	/* Progress is judged every eighth of the map (at most 1024 chunks,
+	 * at least one operation): see copy.c's notes. */
+	m->win_chunks = mblk__max_u64(m->op_chunks,
+				      mblk__min_u64(m->nchunks / 8, 1024));
 	m->opts = *opts;
 	m->rate = opts->rate;
 	m->tokens_cap = 0; /* no credit: the rate holds from the first byte */

@@ -15,6 +15,9 @@
 /* The most chunks one copy operation covers (its zero mask is a word). */
 #define MIRROR_MAX_OP_CHUNKS 64
 #define MIRROR_MAX_OPS 64
+/* The shortest progress window (copy.c): a burst of writes shorter than
+ * this never makes the mirror active by itself. */
+#define MIRROR_WINDOW_NS 1000000000ull
 
 struct mirror;
 
@@ -95,6 +98,11 @@ struct mirror {
 	uint64_t launched_in_pass;
 	uint64_t prev_dirty; /* ndirty at the end of the previous pass */
 	unsigned passes;
+	/* The progress window (copy.c's notes): chunks the copier cleaned
+	 * and chunks primary-only writes dirtied again, since the window
+	 * began; judged every win_chunks cleaned. */
+	uint64_t win_chunks, win_cleaned, win_redirtied;
+	uint64_t win_start_ns;
 	uint64_t copy_sectors; /* sectors of running copy operations */
 	uint64_t bg_inflight;  /* child requests of the copier in flight */
 	uint64_t po_inflight;  /* primary-only writes in flight */
@@ -153,6 +161,9 @@ uint64_t mblk__mirror_remaining_bytes(const struct mirror *m);
 void mblk__mirror_report_percent(struct mirror *m);
 void mblk__mirror_bg_put(struct mirror *m);
 void mblk__mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend);
+/* A primary-only write touched [cstart, cend): dirty again, and counted
+ * against the copier's progress (copy.c's notes). */
+void mblk__mirror_redirty(struct mirror *m, uint64_t cstart, uint64_t cend);
 void mblk__mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end);
 
 struct mirror *mblk__mirror_find(mblk_dev *dev);
