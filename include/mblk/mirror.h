@@ -186,7 +186,8 @@ MBLK_API int mblk_mirror_pivot(mblk_dev *dev, unsigned flags,
 MBLK_API int mblk_mirror_cancel(mblk_dev *dev);
 
 /* Changes the copy's rate limit (bytes per second of data read; 0: no
- * limit), at once. Returns 0 or -EINVAL (not a mirror). */
+ * limit), at once: the copier does not wait out a delay the old rate
+ * imposed. Returns 0 or -EINVAL (not a mirror). */
 MBLK_API int mblk_mirror_set_rate(mblk_dev *dev, uint64_t rate);
 
 #ifdef __cplusplus

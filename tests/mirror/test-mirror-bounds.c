@@ -8,6 +8,10 @@
  *             in sync within 8 s (about 5 s here; judging only at the end
  *             of whole passes, as the mirror did before, took 11 s).
  *             Then the two devices are equal.
+ *   stop      at 4 KiB/s the first copy operation leaves the rate in debt
+ *             for minutes: set_rate to a fast rate must let the copy go
+ *             on at once (in sync within 2 s), and cancel and close must
+ *             each take well under a second.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -157,6 +161,50 @@ static void converge_under_rate(uint64_t seed)
 	close_dev(&loop, m);
 }
 
+static void stop_promptly(uint64_t seed, int how)
+{
+	const uint64_t bytes = 4u << 20;
+	mblk_dev *p = ram(&loop, bytes, 512), *s = ram(&loop, bytes, 512), *m;
+	uint64_t fs = seed;
+	fill_pattern(p, &fs, 100);
+	struct events ev = { 0 };
+	struct mblk_mirror_opts o = { .rate = 4096 };
+	CHECK_EQ(mblk_mirror_open(p, s, &o, record_event, &ev, &m), 0);
+	/* The first operation runs; the bucket is then in debt for 256 s. */
+	uint64_t until = uv_hrtime() + 100000000ull;
+	while (uv_hrtime() < until)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	struct mblk_mirror_progress pr;
+	CHECK_EQ(mblk_mirror_get_progress(m, &pr), 0);
+	CHECK(pr.bytes_read > 0 && pr.bytes_read < bytes,
+	      "read %" PRIu64 " bytes in 100 ms at 4 KiB/s", pr.bytes_read);
+	double t0 = now_s();
+	if (how == 0) {
+		/* A faster rate applies at once, debt or not. */
+		CHECK_EQ(mblk_mirror_set_rate(m, 64u << 20), 0);
+		run_until(&loop, &ev.done, 2000,
+			  "the copy to go on after set_rate raised the rate");
+		CHECK_EQ(ev.complete, 1);
+		CHECK(same_contents(p, s), "the devices differ");
+		printf("stop: set_rate: in sync %.3f s later\n", now_s() - t0);
+		close_dev(&loop, m);
+		return;
+	}
+	if (how == 1) {
+		CHECK_EQ(mblk_mirror_cancel(m), 0);
+		CHECK_EQ(ev.cancelled, 1);
+	}
+	/* Close: run the loop until the mirror is gone; nothing else holds
+	 * the loop, so a rate timer left armed would keep it running. */
+	mblk_close(m, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	double took = now_s() - t0;
+	printf("stop: %s took %.3f s\n",
+	       how == 1 ? "cancel then close" : "close", took);
+	CHECK(took < 0.5, "%s during a rate-limited copy took %.3f s",
+	      how == 1 ? "cancel and close" : "close", took);
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : "all";
@@ -172,6 +220,11 @@ int main(int argc, char **argv)
 	bool all = strcmp(only, "all") == 0;
 	if (all || strcmp(only, "converge") == 0)
 		converge_under_rate(seed);
+	if (all || strcmp(only, "stop") == 0) {
+		stop_promptly(seed, 2);
+		stop_promptly(seed, 1);
+		stop_promptly(seed, 0);
+	}
 	uv_close((uv_handle_t *)&wake, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);

@@ -67,7 +67,11 @@
  * range at launch; the holes it finds are given back. So the bytes read
  * by time t are at most rate * t + one operation, from the first byte,
  * whatever the buffer and the device size. In debt, the mirror's one
- * timer is armed for the moment the debt is paid.
+ * timer is armed for the moment the debt is paid. Nothing ever waits for
+ * that timer but the next launch: close and cancel stop it, and a new
+ * rate (mblk_mirror_set_rate) stops it and lets the kick arm it again
+ * for the new rate's deadline, so that raising the rate from a crawl
+ * takes effect at once, not when the old debt would have been paid.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -279,6 +279,12 @@ int mblk_mirror_cancel(mblk_dev *dev)
 		 "of old and new data",
 		 mblk_dev_name(m->s));
 	m->end_ns = uv_hrtime();
+	/* Nothing waits for the rate limit any more: a program that runs
+	 * its loop until idle is not held for the rest of the debt. */
+	if (m->started) {
+		uv_timer_stop(&m->timer);
+		m->timer_armed = false;
+	}
 	mblk__mirror_event(m, MBLK_MIRROR_CANCELLED, -ECANCELED, NULL);
 	return 0;
 }
@@ -295,7 +301,12 @@ int mblk_mirror_set_rate(mblk_dev *dev, uint64_t rate)
 	if (m->tokens > m->tokens_cap)
 		m->tokens = m->tokens_cap;
 	m->refill_ns = 0;
-	if (!m->pivoting)
+	if (!m->pivoting && m->started) {
+		/* A timer armed for the old rate's debt may be minutes away:
+		 * the new rate decides when the copier goes on. */
+		uv_timer_stop(&m->timer);
+		m->timer_armed = false;
 		mblk__mirror_kick(m);
+	}
 	return 0;
 }
