@@ -15,6 +15,7 @@
  *   mirror:?primary=<URI>&secondary=<URI>[&buffer=16M][&chunk=64K]
  *          [&rate=BYTES/s][&on-error=stop|retry][&retries=N]
  *          [&secondary-zero=1][&in-sync=1][&scan=0]
+ *          [&pivot-timeout-ms=N]
  * (inner URIs with their '&' and '%' percent-encoded as %26 and %25).
  */
 #ifndef MBLK_MIRROR_H
@@ -43,23 +44,27 @@ struct mblk_mirror_opts {
 	uint64_t rate;         /* copy at most this many bytes per second of
 	                          data read; 0: no limit */
 	enum mblk_mirror_on_error on_error;
-	unsigned retries;       /* MBLK_MIRROR_RETRY: failures allowed */
-	bool secondary_is_zero; /* the secondary reads as zeros everywhere:
+	unsigned retries;          /* MBLK_MIRROR_RETRY: failures allowed */
+	bool secondary_is_zero;    /* the secondary reads as zeros everywhere:
 	                           holes of the primary need no writing. Also
 	                           detected when the secondary reports no
 	                           data at all (seek_mapped). */
-	bool secondary_in_sync; /* trust that the secondary already equals
+	bool secondary_in_sync;    /* trust that the secondary already equals
 	                           the primary (a copy made while neither
 	                           changed): nothing is copied, and writes go
 	                           to both from the start. Wrong data stays
 	                           wrong: use it only when you know. */
-	bool no_scan;           /* when the secondary reads as zeros, copying
+	bool no_scan;              /* when the secondary reads as zeros, copying
 	                           normally starts with one walk of the
 	                           primary's extents, so that only its data is
 	                           marked for copying (an empty device is in
 	                           sync at once): skip that walk, and sweep the
 	                           whole map (for a primary whose extents are
 	                           slow to compute). */
+	uint64_t pivot_timeout_ms; /* the longest a pivot may take (draining
+	                              and flushing the secondary) before it
+	                              gives up with -ETIMEDOUT and the mirror
+	                              goes on as it was; 0: 30 s */
 };
 
 /* Events passed to the progress callback. */
@@ -173,7 +178,9 @@ typedef void (*mblk_mirror_pivot_cb)(void *data, int status, mblk_dev *primary,
  * mblk_last_error says how much is left), -EALREADY when it has pivoted
  * or a pivot is under way, -EINVAL when dev is not a mirror or cb is
  * NULL; cb is then never called. If the flush of the secondary fails the
- * pivot fails, and the mirror goes on serving as before. */
+ * pivot fails, and the mirror goes on serving as before; so it does,
+ * with -ETIMEDOUT, when draining and flushing take longer than the
+ * pivot_timeout_ms option (default 30 s). */
 MBLK_API int mblk_mirror_pivot(mblk_dev *dev, unsigned flags,
 			       mblk_mirror_pivot_cb cb, void *data);
 

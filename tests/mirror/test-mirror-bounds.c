@@ -12,6 +12,12 @@
  *             for minutes: set_rate to a fast rate must let the copy go
  *             on at once (in sync within 2 s), and cancel and close must
  *             each take well under a second.
+ *   pivot     the destination's flushes hang (a fault device delays them
+ *             5 s); with pivot-timeout=300 ms the pivot fails with
+ *             -ETIMEDOUT and a sentence within a second, writes parked
+ *             during it complete, the mirror is still in sync and still
+ *             mirroring; a second pivot after the stale flush is back
+ *             succeeds.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -205,6 +211,107 @@ static void stop_promptly(uint64_t seed, int how)
 	      how == 1 ? "cancel and close" : "close", took);
 }
 
+struct pivot_result {
+	bool done;
+	int status;
+	char err[512];
+	double at;
+};
+
+static void pivot_cb(void *data, int status, mblk_dev *primary,
+		     const char *error)
+{
+	struct pivot_result *r = data;
+	(void)primary;
+	r->done = true;
+	r->status = status;
+	r->at = now_s();
+	snprintf(r->err, sizeof(r->err), "%s", error ? error : "");
+}
+
+struct one_write {
+	bool done;
+	int status;
+	double at;
+};
+
+static void one_write_done(void *data, int status, const char *error)
+{
+	struct one_write *x = data;
+	(void)error;
+	x->done = true;
+	x->status = status;
+	x->at = now_s();
+}
+
+static void pivot_hangs(void)
+{
+	const uint64_t bytes = 1u << 20;
+	mblk_dev *p = ram(&loop, bytes, 512), *sr = ram(&loop, bytes, 512);
+	mblk_dev *s, *m;
+	CHECK_EQ(mblk_fault_wrap(sr, NULL, 0, &s), 0);
+	uint64_t fs = 3;
+	fill_pattern(p, &fs, 50);
+	struct events ev = { 0 };
+	struct mblk_mirror_opts o = { .pivot_timeout_ms = 300 };
+	CHECK_EQ(mblk_mirror_open(p, s, &o, record_event, &ev, &m), 0);
+	run_until(&loop, &ev.done, 10000, "sync");
+	CHECK_EQ(ev.complete, 1);
+	/* The destination's flushes now take 5 s. */
+	struct mblk_fault_rule hang = { .ops = MBLK_FAULT_FLUSH,
+					.delay_us = 5000000 };
+	CHECK_EQ(mblk_fault_set_rules(s, &hang, 1), 0);
+	struct pivot_result pr = { 0 };
+	double t0 = now_s();
+	CHECK_EQ(mblk_mirror_pivot(m, 0, pivot_cb, &pr), 0);
+	/* A write arriving during the pivot is parked, then served. */
+	char buf[BLK];
+	memset(buf, 0x6b, sizeof(buf));
+	struct iovec iov = { buf, sizeof(buf) };
+	struct one_write wr = { 0 };
+	uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK_EQ(mblk_write(m, 64, &iov, 1, 0, one_write_done, &wr), 0);
+	run_until(&loop, &pr.done, 2000, "the pivot to give up");
+	double took = pr.at - t0;
+	printf("pivot: gave up after %.3f s: %s\n", took, pr.err);
+	CHECK(pr.status == -ETIMEDOUT, "pivot status %d (%s)", pr.status,
+	      pr.err);
+	CHECK(took >= 0.29 && took < 1.0, "the pivot gave up after %.3f s",
+	      took);
+	CHECK(strstr(pr.err, "cannot pivot onto") && strstr(pr.err, "300 ms"),
+	      "the sentence: %s", pr.err);
+	run_until(&loop, &wr.done, 1000, "the write parked by the pivot");
+	CHECK_EQ(wr.status, 0);
+	struct mblk_mirror_progress prog;
+	CHECK_EQ(mblk_mirror_get_progress(m, &prog), 0);
+	CHECK_EQ(prog.state, MBLK_MIRROR_SYNCED);
+	CHECK_EQ(ev.switched, 0);
+	/* Still mirroring: a write reaches both devices. */
+	memset(buf, 0x2c, sizeof(buf));
+	CHECK_EQ(mblk_write_sync(m, 128, &iov, 1, 0), 0);
+	CHECK(same_contents(p, sr), "the devices differ after the timeout");
+	/* Flushes work again; a second pivot waits for the stale flush of
+	 * the first (it is still in flight on the destination) and
+	 * succeeds. */
+	CHECK_EQ(mblk_fault_set_rules(s, NULL, 0), 0);
+	struct pivot_result pr2 = { 0 };
+	CHECK_EQ(mblk_mirror_pivot(m, 0, pivot_cb, &pr2), 0);
+	run_until(&loop, &pr2.done, 2000, "the second pivot");
+	/* The stale flush takes 5 s from the first pivot: the second, with
+	 * 300 ms, times out while it is in flight. */
+	CHECK(pr2.status == -ETIMEDOUT, "second pivot: %d %s", pr2.status,
+	      pr2.err);
+	uint64_t until = uv_hrtime() + 5000000000ull;
+	while (uv_hrtime() < until)
+		uv_run(&loop, UV_RUN_ONCE);
+	struct pivot_result pr3 = { 0 };
+	CHECK_EQ(mblk_mirror_pivot(m, 0, pivot_cb, &pr3), 0);
+	run_until(&loop, &pr3.done, 2000, "the third pivot");
+	CHECK(pr3.status == 0, "third pivot: %d %s", pr3.status, pr3.err);
+	CHECK_EQ(ev.switched, 1);
+	close_dev(&loop, m);
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = argc > 1 ? argv[1] : "all";
@@ -225,6 +332,8 @@ int main(int argc, char **argv)
 		stop_promptly(seed, 1);
 		stop_promptly(seed, 0);
 	}
+	if (all || strcmp(only, "pivot") == 0)
+		pivot_hangs();
 	uv_close((uv_handle_t *)&wake, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);

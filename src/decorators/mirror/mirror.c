@@ -607,6 +607,10 @@ static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 				      "&on-error=retry&retries=%u", o->retries);
 	if (o->no_scan)
 		n += (size_t)snprintf(q + n, sizeof(q) - n, "&scan=0");
+	if (o->pivot_timeout_ms)
+		n += (size_t)snprintf(q + n, sizeof(q) - n,
+				      "&pivot-timeout-ms=%llu",
+				      (unsigned long long)o->pivot_timeout_ms);
 	(void)n;
 	return snprintf(buf, len, "mirror:?primary=%s&secondary=%s%s", pe, se,
 			q);
@@ -802,6 +806,8 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	m->win_chunks = mblk__max_u64(m->op_chunks,
 				      mblk__min_u64(m->nchunks / 8, 1024));
 	m->opts = *opts;
+	m->pivot_timeout_ms = opts->pivot_timeout_ms ? opts->pivot_timeout_ms
+						     : 30000;
 	m->rate = opts->rate;
 	m->tokens_cap = 0; /* no credit: the rate holds from the first byte */
 	m->tokens = 0;

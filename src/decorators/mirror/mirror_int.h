@@ -140,8 +140,11 @@ struct mirror {
 	mblk_req *parked_head, *parked_tail;
 	uint64_t nparked;
 	int pivot_pending, pivot_status;
-	char pivot_msg[MBLK_MSG_MAX + 96];
+	char pivot_msg[MBLK_MSG_MAX + 160];
 	uint64_t pivot_start_ns;
+	uint64_t pivot_timeout_ms; /* the bound on a pivot (0 given: 30 s) */
+	uint64_t pivot_deadline_ns;
+	int pivot_stale; /* flushes of a pivot that timed out, in flight */
 
 	/* Progress. */
 	mblk_mirror_cb cb;

@@ -2,6 +2,7 @@
  *
  *   mirror:?primary=[URI]&secondary=[URI][&buffer=SIZE][&chunk=SIZE]
  *          [&rate=SIZE][&on-error=stop|retry][&retries=N]
+ *          [&pivot-timeout-ms=N]
  *          [&secondary-zero=1][&in-sync=1]
  *
  * The two devices are whole URIs given as values, best in brackets, which
@@ -99,6 +100,8 @@ static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 		    0 ||
 	    (r = mblk_uri_get_bool(u, "in-sync", &o.secondary_in_sync)) < 0 ||
 	    (r = mblk_uri_get_bool(u, "scan", &scan)) < 0 ||
+	    (r = mblk_uri_get_uint(u, "pivot-timeout-ms",
+				   &o.pivot_timeout_ms)) < 0 ||
 	    (r = mblk_uri_finish(u)) < 0)
 		return r;
 	if (mblk_uri_path(u)[0] != '\0' || pu == NULL || su == NULL || !*pu ||
@@ -172,6 +175,8 @@ static const struct mblk_uri_key mirror_keys[] = {
 	  "trust that the secondary equals the primary already" },
 	{ "scan", "bool",
 	  "0: skip the first walk of the primary's extents (default 1)" },
+	{ "pivot-timeout-ms", "number",
+	  "the longest a pivot may take, in ms (default 30000)" },
 	{ NULL, NULL, NULL },
 };
 

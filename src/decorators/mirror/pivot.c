@@ -14,6 +14,8 @@
  *     |               then both devices are flushed;
  *     |  secondary's flush failed: back to SYNCED, the parked requests
  *     |               run as before, the callback gets the error;
+ *     |  timed out:   the same with -ETIMEDOUT, when draining and flushing
+ *     |               take longer than pivot_timeout_ms (default 30 s);
  *     v
  *   PIVOTED: the secondary is the mirror's only child; every request,
  *            parked ones first, goes to it (scaled to its sectors); the
@@ -27,6 +29,19 @@
  * against a later one. A flush of the primary failing does not fail the
  * pivot (the primary is being let go); it is only worth knowing for a
  * primary handed back, which the docs say.
+ *
+ * The bound: a destination that stops answering (a dead NBD server, a
+ * hung flush) must not hold the clients' requests parked for ever. The
+ * mirror's timer, which polls while draining, is armed for the deadline
+ * while the flushes are out; at the deadline the pivot fails with a
+ * sentence, the parked requests run as before (in sync, dual writes),
+ * and the flushes still out are stale: counted, and dropped when they
+ * come back. A later pivot waits for them like for any request in flight
+ * on the devices, so a stale flush is never taken for the new pivot's
+ * (and a later pivot cannot succeed while the destination still holds a
+ * flush it has not answered). A dual write hung on the destination is
+ * bounded the same way, in the draining phase; the client's write itself
+ * waits for the destination as every dual write does.
  *
  * Seeks after a pivot onto a secondary with smaller sectors than the
  * mirror's are answered conservatively (everything data): correct, and
@@ -139,9 +154,13 @@ static void pivot_finish(struct mirror *m)
 	mblk_mirror_pivot_cb cb = m->pivot_cb;
 	void *data = m->pivot_data;
 	m->pivoting = false;
+	/* The timer was the pivot's (its poll or its deadline). */
+	uv_timer_stop(&m->timer);
+	m->timer_armed = false;
 	if (m->pivot_status < 0) {
 		/* The mirror is as it was: in sync, writes dual. */
 		pivot_unpark(m);
+		mblk__mirror_kick(m);
 		cb(data, m->pivot_status, NULL, m->pivot_msg);
 		return;
 	}
@@ -164,6 +183,15 @@ static void pivot_finish(struct mirror *m)
 static void pivot_flush_done(mblk_req *c)
 {
 	struct mirror *m = c->done_data;
+	if (m->pivot_stale > 0) {
+		/* A flush of a pivot that timed out, back at last. No other
+		 * pivot's flush can be out with it: a pivot drains both
+		 * devices before it flushes. */
+		m->pivot_stale--;
+		mblk_req_free(c);
+		mblk__mirror_bg_put(m);
+		return;
+	}
 	if (c->dev == m->s && c->status < 0) {
 		m->pivot_status = c->status;
 		snprintf(m->pivot_msg, sizeof(m->pivot_msg),
@@ -176,8 +204,52 @@ static void pivot_flush_done(mblk_req *c)
 	mblk__mirror_bg_put(m);
 }
 
+/* The pivot ran out of time: it fails, and the mirror is as it was. The
+ * flushes still out are counted as stale and dropped when they return. */
+static void pivot_time_out(struct mirror *m)
+{
+	const char *what = m->pivot_pending > 0
+				   ? "its flush did not complete"
+				   : "the requests in flight on it did not "
+				     "finish";
+	m->pivot_status = -ETIMEDOUT;
+	snprintf(m->pivot_msg, sizeof(m->pivot_msg),
+		 "cannot pivot onto %s: %s within the pivot timeout of %llu "
+		 "ms; %s goes on serving from %s and mirroring onto %s",
+		 mblk_dev_name(m->s), what,
+		 (unsigned long long)m->pivot_timeout_ms, mblk_dev_name(m->dev),
+		 mblk_dev_name(m->p), mblk_dev_name(m->s));
+	m->pivot_stale += m->pivot_pending;
+	m->pivot_pending = 0;
+	pivot_finish(m);
+}
+
+/* Arms the mirror's timer for the next poll: in ms, never past the
+ * pivot's deadline. */
+static void pivot_arm(struct mirror *m, uint64_t ms)
+{
+	uint64_t now = uv_hrtime();
+	uint64_t left =
+		m->pivot_deadline_ns > now
+			? (m->pivot_deadline_ns - now + 999999) / 1000000
+			: 0;
+	if (ms > left)
+		ms = left;
+	m->timer_armed = true;
+	uv_timer_start(&m->timer, mblk__mirror_timer_cb, ms, 0);
+}
+
 void mblk__mirror_pivot_poll(struct mirror *m)
 {
+	bool late = uv_hrtime() >= m->pivot_deadline_ns;
+	if (m->pivot_pending > 0) {
+		/* Flushing: the timer is only the deadline. */
+		if (late)
+			pivot_time_out(m);
+		else
+			pivot_arm(m, UINT64_MAX);
+		return;
+	}
 	/* Drained: the mirror owns its children, so when neither has a
 	 * request in flight and the copier has nothing out, every request
 	 * admitted before the pivot is over with the devices (requests the
@@ -186,8 +258,10 @@ void mblk__mirror_pivot_poll(struct mirror *m)
 	 * core derives (extents from seeks) whose seeks are parked. */
 	if (mblk_dev_inflight(m->p) > 0 || mblk_dev_inflight(m->s) > 0 ||
 	    m->bg_inflight > 0) {
-		m->timer_armed = true;
-		uv_timer_start(&m->timer, mblk__mirror_timer_cb, 1, 0);
+		if (late)
+			pivot_time_out(m);
+		else
+			pivot_arm(m, 1);
 		return;
 	}
 	mblk_dev *both[2] = { m->s, m->p };
@@ -209,6 +283,8 @@ void mblk__mirror_pivot_poll(struct mirror *m)
 		m->bg_inflight++;
 		mblk_req_submit(c[i], pivot_flush_done, m);
 	}
+	if (m->pivoting && m->pivot_pending > 0)
+		pivot_arm(m, UINT64_MAX);
 }
 
 int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
@@ -250,6 +326,8 @@ int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
 	m->pivot_status = 0;
 	m->pivot_msg[0] = '\0';
 	m->pivot_start_ns = uv_hrtime();
+	m->pivot_deadline_ns =
+		m->pivot_start_ns + m->pivot_timeout_ms * 1000000;
 	/* From the loop: the callback never runs in here. */
 	m->timer_armed = true;
 	uv_timer_start(&m->timer, mblk__mirror_timer_cb, 0, 0);
