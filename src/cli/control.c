@@ -196,6 +196,7 @@ static const char *ctl_errno_name(int err)
 	case ENOTSUP: return "ENOTSUP";
 	case ESHUTDOWN: return "ESHUTDOWN";
 	case ECANCELED: return "ECANCELED";
+	case ETIMEDOUT: return "ETIMEDOUT";
 	case EIO: return "EIO";
 	default: return "EIO";
 	}

@@ -35,6 +35,10 @@ const char serve_admin_help[] =
 	"                            switch the export onto DST and close the\n"
 	"                            source; manual: wait for the control\n"
 	"                            socket's pivot command\n"
+	"      --pivot-timeout S     a pivot that has not drained and\n"
+	"                            flushed DST after S seconds fails, and\n"
+	"                            the export goes on as before (default\n"
+	"                            30)\n"
 	"      --rate R              copy at most R bytes per second\n"
 	"      --on-error stop|retry on a copy failure: stop the mirror\n"
 	"                            (default; the export goes on serving the\n"
@@ -103,6 +107,14 @@ int serve_admin_option(struct serve_admin *a, int c, const char *arg)
 			return -1;
 		a->mo.mirror.retries = (unsigned)n;
 		a->retries_given = true;
+		return 1;
+	}
+	case SERVE_OPT_PIVOT_TIMEOUT: {
+		uint64_t sec;
+		if (cli_parse_uint("serve", "--pivot-timeout", arg, 1, 86400,
+				   &sec) < 0)
+			return -1;
+		a->mo.mirror.pivot_timeout_ms = sec * 1000;
 		return 1;
 	}
 	case SERVE_OPT_CONTROL: a->control_path = arg; return 1;

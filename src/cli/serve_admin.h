@@ -34,6 +34,7 @@ enum {
 	SERVE_OPT_METRICS,
 	SERVE_OPT_ON_ERROR,
 	SERVE_OPT_RETRIES,
+	SERVE_OPT_PIVOT_TIMEOUT,
 };
 /* clang-format off */
 #define SERVE_ADMIN_LONGOPTS \
@@ -45,7 +46,8 @@ enum {
 	{ "control", required_argument, NULL, SERVE_OPT_CONTROL }, \
 	{ "metrics", required_argument, NULL, SERVE_OPT_METRICS }, \
 	{ "on-error", required_argument, NULL, SERVE_OPT_ON_ERROR }, \
-	{ "retries", required_argument, NULL, SERVE_OPT_RETRIES }
+	{ "retries", required_argument, NULL, SERVE_OPT_RETRIES }, \
+	{ "pivot-timeout", required_argument, NULL, SERVE_OPT_PIVOT_TIMEOUT }
 /* clang-format on */
 
 struct admin_export {

@@ -13,6 +13,9 @@
 #   B  cancel: the export goes on serving the source
 #   C  a destination failing mid-copy: the failure is an event and a
 #      status field, and the export goes on serving the source
+#   D  a destination whose flushes hang (delayed 4 s) and --pivot-timeout
+#      1: the pivot fails with ETIMEDOUT after about a second, the export
+#      is still in sync and serving, every write on both images
 #
 # Usage: test-migrate-control.py PATH-TO-MBLK
 import os
@@ -350,6 +353,51 @@ try:
     diff = L.first_difference(L.read_file(srv.path("src.img")),
                               bytes(model))
     ok("src.img holds every write", diff is None, diff or "")
+finally:
+    if L.FAILS:
+        print(srv.logtext())
+    srv.cleanup()
+
+# ------------------------------------------------------------------ D
+d = tempfile.mkdtemp(prefix="mblk-migrate-ctl-")
+model = L.make_image(os.path.join(d, "src.img"), SIZE, 0.25, 4)
+with open(os.path.join(d, "dst.img"), "wb") as f:
+    f.truncate(SIZE)
+srv = L.Server(MBLK, [
+    "src.img", "--mirror-to",
+    "fault:?inner=[file:%s/dst.img]&delay=flush&delay-us=4000000" % d,
+    "--pivot=manual", "--pivot-timeout", "1"], dir=d)
+try:
+    c = L.Control(srv.ctl)
+    check("in sync (after a 4 s flush)", c.wait_state("in-sync", 60),
+          "in-sync")
+    h = nbd.NBD()
+    h.connect_uri(srv.uri)
+    t0 = time.time()
+    r = c.cmd("pivot")
+    took = time.time() - t0
+    check("a pivot onto a hanging destination fails", err_of(r),
+          (False, "ETIMEDOUT"))
+    ok("... after the timeout, not the flush (%.2f s)" % took,
+       0.9 <= took < 3.0, str(r))
+    ok("... with a sentence", "pivot timeout of 1000 ms" in r["error"]
+       and "goes on serving" in r["error"], r["error"])
+    check("still in sync", c.mirror_state(), "in-sync")
+    h.pwrite(b"E" * 4096, 8192)
+    model[8192:12288] = b"E" * 4096
+    check("the export serves after the timeout", h.pread(4096, 8192),
+          b"E" * 4096)
+    h.shutdown()
+    time.sleep(0.1)
+    c.cmd("status")
+    evs = [e["event"] for e in c.events]
+    ok("the pivot-failed event came", "pivot-failed" in evs, str(evs))
+    check("quit", c.cmd("quit")["ok"], True)
+    check("exit status", srv.wait(30), 0)
+    for img in ("src.img", "dst.img"):
+        diff = L.first_difference(L.read_file(srv.path(img)), bytes(model))
+        ok("%s holds every write (still mirroring)" % img, diff is None,
+           diff or "")
 finally:
     if L.FAILS:
         print(srv.logtext())
