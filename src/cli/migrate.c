@@ -28,6 +28,11 @@
  *
  * Progress on the terminal is the bar (or JSON lines) of `mblk mirror`
  * (progress.c), fed from a 100 ms timer until the mirror is in sync.
+ *
+ * Shutting down (quit, SIGTERM) while still copying cancels the copy
+ * (migrate_stop): the command runs its loop until idle before closing
+ * the devices, and a copier left running would keep it busy to the end
+ * of the copy, or for the rest of a rate limit's delay.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,6 +41,7 @@
 
 #include <mblk/backend.h>
 
+#include "../common/size.h"
 #include "cli.h"
 #include "migrate.h"
 #include "stats.h"
@@ -262,6 +268,8 @@ static void migrate_event_cb(void *data, enum mblk_mirror_event ev, int value,
 		break;
 	case MBLK_MIRROR_CANCELLED:
 		migrate_finish_bar(m, false);
+		if (m->stopped)
+			break; /* the shutdown's own cancel (migrate_stop) */
 		fprintf(stderr,
 			"mblk serve: the mirror onto %s is cancelled; the "
 			"export goes on serving %s\n",
@@ -416,6 +424,22 @@ void migrate_stop(struct migrate *m)
 	if (m->pivoted)
 		migrate_report_pivot(m); /* before its window is over */
 	m->stopped = true;
+	/* Still copying: nothing will finish the copy once the server is
+	 * gone, and the loop must not run it to the end (or wait out the
+	 * rate limit) before the command can exit. */
+	struct mblk_mirror_progress p;
+	if (!m->pivoting && !m->pivoted &&
+	    mblk_mirror_get_progress(m->top, &p) == 0 &&
+	    p.state == MBLK_MIRROR_COPYING && mblk_mirror_cancel(m->top) == 0) {
+		char hd[32], ht[32];
+		fprintf(stderr,
+			"mblk serve: stopping before %s is in sync: the copy "
+			"is abandoned with %s of %s copied, and %s holds a mix "
+			"of old and new data\n",
+			m->dst, mblk__human_size(p.bytes_done, hd, sizeof(hd)),
+			mblk__human_size(p.bytes_total, ht, sizeof(ht)),
+			m->dst);
+	}
 	uv_close((uv_handle_t *)&m->tick, migrate_handle_closed);
 	uv_close((uv_handle_t *)&m->kick, migrate_handle_closed);
 }

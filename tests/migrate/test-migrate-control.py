@@ -13,6 +13,9 @@
 #   B  cancel: the export goes on serving the source
 #   C  a destination failing mid-copy: the failure is an event and a
 #      status field, and the export goes on serving the source
+#   E  quit in the middle of a copy at 4 KiB/s: the server exits at once
+#      (not when the rate limit's delay is over), saying the copy is
+#      abandoned, with every write on the source
 #   D  a destination whose flushes hang (delayed 4 s) and --pivot-timeout
 #      1: the pivot fails with ETIMEDOUT after about a second, the export
 #      is still in sync and serving, every write on both images
@@ -398,6 +401,34 @@ try:
         diff = L.first_difference(L.read_file(srv.path(img)), bytes(model))
         ok("%s holds every write (still mirroring)" % img, diff is None,
            diff or "")
+finally:
+    if L.FAILS:
+        print(srv.logtext())
+    srv.cleanup()
+
+# ------------------------------------------------------------------ E
+srv, model = new_server(["--mirror-to", "dst.img", "--pivot=auto",
+                         "--rate", "4K"], 5)
+try:
+    c = L.Control(srv.ctl)
+    time.sleep(0.3)  # the first copy operation: 256 s of the limit's debt
+    check("copying", c.mirror_state(), "copying")
+    h = nbd.NBD()
+    h.connect_uri(srv.uri)
+    h.pwrite(b"F" * 4096, 3 << 20)
+    model[3 << 20:(3 << 20) + 4096] = b"F" * 4096
+    h.flush()
+    h.shutdown()
+    t0 = time.time()
+    check("quit while copying", c.cmd("quit")["ok"], True)
+    check("exit status", srv.wait(10), 0)
+    took = time.time() - t0
+    ok("... at once, not when the rate allows (%.2f s)" % took, took < 3.0)
+    ok("... saying the copy is abandoned", "copy is abandoned" in
+       srv.logtext(), srv.logtext())
+    diff = L.first_difference(L.read_file(srv.path("src.img")),
+                              bytes(model))
+    ok("src.img holds every write", diff is None, diff or "")
 finally:
     if L.FAILS:
         print(srv.logtext())
