@@ -192,6 +192,15 @@ MBLK_API int mblk_mirror_pivot(mblk_dev *dev, unsigned flags,
  * -EALREADY (stopped or pivoted already) or -EINVAL (not a mirror). */
 MBLK_API int mblk_mirror_cancel(mblk_dev *dev);
 
+/* Starts copying again after the copy stopped (a failure, or
+ * mblk_mirror_cancel): every chunk is copied again (writes made since the
+ * stop were not tracked), the retries are counted afresh, progress starts
+ * over, and Complete is reported once in sync, as at the start. For a
+ * destination that failed and has been repaired (space freed, a server
+ * back). Returns 0, -EALREADY (not stopped, or pivoted) or -EINVAL (not
+ * a mirror). */
+MBLK_API int mblk_mirror_resume(mblk_dev *dev);
+
 /* Changes the copy's rate limit (bytes per second of data read; 0: no
  * limit), at once: the copier does not wait out a delay the old rate
  * imposed. Returns 0 or -EINVAL (not a mirror). */

@@ -14,7 +14,8 @@
  * nothing; a pivot whose flush of the secondary fails leaves the mirror
  * serving as before; after a pivot the URI is the secondary's and a
  * second pivot is refused; cancel stops the copy and leaves the secondary
- * alone.
+ * alone; resume after a failure and after a cancel copies everything
+ * again, writes made while stopped included.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -414,6 +415,71 @@ static void cancel(void)
 	close_dev(&loop, m);
 }
 
+static void write_block(mblk_dev *d, uint64_t sector, int byte)
+{
+	char b[BLK];
+	memset(b, byte, sizeof(b));
+	struct iovec iov = { b, sizeof(b) };
+	CHECK(mblk_write_sync(d, sector, &iov, 1, 0) == 0, "write: %s",
+	      mblk_last_error());
+}
+
+/* Resume: a destination that failed (ENOSPC) and was repaired is copied
+ * again in full, writes made while stopped included; so is one after a
+ * cancel; then the pivot works. */
+static void resume(void)
+{
+	mblk_dev *p = ram(&loop, NBLK * BLK, 512), *m;
+	mblk_dev *sr = ram(&loop, NBLK * BLK, 512), *s;
+	uint64_t seed = 11;
+	fill_pattern(p, &seed, 60);
+	struct mblk_fault_rule full = { .ops = MBLK_FAULT_WRITE,
+					.error = ENOSPC,
+					.after = 3 };
+	CHECK_EQ(mblk_fault_wrap(sr, &full, 1, &s), 0);
+	struct events ev = { 0 };
+	struct mblk_mirror_opts o = { .chunk_bytes = 16384 };
+	CHECK_EQ(mblk_mirror_open(p, s, &o, record_event, &ev, &m), 0);
+	int r = mblk_mirror_resume(m);
+	CHECK(r == -EALREADY && strstr(mblk_last_error(), "not stopped"),
+	      "resume while copying: %d %s", r, mblk_last_error());
+	run_until(&loop, &ev.done, 20000, "the destination's failure");
+	CHECK(ev.failed == 1 && ev.last_error == -ENOSPC, "failed %d: %s",
+	      ev.failed, ev.msg);
+	/* Written while stopped: on the primary only, and not tracked. */
+	write_block(m, 40, 0x77);
+	for (int i = 0; i < 20; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK_EQ(mblk_fault_set_rules(s, NULL, 0), 0);
+	ev.done = false;
+	CHECK_EQ(mblk_mirror_resume(m), 0);
+	struct mblk_mirror_progress prog;
+	CHECK_EQ(mblk_mirror_get_progress(m, &prog), 0);
+	CHECK_EQ(prog.state, MBLK_MIRROR_COPYING);
+	CHECK_EQ(prog.error, 0);
+	CHECK(prog.error_msg == NULL, "error_msg %s", prog.error_msg);
+	run_until(&loop, &ev.done, 20000, "the resumed copy");
+	CHECK(ev.complete == 1 && ev.failed == 1, "complete %d failed %d: %s",
+	      ev.complete, ev.failed, ev.msg);
+	CHECK(same_contents(p, sr), "the devices differ after resume");
+	CHECK_EQ(mblk_mirror_resume(m), -EALREADY);
+	/* Cancel, write, resume: in sync again. */
+	CHECK_EQ(mblk_mirror_cancel(m), 0);
+	write_block(m, 80, 0x31);
+	ev.done = false;
+	CHECK_EQ(mblk_mirror_resume(m), 0);
+	run_until(&loop, &ev.done, 20000, "the copy resumed after cancel");
+	CHECK_EQ(ev.complete, 2);
+	CHECK(same_contents(p, sr), "the devices differ after cancel+resume");
+	struct pivot_result pr = { 0 };
+	CHECK_EQ(mblk_mirror_pivot(m, 0, pivot_cb, &pr), 0);
+	run_until(&loop, &pr.done, 20000, "the pivot after resume");
+	CHECK(pr.status == 0, "pivot: %d %s", pr.status, pr.err);
+	CHECK_EQ(mblk_mirror_resume(m), -EALREADY);
+	CHECK_EQ(mblk_mirror_resume(sr), -EINVAL);
+	close_dev(&loop, m);
+}
+
 int main(int argc, char **argv)
 {
 	int seeds = argc > 1 ? atoi(argv[1]) : 4;
@@ -426,6 +492,7 @@ int main(int argc, char **argv)
 				 pairs[i % 3][1]);
 	pivot_flush_fails();
 	cancel();
+	resume();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);
 	printf("mirror-pivot: ok (%d seeds)\n", seeds);

@@ -49,6 +49,15 @@
  *
  * Cancel is simpler: the state becomes STOPPED (-ECANCELED), so writes go
  * to the primary only from then on and the copier ends at its next step.
+ *
+ * Resume undoes a stop (a failure or a cancel): writes made since went to
+ * the primary alone and were not tracked, so the whole map is dirty
+ * again and the mirror is COPYING as at the start (without the first
+ * scan: the zero map, still true since the secondary has not been
+ * written, keeps the holes free). Copy operations that were still ending
+ * when it is called go on; they cleared bits that are now set again, so
+ * what they copy is copied once more, in order (lock.c's argument holds
+ * with D full). The mode stays: a mirror that went active stays active.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -335,7 +344,7 @@ int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
 }
 
 /* ------------------------------------------------------------------ */
-/* Cancel and rate                                                     */
+/* Cancel, resume and rate                                             */
 
 int mblk_mirror_cancel(mblk_dev *dev)
 {
@@ -364,6 +373,42 @@ int mblk_mirror_cancel(mblk_dev *dev)
 		m->timer_armed = false;
 	}
 	mblk__mirror_event(m, MBLK_MIRROR_CANCELLED, -ECANCELED, NULL);
+	return 0;
+}
+
+int mblk_mirror_resume(mblk_dev *dev)
+{
+	struct mirror *m = mblk__mirror_find(dev);
+	if (m == NULL)
+		return mblk_set_error(-EINVAL, "mblk_mirror_resume: not a "
+					       "mirror");
+	if (m->pivoted || m->pivoting || m->state != MBLK_MIRROR_STOPPED ||
+	    m->stopping)
+		return mblk_set_error(-EALREADY,
+				      "%s: nothing to resume: the mirror onto "
+				      "%s %s",
+				      mblk_dev_name(m->dev),
+				      mblk_dev_name(m->s),
+				      m->pivoted || m->pivoting
+					      ? "has pivoted"
+					      : "has not stopped");
+	/* Writes since the stop went to the primary alone, untracked:
+	 * every chunk is copied again. The zero map is still true (nothing
+	 * has written the secondary since), so its holes stay free. */
+	mblk__mirror_mark_dirty(m, 0, m->nchunks);
+	m->state = MBLK_MIRROR_COPYING;
+	m->error = 0;
+	m->errmsg[0] = '\0';
+	m->retries_left = m->opts.retries;
+	m->last_percent = 0;
+	m->passes = 0;
+	m->prev_dirty = 0;
+	m->launched_in_pass = 0;
+	m->cursor = 0;
+	m->win_cleaned = m->win_redirtied = 0;
+	m->win_start_ns = uv_hrtime();
+	m->end_ns = 0;
+	mblk__mirror_kick(m);
 	return 0;
 }
 
