@@ -38,6 +38,8 @@ static const char ctl_help[] =
 	"  pivot                     switch the export onto the destination\n"
 	"                            (refused until it is in sync)\n"
 	"  cancel                    stop the mirror; keep serving the source\n"
+	"  retry                     after a failure or a cancel: copy\n"
+	"                            everything onto the destination again\n"
 	"  set-rate RATE             the copy's limit in bytes/s (K/M/G; 0:\n"
 	"                            none)\n"
 	"  add-export NAME URI [--read-only] [--description TEXT]\n"
@@ -437,7 +439,8 @@ int cmd_ctl(int argc, char **argv)
 	int want = 0;
 	bool is_wait = false, is_events = false, raw = false;
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "pivot") == 0 ||
-	    strcmp(cmd, "cancel") == 0 || strcmp(cmd, "quit") == 0) {
+	    strcmp(cmd, "cancel") == 0 || strcmp(cmd, "retry") == 0 ||
+	    strcmp(cmd, "quit") == 0) {
 		req = json_pack("{s:s}", "cmd", cmd);
 	} else if (strcmp(cmd, "set-rate") == 0) {
 		want = 1;

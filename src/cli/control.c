@@ -408,7 +408,7 @@ static void ctl_command(struct ctl_client *cl, json_t *req)
 			 ctl_with_id(ctl_error(-EINVAL,
 					       "a request needs \"cmd\", a "
 					       "string: status, pivot, cancel, "
-					       "set-rate, add-export, "
+					       "retry, set-rate, add-export, "
 					       "remove-export or quit"),
 				     id),
 			 false);
@@ -436,10 +436,11 @@ static void ctl_command(struct ctl_client *cl, json_t *req)
 					     id),
 				 false);
 		}
-	} else if (strcmp(cmd, "cancel") == 0) {
+	} else if (strcmp(cmd, "cancel") == 0 || strcmp(cmd, "retry") == 0) {
 		if (!ctl_need_mirror(cl, id, cmd))
 			return;
-		r = migrate_cancel(a->mig);
+		r = cmd[0] == 'c' ? migrate_cancel(a->mig)
+				  : migrate_retry(a->mig);
 		ctl_send(cl,
 			 ctl_with_id(r < 0 ? ctl_error(r, mblk_last_error())
 					   : ctl_ok(NULL),
@@ -513,8 +514,8 @@ static void ctl_command(struct ctl_client *cl, json_t *req)
 	} else {
 		snprintf(msg, sizeof(msg),
 			 "unknown command '%.100s'; the commands are status, "
-			 "pivot, cancel, set-rate, add-export, remove-export "
-			 "and quit",
+			 "pivot, cancel, retry, set-rate, add-export, "
+			 "remove-export and quit",
 			 cmd);
 		ctl_send(cl, ctl_with_id(ctl_error(-EINVAL, msg), id), false);
 	}

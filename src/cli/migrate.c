@@ -29,6 +29,11 @@
  * Progress on the terminal is the bar (or JSON lines) of `mblk mirror`
  * (progress.c), fed from a 100 ms timer until the mirror is in sync.
  *
+ * A copy that stopped (a failing DST, a cancel) can be started again
+ * with migrate_retry (the control socket's retry), once DST is repaired:
+ * the mirror copies everything again (mblk_mirror_resume), and in sync it
+ * pivots as --pivot says.
+ *
  * Shutting down (quit, SIGTERM) while still copying cancels the copy
  * (migrate_stop): the command runs its loop until idle before closing
  * the devices, and a copier left running would keep it busy to the end
@@ -298,6 +303,35 @@ int migrate_cancel(struct migrate *m)
 	if (r < 0)
 		return mblk_set_error(r, "cannot cancel the mirror onto %s: %s",
 				      m->dst, mblk_strerror(r));
+	return 0;
+}
+
+int migrate_retry(struct migrate *m)
+{
+	if (m->pivoted || m->pivoting)
+		return mblk_set_error(-EALREADY,
+				      "the pivot onto %s is %s: nothing to "
+				      "retry",
+				      m->dst,
+				      m->pivoted ? "done" : "under way");
+	int r = mblk_mirror_resume(m->top);
+	if (r == -EALREADY)
+		return mblk_set_error(r,
+				      "the mirror onto %s has not stopped: "
+				      "nothing to retry",
+				      m->dst);
+	if (r < 0)
+		return mblk_set_error(r, "cannot retry the mirror onto %s: %s",
+				      m->dst, mblk_strerror(r));
+	fprintf(stderr, "mblk serve: copying onto %s again, from the start\n",
+		m->dst);
+	m->in_sync_seen = false;
+	m->auto_tries = 0;
+	if (m->prog == NULL && !m->stopped) {
+		m->shown = 0;
+		m->prog = progress_new(m->o.progress, "serve", m->total);
+		uv_timer_start(&m->tick, migrate_tick, 100, 100);
+	}
 	return 0;
 }
 

@@ -5,7 +5,8 @@
  *
  *   migrate_open(&mo, loop, &m, &dev)   opens SRC and DST and the mirror
  *   ... export dev (clients see one device throughout) ...
- *   migrate_pivot(m, cb, data) / migrate_cancel(m) / migrate_set_rate
+ *   migrate_pivot(m, cb, data) / migrate_cancel(m) / migrate_retry(m)
+ *   migrate_set_rate
  *   migrate_status(m, &st)              for status and metrics
  *   migrate_stop(m)                     stops its timers (shutdown)
  *   migrate_free(m)                     after dev is closed
@@ -88,6 +89,8 @@ typedef void (*migrate_cb)(void *data, int status, const char *error);
 int migrate_pivot(struct migrate *m, migrate_cb cb, void *data);
 /* 0, or -errno with the sentence in mblk_last_error(). */
 int migrate_cancel(struct migrate *m);
+/* After a failure or a cancel: copy everything again. */
+int migrate_retry(struct migrate *m);
 int migrate_set_rate(struct migrate *m, uint64_t rate);
 
 void migrate_status(struct migrate *m, struct migrate_status *st);

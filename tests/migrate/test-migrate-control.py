@@ -10,7 +10,8 @@
 #      controller that disconnects mid-command, waiting for sync, the
 #      pivot and its events, a second pivot, cancel after it, mblk ctl's
 #      exit statuses, quit
-#   B  cancel: the export goes on serving the source
+#   B  cancel: the export goes on serving the source; retry copies it
+#      all again, and the pivot then works
 #   C  a destination failing mid-copy: the failure is an event and a
 #      status field, and the export goes on serving the source
 #   E  quit in the middle of a copy at 4 KiB/s: the server exits at once
@@ -307,12 +308,24 @@ try:
     h.shutdown()
     evs = [e["event"] for e in c.events]
     ok("the cancelled event came", "cancelled" in evs, str(evs))
+    # retry: the copy starts again, the write made while cancelled too.
+    check("retry after cancel", c.cmd("retry")["ok"], True)
+    check("... copying again", c.mirror_state(), "copying")
+    check("a second retry", err_of(c.cmd("retry")), (False, "EALREADY"))
+    check("set-rate 0", c.cmd("set-rate", rate=0)["ok"], True)
+    check("in sync after the retry", c.wait_state("in-sync", 60), "in-sync")
+    check("pivot after the retry", c.cmd("pivot")["ok"], True)
+    check("retry after the pivot", err_of(c.cmd("retry")),
+          (False, "EALREADY"))
     check("quit after cancel", c.cmd("quit")["ok"], True)
     check("exit status", srv.wait(30), 0)
     model[4096:8192] = b"C" * 4096
     diff = L.first_difference(L.read_file(srv.path("src.img")),
                               bytes(model))
     ok("after cancel the writes are on src.img", diff is None, diff or "")
+    diff = L.first_difference(L.read_file(srv.path("dst.img")),
+                              bytes(model))
+    ok("after retry and pivot dst.img holds them", diff is None, diff or "")
 finally:
     if L.FAILS:
         print(srv.logtext())
