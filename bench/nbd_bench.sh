@@ -59,13 +59,12 @@ IMG=$WORK/source.raw
 SPID=""
 cleanup() {
 	if [ -n "$SPID" ]; then kill -TERM "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; fi
-	rm -f "$SOCK"
+	rm -f "$SOCK" "$FILE" "$IMG"
 }
 trap cleanup EXIT
 
 # The nbdcopy source: SIZE with 25 % data in 16 MiB extents (seeded).
-if [ ! -f "$IMG" ] || [ "$(stat -c %s "$IMG")" != "$BYTES" ]; then
-	python3 - "$IMG" "$BYTES" <<'PY'
+python3 - "$IMG" "$BYTES" <<'PY'
 import os, random, sys
 path, size = sys.argv[1], int(sys.argv[2])
 ext = min(16 << 20, max(size // 16, 1 << 20))
@@ -77,7 +76,6 @@ with open(path, "wb") as f:
         f.seek(i * ext)
         f.write(os.urandom(ext))
 PY
-fi
 
 start_server() {  # NAME
 	rm -f "$SOCK"
