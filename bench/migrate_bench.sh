@@ -14,7 +14,7 @@
 #   plain     mblk serve SRC; fio's nbd engine, 4 KiB random writes at
 #             QD 16 for -t SECONDS (default 10)
 #   migrate   mblk serve SRC --mirror-to DST --pivot=auto (DST a new
-#             file); the same fio job for -m SECONDS (default 45), started
+#             file); the same fio job for -m SECONDS (default 60), started
 #             with the server, so it writes through the copy, the pivot
 #             and after it. The server starts with --rate 1M and the
 #             copy is let go (`mblk ctl set-rate 0`) 1 s after fio
@@ -38,7 +38,7 @@ set -euo pipefail
 reps=3
 size=2G
 secs=10
-msecs=45
+msecs=60
 dir=/var/tmp
 out=
 csv=
@@ -156,11 +156,13 @@ PY
 	epid=$!
 }
 
+say() { echo "== round $round: $* (${SECONDS}s)" >&2; }
 for round in $(seq "$reps"); do
-	# plain
+	say plain
 	cp --sparse=always "$work/orig.img" "$work/src.img"
 	serve "$work/src.img"
 	fio_run "$secs" "plain$round"
+	say "plain: stopping the server"
 	stop
 	python3 - "$work" "plain$round" "$round" >>"$res" <<'PY'
 import json, sys
@@ -170,7 +172,7 @@ print(json.dumps({"round": int(rnd), "side": "plain", "iops": j["iops"],
                   "clat_max_ms": j["clat_ns"]["max"] / 1e6}))
 PY
 
-	# migrate
+	say migrate
 	cp --sparse=always "$work/orig.img" "$work/src.img"
 	rm -f "$work/dst.img"
 	# The copy is held to a trickle until the client is writing, then
@@ -185,10 +187,14 @@ PY
 		"$mblk" ctl "$work/ctl.sock" set-rate 0 >/dev/null
 	) &
 	rpid=$!
+	say "migrate: fio starts"
 	fio_run "$msecs" "migrate$round"
+	say "migrate: fio done"
 	wait "$rpid" || true
 	"$mblk" ctl "$work/ctl.sock" status --json >"$work/status.json" || true
+	say "migrate: stopping the server"
 	stop
+	say "migrate: stopped"
 	# The events reader ends with the server; bound the wait all the same.
 	for _ in $(seq 50); do
 		kill -0 "$epid" 2>/dev/null || break
@@ -197,6 +203,7 @@ PY
 	kill -TERM "$epid" 2>/dev/null || true
 	wait "$epid" 2>/dev/null || true
 	epid=
+	say "migrate: events reader done"
 	python3 - "$work" "migrate$round" "$round" >>"$res" <<'PY'
 import json, sys
 work, name, rnd = sys.argv[1], sys.argv[2], int(sys.argv[3])
