@@ -51,7 +51,7 @@ while getopts r:s:t:m:d:o:c:h opt; do
 	d) dir=$OPTARG ;;
 	o) out=$OPTARG ;;
 	c) csv=$OPTARG ;;
-	*) sed -n '2,37p' "$0"; exit 2 ;;
+	*) sed -n '2,35p' "$0"; exit 2 ;;
 	esac
 done
 if [ "${QUICK:-0}" = 1 ]; then
