@@ -42,15 +42,16 @@
  * is slow (a rate limit, a big device): at 1 MiB/s a pass over 4 GiB
  * takes an hour, and the two passes the rule needs are two hours of
  * copying that writes undo. So the copier also counts, since the window
- * began, the chunks it cleaned (copy_run) and the clean chunks that
- * primary-only writes dirtied again (mblk__mirror_redirty). Once the
+ * began, the chunks it cleaned (copy_run) and the clean chunks (copied,
+ * or holes the scan found need no copy) that primary-only writes made
+ * dirty (mblk__mirror_redirty): work done against work added. Once the
  * window holds win_chunks cleaned (an eighth of the map, at most 1024,
  * at least one operation) and is at least a second old, it is judged: if
- * more than three quarters of the cleaning was undone, the copy is not
- * gaining on the writes, and the mirror goes ACTIVE; then a new window
- * begins. Chunks dirtied before they were ever copied do not count
- * (their bit was set already), so the start of a copy, when most chunks
- * are still dirty, never looks like a loss. The second's minimum keeps
+ * the writes added more than three quarters of what the copy did, it is
+ * not gaining on them, and the mirror goes ACTIVE; then a new window
+ * begins. Chunks written while still dirty do not count (their bit was
+ * set already), so the start of a copy, when most chunks are still
+ * dirty, never looks like a loss. The second's minimum keeps
  * a short burst of writes from making the client pay for dual writes.
  * So the switch comes within about two windows of copying (or two
  * seconds, whichever is longer) of the writes starting to outrun it,
