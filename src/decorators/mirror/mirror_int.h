@@ -125,6 +125,7 @@ struct mirror {
 
 	/* The pivot (pivot.c): while pivoting, new foreground requests wait
 	 * in the parked list; once pivoted, the secondary serves them all. */
+	bool preflushing; /* the secondary's flush before the pause */
 	bool pivoting, pivoted;
 	unsigned pivot_flags;
 	mblk_mirror_pivot_cb pivot_cb;

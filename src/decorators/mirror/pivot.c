@@ -6,12 +6,21 @@
  * the device handle changing, so an NBD export or a program holding it
  * sees a pause, never a gap:
  *
- *   SYNCED --pivot--> pivoting: new foreground requests are parked (kept
+ *   SYNCED --pivot--> pre-flush: the secondary is flushed while requests
+ *     |               still flow (what the copy left in its cache is
+ *     |               written now, outside the pause); it failing, or
+ *     |               the mirror leaving SYNCED meanwhile, fails the
+ *     |               pivot with nothing parked;
+ *     v
+ *   pivoting: new foreground requests are parked (kept
  *     |               in flight, in arrival order, in their contexts);
  *     |               the mirror's timer polls, every millisecond, until
  *     |               everything else has finished: neither child has a
  *     |               request in flight and the copier nothing out;
- *     |               then both devices are flushed;
+ *     |               then the secondary is flushed again (what was
+ *     |               written since the pre-flush), and the primary too
+ *     |               only if it is handed back (a primary being closed
+ *     |               is flushed by its close, after the pause);
  *     |  secondary's flush failed: back to SYNCED, the parked requests
  *     |               run as before, the callback gets the error;
  *     v
@@ -191,8 +200,10 @@ void mblk__mirror_pivot_poll(struct mirror *m)
 		return;
 	}
 	mblk_dev *both[2] = { m->s, m->p };
-	mblk_req *c[2] = { mblk_req_alloc(both[0]), mblk_req_alloc(both[1]) };
-	if (c[0] == NULL || c[1] == NULL) {
+	int n = (m->pivot_flags & MBLK_MIRROR_PIVOT_KEEP_PRIMARY) ? 2 : 1;
+	mblk_req *c[2] = { mblk_req_alloc(both[0]),
+			   n == 2 ? mblk_req_alloc(both[1]) : NULL };
+	if (c[0] == NULL || (n == 2 && c[1] == NULL)) {
 		for (int i = 0; i < 2; i++)
 			if (c[i] != NULL)
 				mblk_req_free(c[i]);
@@ -203,12 +214,42 @@ void mblk__mirror_pivot_poll(struct mirror *m)
 		pivot_finish(m);
 		return;
 	}
-	m->pivot_pending = 2;
-	for (int i = 0; i < 2; i++) {
+	m->pivot_pending = n;
+	for (int i = 0; i < n; i++) {
 		c[i]->op = MBLK_OP_FLUSH;
 		m->bg_inflight++;
 		mblk_req_submit(c[i], pivot_flush_done, m);
 	}
+}
+
+/* The pre-flush is over: pause and drain, or fail with nothing parked. */
+static void pivot_preflush_done(mblk_req *c)
+{
+	struct mirror *m = c->done_data;
+	const char *sn = mblk_dev_name(m->s);
+	m->preflushing = false;
+	if (c->status < 0)
+		snprintf(m->pivot_msg, sizeof(m->pivot_msg),
+			 "cannot pivot onto %s: %s", sn, c->msg);
+	else if (m->stopping || m->state != MBLK_MIRROR_SYNCED)
+		snprintf(m->pivot_msg, sizeof(m->pivot_msg),
+			 "cannot pivot onto %s: the mirror %s while its "
+			 "cache was being flushed%s%s",
+			 sn, m->stopping ? "was closed" : "left sync",
+			 m->errmsg[0] ? ": " : "", m->errmsg);
+	int status = c->status < 0                                   ? c->status
+		     : m->stopping || m->state != MBLK_MIRROR_SYNCED ? -EBUSY
+								     : 0;
+	mblk_req_free(c);
+	if (status < 0) {
+		mblk_mirror_pivot_cb cb = m->pivot_cb;
+		cb(m->pivot_data, status, NULL, m->pivot_msg);
+	} else {
+		m->pivoting = true;
+		m->timer_armed = true;
+		uv_timer_start(&m->timer, mblk__mirror_timer_cb, 0, 0);
+	}
+	mblk__mirror_bg_put(m);
 }
 
 int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
@@ -220,12 +261,12 @@ int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
 				      m == NULL ? "not a mirror"
 						: "the callback is NULL");
 	const char *sn = mblk_dev_name(m->s);
-	if (m->pivoted || m->pivoting)
+	if (m->pivoted || m->pivoting || m->preflushing)
 		return mblk_set_error(-EALREADY,
 				      "%s: the mirror has pivoted onto %s "
 				      "already%s",
 				      mblk_dev_name(m->dev), sn,
-				      m->pivoting ? " (under way)" : "");
+				      m->pivoted ? "" : " (under way)");
 	if (m->stopping || m->state != MBLK_MIRROR_SYNCED || m->flushing) {
 		uint64_t left = mblk__mirror_remaining_bytes(m);
 		if (m->state == MBLK_MIRROR_STOPPED)
@@ -243,16 +284,23 @@ int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
 				      (unsigned long long)left,
 				      m->flushing ? " (flushing)" : "");
 	}
-	m->pivoting = true;
+	mblk_req *c = mblk_req_alloc(m->s);
+	if (c == NULL)
+		return mblk_set_error(-ENOMEM,
+				      "%s: cannot pivot onto %s: no memory "
+				      "for a request",
+				      mblk_dev_name(m->dev), sn);
+	m->preflushing = true;
 	m->pivot_flags = flags;
 	m->pivot_cb = cb;
 	m->pivot_data = data;
 	m->pivot_status = 0;
 	m->pivot_msg[0] = '\0';
 	m->pivot_start_ns = uv_hrtime();
-	/* From the loop: the callback never runs in here. */
-	m->timer_armed = true;
-	uv_timer_start(&m->timer, mblk__mirror_timer_cb, 0, 0);
+	/* Completes from the loop: the callback never runs in here. */
+	c->op = MBLK_OP_FLUSH;
+	m->bg_inflight++;
+	mblk_req_submit(c, pivot_preflush_done, m);
 	return 0;
 }
 
