@@ -48,6 +48,7 @@
 #include <mblk.h>
 #include <mblk/nbd.h>
 
+#include "../../core/walk.h"
 #include "../proto.h"
 #include "../tls.h"
 
@@ -145,11 +146,12 @@ struct nbds_slot {
 	uint8_t *tbuf;
 	size_t tbuf_len, tbuf_cap;
 
-	/* Walking holes (READ) or extents (BLOCK_STATUS). */
+	/* Mapping holes (READ) or extents (BLOCK_STATUS): the list so far,
+	 * walk[0..nwalk) covering [rq.offset, walk_pos), and the walker. */
 	uint64_t walk_pos, walk_end; /* bytes */
 	unsigned nwalk, walk_max;
 	struct nbds_extent walk[NBDS_MAX_EXTENTS];
-	struct mblk_extent ext[NBDS_MAX_EXTENTS]; /* mblk_extents' answer */
+	struct mblk__walk walker;
 
 	/* The reply: headers, error message, descriptors, the write. */
 	uv_write_t wr;

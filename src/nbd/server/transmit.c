@@ -16,7 +16,9 @@
  *   request, since the protocol carries only the code to the client.
  * - READ with structured replies: when the device reports holes
  *   (MBLK_CAP_SEEK) and DF is not set, the map of the range is taken
- *   with mblk_extents first, then the whole range is read once, and the
+ *   first with the core's extent walker (src/core/walk.h, granule 1:
+ *   the device's own extents, merged), then the whole range is read
+ *   once, and the
  *   reply has one OFFSET_DATA or OFFSET_HOLE chunk per extent (at most
  *   NBDS_MAX_SEGS; the rest is sent as data, which is always correct).
  *   Extents that read as zeros (MBLK_EXTENT_ZERO) become hole chunks;
@@ -66,9 +68,8 @@ static void tx_fail(struct nbds_slot *s, int err, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------ */
-/* Walking the map with mblk_extents (READ holes, BLOCK_STATUS) */
-
-static void tx_walk_next(struct nbds_slot *s);
+/* The map of a range, from the core's extent walker (READ holes,
+ * BLOCK_STATUS) */
 
 /* Appends [walk_pos, end) with flags, merged with the last extent when
  * they agree. Returns false (and appends nothing) when the list is full. */
@@ -102,7 +103,8 @@ static void tx_read_submit(struct nbds_slot *s)
 			mblk_strerror(r));
 }
 
-/* The walk is over: a READ reads, a BLOCK_STATUS replies. */
+/* The walk is over (mapped, the list full, or the device failed): a
+ * READ reads, a BLOCK_STATUS replies. */
 static void tx_walk_finish(struct nbds_slot *s)
 {
 	if (s->rq.type == NBD_CMD_READ) {
@@ -125,53 +127,57 @@ static void tx_walk_finish(struct nbds_slot *s)
 	mblk__nbds_reply_block_status(s);
 }
 
-static void tx_walk_got(void *data, int status, int n, const char *error)
+/* Takes the walker's next extent e into the list. False when there is
+ * no more to take: the range is mapped (e->count 0) or the list full. */
+static bool tx_walk_take(struct nbds_slot *s, const struct mblk_extent *e)
+{
+	uint32_t f = (e->flags & MBLK_EXTENT_HOLE ? NBD_STATE_HOLE : 0) |
+		     (e->flags & MBLK_EXTENT_ZERO ? NBD_STATE_ZERO : 0);
+	return e->count &&
+	       tx_walk_add(s,
+			   (e->sector + e->count) * s->conn->info.sector_size,
+			   f);
+}
+
+static void tx_walk_got(void *data, int status, const struct mblk_extent *e,
+			const char *error);
+
+/* Takes extents until there is no more to take, or until the walker has
+ * to ask the device (then tx_walk_got goes on). The walker asks once per
+ * MBLK__WALK_BATCH extents of the device, as a single mblk_extents did. */
+static void tx_walk_run(struct nbds_slot *s)
+{
+	struct mblk_extent e;
+	int r;
+	while ((r = mblk__walk_next(&s->walker, &e, tx_walk_got, s)) == 1 &&
+	       tx_walk_take(s, &e))
+		;
+	if (r != 0)
+		tx_walk_finish(s);
+}
+
+static void tx_walk_got(void *data, int status, const struct mblk_extent *e,
+			const char *error)
 {
 	struct nbds_slot *s = data;
-	uint64_t ss = s->conn->info.sector_size;
-	(void)error;
-	if (status < 0) {
-		tx_walk_finish(s);
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		const struct mblk_extent *e = &s->ext[i];
-		uint32_t f = 0;
-		if (e->flags & MBLK_EXTENT_HOLE)
-			f |= NBD_STATE_HOLE;
-		if (e->flags & MBLK_EXTENT_ZERO)
-			f |= NBD_STATE_ZERO;
-		if (e->sector * ss != s->walk_pos ||
-		    !tx_walk_add(s, (e->sector + e->count) * ss, f)) {
-			tx_walk_finish(s);
-			return;
-		}
-	}
-	tx_walk_next(s);
-}
-
-static void tx_walk_next(struct nbds_slot *s)
-{
-	struct nbds_conn *c = s->conn;
-	uint64_t ss = c->info.sector_size;
-	if (s->walk_pos >= s->walk_end) {
-		tx_walk_finish(s);
-		return;
-	}
-	int r = mblk_extents(c->exp->dev, s->walk_pos / ss,
-			     (s->walk_end - s->walk_pos) / ss, s->ext,
-			     NBDS_MAX_EXTENTS, tx_walk_got, s);
-	if (r < 0)
+	(void)error; /* a failed map is reported as data, not as an error */
+	if (status == 0 && tx_walk_take(s, e))
+		tx_walk_run(s);
+	else
 		tx_walk_finish(s);
 }
 
+/* Maps the request's range into at most max extents. */
 static void tx_walk_start(struct nbds_slot *s, unsigned max)
 {
+	uint64_t ss = s->conn->info.sector_size;
 	s->walk_pos = s->rq.offset;
 	s->walk_end = s->rq.offset + s->rq.length;
 	s->nwalk = 0;
 	s->walk_max = max;
-	tx_walk_next(s);
+	mblk__walk_init(&s->walker, s->conn->exp->dev, s->walk_pos / ss,
+			s->walk_end / ss, 1);
+	tx_walk_run(s);
 }
 
 /* ------------------------------------------------------------------ */
