@@ -103,6 +103,7 @@ struct mblk_nbd_server {
 
 	/* Shutting down (mblk_nbd_server_close). */
 	unsigned closing; /* 1: draining connections, 2: flushing */
+	uv_check_t drain; /* closing 1: closes connections drained */
 	unsigned pending; /* listeners and connections still closing,
 	                     flushes under way */
 	int close_status;

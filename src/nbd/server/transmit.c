@@ -25,6 +25,8 @@
  *   a range that is all zeros is not read at all. Reads shorter than
  *   NBDS_HOLE_MIN skip the map: a hole chunk saves little there, and the
  *   extra device call would double the cost of small random reads.
+ * - While the server shuts down, every request that arrives is answered
+ *   NBD_ESHUTDOWN without reaching the device (server.c drains).
  * - BLOCK_STATUS walks the same way, up to NBDS_MAX_EXTENTS descriptors
  *   (one with REQ_ONE), each clipped to the request.
  */
@@ -290,6 +292,12 @@ static void tx_dispatch(struct nbds_slot *s)
 	const char *cmd = mblk__nbd_cmd_name(rq->type);
 	mblk_dev *dev = c->exp->dev;
 	s->state = NBDS_SLOT_DEVICE;
+	if (c->srv->closing) {
+		/* Draining (server.c): nothing new reaches the device. */
+		tx_fail(s, -ESHUTDOWN,
+			"the server is shutting down; %s was not started", cmd);
+		return;
+	}
 	mblk_get_info(dev, &c->info); /* the size may have changed */
 
 	switch (rq->type) {
