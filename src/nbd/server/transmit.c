@@ -250,7 +250,11 @@ static uint16_t tx_valid_flags(const struct nbds_conn *c, uint16_t type)
 		if (c->tflags & NBD_FLAG_SEND_FAST_ZERO)
 			f |= NBD_CMD_FLAG_FAST_ZERO;
 		break;
-	case NBD_CMD_BLOCK_STATUS: f |= NBD_CMD_FLAG_REQ_ONE; break;
+	case NBD_CMD_BLOCK_STATUS:
+		f |= NBD_CMD_FLAG_REQ_ONE;
+		if (c->tflags & NBD_FLAG_BLOCK_STATUS_PAYLOAD)
+			f |= NBD_CMD_FLAG_PAYLOAD_LEN;
+		break;
 	}
 	return f;
 }
@@ -427,9 +431,48 @@ static void tx_dispatch(struct nbds_slot *s)
 			mblk_strerror(r));
 }
 
+/* The payload form of BLOCK_STATUS (extended headers, advertised with
+ * NBD_FLAG_BLOCK_STATUS_PAYLOAD): a 64-bit effect length, then the ids
+ * of the contexts to answer for. Only base:allocation exists, so the
+ * list must be exactly its id: the spec makes an unknown or repeated id
+ * NBD_EINVAL. Returns 0 with rq.length the effect length, or replies. */
+static int tx_status_payload(struct nbds_slot *s)
+{
+	struct mblk__nbd_request *rq = &s->rq;
+	uint64_t len = rq->length;
+	if (len < 12 || (len - 8) % 4) {
+		tx_fail(s, -EINVAL,
+			"NBD_CMD_BLOCK_STATUS with a payload of %" PRIu64
+			" bytes, not an effect length and one or more "
+			"context ids (8 + 4n bytes)",
+			len);
+		return -1;
+	}
+	for (uint64_t i = 8; i < len; i += 4) {
+		uint32_t id = mblk__get_be32(s->buf + i);
+		if (id != NBDS_CTX_BASE_ALLOCATION || i > 8) {
+			tx_fail(s, -EINVAL,
+				"NBD_CMD_BLOCK_STATUS asks for context id %u, "
+				"%s",
+				id,
+				id == NBDS_CTX_BASE_ALLOCATION
+					? "twice"
+					: "which was not selected (only "
+					  "base:allocation is, as id 1)");
+			return -1;
+		}
+	}
+	rq->length = mblk__get_be64(s->buf);
+	return 0;
+}
+
 void mblk__nbds_transmit_payload_done(struct nbds_slot *s)
 {
-	if (s->rq.type != NBD_CMD_WRITE) {
+	if (s->rq.type == NBD_CMD_BLOCK_STATUS &&
+	    (s->conn->tflags & NBD_FLAG_BLOCK_STATUS_PAYLOAD)) {
+		if (tx_status_payload(s) < 0)
+			return;
+	} else if (s->rq.type != NBD_CMD_WRITE) {
 		tx_fail(s, -EINVAL, "%s does not take a payload",
 			mblk__nbd_cmd_name(s->rq.type));
 		return;
