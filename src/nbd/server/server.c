@@ -233,12 +233,16 @@ int mblk_nbd_server_uri(mblk_nbd_server *srv, char *buf, size_t len)
 /* A connection has been freed (conn.c). */
 void mblk__nbds_conn_gone(struct mblk_nbd_server *srv, bool served)
 {
+	/* Counted in pending only if the close began before: the callback
+	 * below may begin it (mblk serve --once), and then this connection,
+	 * already off the list, was not counted. */
+	bool counted = srv->closing != 0;
 	srv->nconns--;
 	mblk__nbds_exports_conn_gone(srv);
 	if (served && srv->opts.on_disconnect)
 		srv->opts.on_disconnect(srv->opts.on_disconnect_data,
 					srv->nconns);
-	if (srv->closing)
+	if (counted)
 		mblk__nbds_pending_done(srv);
 }
 
