@@ -55,6 +55,7 @@
 #include <mblk.h>
 #include <mblk/nbd.h>
 
+#include "../../core/walk.h"
 #include "../proto.h"
 #include "../tls.h"
 
@@ -109,6 +110,7 @@ struct mblk_nbd_server {
 
 	/* Shutting down (mblk_nbd_server_close). */
 	unsigned closing; /* 1: draining connections, 2: flushing */
+	uv_check_t drain; /* closing 1: closes connections drained */
 	unsigned pending; /* listeners and connections still closing,
 	                     flushes under way */
 	int close_status;
@@ -152,11 +154,12 @@ struct nbds_slot {
 	uint8_t *tbuf;
 	size_t tbuf_len, tbuf_cap;
 
-	/* Walking holes (READ) or extents (BLOCK_STATUS). */
+	/* Mapping holes (READ) or extents (BLOCK_STATUS): the list so far,
+	 * walk[0..nwalk) covering [rq.offset, walk_pos), and the walker. */
 	uint64_t walk_pos, walk_end; /* bytes */
 	unsigned nwalk, walk_max;
 	struct nbds_extent walk[NBDS_MAX_EXTENTS];
-	struct mblk_extent ext[NBDS_MAX_EXTENTS]; /* mblk_extents' answer */
+	struct mblk__walk walker;
 
 	/* The reply: headers, error message, descriptors, the write. */
 	uv_write_t wr;
