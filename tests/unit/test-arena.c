@@ -82,7 +82,7 @@ static void check_frees_keep_live_data(long page)
 	bool live[NBLOCKS];
 
 	fake_page = page;
-	mblk__arena_init(&a, BLOCK, 1);
+	mblk__arena_init(&a, BLOCK, 1, 0);
 	for (int i = 0; i < NBLOCKS; i++) {
 		assert_non_null(blk[i] = mblk__arena_alloc(&a));
 		fill(blk[i], 1 + i);

@@ -7,9 +7,10 @@
 
 #define ARENA_CHUNK (2u << 20)
 
-void mblk__arena_init(struct arena *a, size_t block, int release)
+void mblk__arena_init(struct arena *a, size_t block, int release, int huge)
 {
 	a->release = release;
+	a->huge = huge;
 	a->run = NULL;
 	a->run_len = 0;
 	a->block = (block + 15) & ~(size_t)15;
@@ -29,7 +30,7 @@ void mblk__arena_destroy(struct arena *a)
 		munmap(a->chunks[i], a->chunk);
 	free(a->chunks);
 	free(a->free);
-	mblk__arena_init(a, a->block, a->release);
+	mblk__arena_init(a, a->block, a->release, a->huge);
 }
 
 static int arena_grow(struct arena *a)
@@ -57,7 +58,8 @@ static int arena_grow(struct arena *a)
 	if (tail > 0)
 		munmap(start + a->chunk, tail);
 #ifdef MADV_HUGEPAGE
-	madvise(start, a->chunk, MADV_HUGEPAGE);
+	if (a->huge)
+		madvise(start, a->chunk, MADV_HUGEPAGE);
 #endif
 	a->chunks[a->nchunks++] = start;
 	a->bump = start;

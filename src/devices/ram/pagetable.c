@@ -26,7 +26,7 @@ struct pt_node {
 
 void mblk__pt_init(struct pagetable *pt)
 {
-	mblk__arena_init(&pt->nodes, sizeof(struct pt_node), 0);
+	mblk__arena_init(&pt->nodes, sizeof(struct pt_node), 0, 1);
 	pt->root = NULL;
 	pt->height = 0;
 	pt->npages = 0;

@@ -127,7 +127,7 @@ static struct store *store_new(const char *name, uint64_t size_sectors,
 	st->sector_size = sector_size;
 	st->page_shift = mblk__log2(mblk__max_u64(4096, sector_size));
 	mblk__pt_init(&st->pt);
-	mblk__arena_init(&st->pages, 1u << st->page_shift, 1);
+	mblk__arena_init(&st->pages, 1u << st->page_shift, 1, 0);
 	return st;
 }
 

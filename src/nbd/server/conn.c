@@ -8,7 +8,8 @@
  *   is the one place that calls uv_read_start / uv_read_stop.
  * - Teardown waits for three things: the slots in flight (a device may
  *   still write into a buffer; a reply may still be in the socket's
- *   queue), the handshake sends, and the two handles (socket, timer).
+ *   queue), the handshake sends, and the three handles (socket, timer,
+ *   the reply flusher).
  *   conn_maybe_free checks all of them; everything that lowers a count
  *   calls it.
  * - The slot budget: a request takes a free slot whose buffer already
@@ -79,7 +80,7 @@ static void conn_handle_closed(uv_handle_t *h)
 static void conn_maybe_free(struct nbds_conn *c)
 {
 	if (c->phase != NBDS_CLOSING || c->nactive > 0 || c->writes > 0 ||
-	    c->handles_open != 2 || uv_is_closing(&c->u.h))
+	    c->handles_open != 3 || uv_is_closing(&c->u.h))
 		return;
 	if (c->tls) {
 		/* close_notify first, once; its send brings us back here. */
@@ -89,6 +90,7 @@ static void conn_maybe_free(struct nbds_conn *c)
 	}
 	uv_close(&c->u.h, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->flusher, conn_handle_closed);
 }
 
 /* Stops reading for good; the connection goes once nothing is in flight.
@@ -329,6 +331,100 @@ static void slot_sent(uv_write_t *wr, int status)
 	mblk__nbds_slot_put(s);
 }
 
+/* The bytes of s's reply still to write. */
+static size_t slot_out_len(const struct nbds_slot *s)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < s->nbufs; i++)
+		n += s->bufs[i].len;
+	return n;
+}
+
+/* Drops the first n bytes (fewer than slot_out_len) of s's reply. */
+static void slot_out_advance(struct nbds_slot *s, size_t n)
+{
+	unsigned i = 0;
+	while (n >= s->bufs[i].len)
+		n -= s->bufs[i++].len;
+	s->bufs[i].base += n;
+	s->bufs[i].len -= n;
+	memmove(s->bufs, s->bufs + i, (s->nbufs - i) * sizeof(s->bufs[0]));
+	s->nbufs -= i;
+}
+
+/* Writes s's reply with a write request of its own, after whatever libuv
+ * has queued already. */
+static void slot_write(struct nbds_slot *s)
+{
+	struct nbds_conn *c = s->conn;
+	if (uv_is_closing(&c->u.h)) {
+		mblk__nbds_slot_put(s);
+		return;
+	}
+	s->wr.data = s;
+	int r = uv_write(&s->wr, &c->u.s, s->bufs, s->nbufs, slot_sent);
+	if (r < 0) {
+		if (c->phase != NBDS_CLOSING)
+			mblk__nbds_conn_drop(c, "sending a reply failed: %s",
+					     uv_strerror(r));
+		mblk__nbds_slot_put(s);
+	}
+}
+
+static struct nbds_slot *conn_out_pop(struct nbds_conn *c)
+{
+	struct nbds_slot *s = c->out_head;
+	c->out_head = s->next_out;
+	if (!c->out_head)
+		c->out_tail = &c->out_head;
+	return s;
+}
+
+/* Buffers gathered into one writev (IOV_MAX is 1024). */
+#define CONN_FLUSH_BUFS 128
+
+/* The prepare handle: writes the out queue, as much as the socket takes
+ * at once, with one uv_try_write per CONN_FLUSH_BUFS buffers. A reply the
+ * socket did not take whole, and every one after it, goes to uv_write
+ * (in order: libuv's queue then keeps it). Putting a slot may resume
+ * parsing and queue more replies; the loop takes them too. */
+static void conn_flush(uv_prepare_t *h)
+{
+	struct nbds_conn *c = h->data;
+	uv_prepare_stop(h);
+	while (c->out_head) {
+		uv_buf_t v[CONN_FLUSH_BUFS];
+		unsigned nv = 0;
+		size_t total = 0;
+		int n = UV_EAGAIN;
+		if (!uv_is_closing(&c->u.h) &&
+		    uv_stream_get_write_queue_size(&c->u.s) == 0) {
+			for (struct nbds_slot *s = c->out_head;
+			     s && nv + s->nbufs <= CONN_FLUSH_BUFS;
+			     s = s->next_out) {
+				memcpy(v + nv, s->bufs, s->nbufs * sizeof(*v));
+				nv += s->nbufs;
+				total += slot_out_len(s);
+			}
+			n = uv_try_write(&c->u.s, v, nv);
+		}
+		size_t sent = n > 0 ? (size_t)n : 0;
+		while (c->out_head) {
+			size_t len = slot_out_len(c->out_head);
+			if (sent < len) {
+				if (sent)
+					slot_out_advance(c->out_head, sent);
+				break;
+			}
+			sent -= len;
+			mblk__nbds_slot_put(conn_out_pop(c));
+		}
+		if (n < 0 || (size_t)n < total)
+			while (c->out_head)
+				slot_write(conn_out_pop(c));
+	}
+}
+
 void mblk__nbds_slot_send(struct nbds_slot *s)
 {
 	struct nbds_conn *c = s->conn;
@@ -352,14 +448,11 @@ void mblk__nbds_slot_send(struct nbds_slot *s)
 		mblk__nbds_slot_put(s);
 		return;
 	}
-	s->wr.data = s;
-	int r = uv_write(&s->wr, &c->u.s, s->bufs, s->nbufs, slot_sent);
-	if (r < 0) {
-		if (c->phase != NBDS_CLOSING)
-			mblk__nbds_conn_drop(c, "sending a reply failed: %s",
-					     uv_strerror(r));
-		mblk__nbds_slot_put(s);
-	}
+	s->next_out = NULL;
+	*c->out_tail = s;
+	c->out_tail = &s->next_out;
+	if (!uv_is_active((uv_handle_t *)&c->flusher))
+		uv_prepare_start(&c->flusher, conn_flush);
 }
 
 /* ------------------------------------------------------------------ */
@@ -626,7 +719,10 @@ int mblk__nbds_conn_start(struct mblk_nbd_server *srv, uv_stream_t *server,
 	c->u.h.data = c;
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;
-	c->handles_open = 2;
+	uv_prepare_init(srv->loop, &c->flusher);
+	c->flusher.data = c;
+	c->out_tail = &c->out_head;
+	c->handles_open = 3;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;

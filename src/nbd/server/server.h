@@ -24,6 +24,13 @@
  * with their slot; their total per connection never exceeds max_bytes
  * (idle buffers are freed first, and a request that does not fit waits).
  *
+ * Replies are not written one by one: a finished reply joins the
+ * connection's out queue, and a prepare handle (which runs every loop
+ * iteration just before libuv waits) writes the whole queue with one
+ * uv_try_write, so 16 requests completing together cost one writev, not
+ * 16, and a reply waits for no wakeup. What the socket does not take
+ * goes through uv_write, in order.
+ *
  * Back-pressure: a request is taken from rx only if a slot is free and
  * its buffer fits the byte budget. Otherwise the connection stops reading
  * its socket (uv_read_stop) and starts again when a reply has gone out,
@@ -160,6 +167,7 @@ struct nbds_slot {
 	char msg[NBDS_MAX_MSG];
 
 	struct nbds_slot *next_free;
+	struct nbds_slot *next_out; /* queued to be written (conn.c) */
 };
 
 struct nbds_conn {
@@ -172,7 +180,8 @@ struct nbds_conn {
 		uv_handle_t h;
 		uv_stream_t s;
 	} u;
-	uv_timer_t timer; /* the handshake deadline */
+	uv_timer_t timer;     /* the handshake deadline */
+	uv_prepare_t flusher; /* writes the queued replies */
 	unsigned handles_open;
 	enum nbds_phase phase;
 	struct nbds_conn *prev, *next;
@@ -199,6 +208,9 @@ struct nbds_conn {
 	unsigned nslots, nactive;
 	struct nbds_slot *free;
 	uint64_t buf_total; /* bytes in every slot's buffer */
+	/* Replies ready and not yet written: one writev before the loop next
+	 * waits (conn.c). */
+	struct nbds_slot *out_head, **out_tail;
 
 	/* TLS (tls.c): ciphertext received and not yet decrypted, the
 	 * handshake's and option replies' ciphertext, and where GnuTLS's
