@@ -4,7 +4,7 @@
 # one run (issue 14's performance target).
 #
 # Usage: bench/migrate_bench.sh [-r REPS] [-s SIZE] [-t SECONDS]
-#                               [-m SECONDS] [-d DIR] [-o OUT.md]
+#                               [-m SECONDS] [-d DIR] [-o OUT.md] [-c OUT.csv]
 #        QUICK=1 bench/migrate_bench.sh    a seconds-long check of the script
 #        environment: MBLK=path/to/mblk (default build/mblk)
 #
@@ -14,26 +14,35 @@
 #   plain     mblk serve SRC; fio's nbd engine, 4 KiB random writes at
 #             QD 16 for -t SECONDS (default 10)
 #   migrate   mblk serve SRC --mirror-to DST --pivot=auto (DST a new
-#             file); the same fio job for -m SECONDS (default 30), started
+#             file); the same fio job for -m SECONDS (default 60), started
 #             with the server, so it writes through the copy, the pivot
-#             and after it
-# From fio's IOPS log (100 ms buckets) and the time the pivot was seen
-# (status polled every 100 ms): the client's rate while copying (from the
-# start to the pivot) against its plain rate, which issue 14 wants
-# >= 0.5; whether the migration converged and pivoted by itself, and
-# when; the pause the pivot causes: the slowest fio request within 1 s of
-# the pivot (fio's latency log), and the server's own pause_ms. The data
-# is not checked here (tests/migrate does that). Results go in
-# docs/BENCHMARKS.md; do not take them on a busy machine.
+#             and after it. The server starts with --rate 1M and the
+#             copy is let go (`mblk ctl set-rate 0`) 1 s after fio
+#             starts, so that the whole copy runs under the client's load
+# fio logs every request's completion latency (no averaging, Unix-epoch
+# time stamps) and `mblk ctl events` is read from before fio starts, each
+# event line stamped as it arrives, so both share one clock. From them:
+# the client's rate while copying (its completions from the copy's
+# release to the pivot, over that time) against its plain rate, which
+# issue 14 wants >= 0.5, and its rate after the pivot; whether the
+# migration converged and pivoted by itself, and how long the copy took;
+# the pause the pivot causes: the slowest request completing within 1 s
+# of the pivot, the longest time with no completion there, and the
+# server's own pause_ms. The data is not checked here (tests/migrate does
+# that). Output: a markdown table (stdout and OUT.md, default
+# DIR/migrate_bench.md) and one CSV row per round and side (OUT.csv,
+# default DIR/migrate_bench.csv). Results go in docs/BENCHMARKS.md; do
+# not take them on a busy machine.
 set -euo pipefail
 
 reps=3
 size=2G
 secs=10
-msecs=30
+msecs=60
 dir=/var/tmp
 out=
-while getopts r:s:t:m:d:o:h opt; do
+csv=
+while getopts r:s:t:m:d:o:c:h opt; do
 	case $opt in
 	r) reps=$OPTARG ;;
 	s) size=$OPTARG ;;
@@ -41,12 +50,17 @@ while getopts r:s:t:m:d:o:h opt; do
 	m) msecs=$OPTARG ;;
 	d) dir=$OPTARG ;;
 	o) out=$OPTARG ;;
-	*) sed -n '2,29p' "$0"; exit 2 ;;
+	c) csv=$OPTARG ;;
+	*) sed -n '2,35p' "$0"; exit 2 ;;
 	esac
 done
 if [ "${QUICK:-0}" = 1 ]; then
 	reps=1 size=64M secs=2 msecs=4
 fi
+release=1
+[ "${QUICK:-0}" = 1 ] && release=0.5
+out=${out:-$dir/migrate_bench.md}
+csv=${csv:-$dir/migrate_bench.csv}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -67,8 +81,10 @@ fio --enghelp=nbd >/dev/null 2>&1 || {
 }
 work=$(mktemp -d "$dir/migrate_bench.XXXXXX")
 spid=
+epid=
 cleanup() {
-	[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+	if [ -n "$spid" ]; then kill -TERM "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; fi
+	if [ -n "$epid" ]; then kill -TERM "$epid" 2>/dev/null || true; wait "$epid" 2>/dev/null || true; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -111,21 +127,42 @@ stop() {
 	spid=
 }
 
-# fio_run SECONDS NAME: the client, on the export.
+# fio_run SECONDS NAME: the client, on the export. Every request's
+# latency is logged (no log_avg_msec: an average over a window would hide
+# the pause), stamped in Unix-epoch ms to line up with the events.
 fio_run() {
 	fio --name=client --ioengine=nbd --uri="$(head -n1 "$work/serve.out")" \
 		--rw=randwrite --bs=4k --iodepth=16 --time_based \
 		--runtime="$1" --randseed=14 --norandommap \
-		--write_iops_log="$work/$2" --log_avg_msec=100 \
-		--write_lat_log="$work/$2" \
+		--write_lat_log="$work/$2" --log_unix_epoch=1 \
 		--output-format=json --output="$work/$2.json"
 }
 
+# events FILE: reads the control socket's events in the background, each
+# line stamped with the Unix time it arrived; it ends when the server
+# stops. Sets epid.
+events() {
+	python3 -u - "$mblk" "$work/ctl.sock" "$1" <<'PY' &
+import subprocess, sys, time
+mblk, sock, path = sys.argv[1:]
+p = subprocess.Popen([mblk, "ctl", sock, "events", "--timeout", "600"],
+                     stdout=subprocess.PIPE, text=True)
+with open(path, "w") as f:
+    for line in p.stdout:
+        f.write("%.6f %s" % (time.time(), line))
+        f.flush()
+p.wait()
+PY
+	epid=$!
+}
+
+say() { echo "== round $round: $* (${SECONDS}s)" >&2; }
 for round in $(seq "$reps"); do
-	# plain
+	say plain
 	cp --sparse=always "$work/orig.img" "$work/src.img"
 	serve "$work/src.img"
 	fio_run "$secs" "plain$round"
+	say "plain: stopping the server"
 	stop
 	python3 - "$work" "plain$round" "$round" >>"$res" <<'PY'
 import json, sys
@@ -135,94 +172,142 @@ print(json.dumps({"round": int(rnd), "side": "plain", "iops": j["iops"],
                   "clat_max_ms": j["clat_ns"]["max"] / 1e6}))
 PY
 
-	# migrate
+	say migrate
 	cp --sparse=always "$work/orig.img" "$work/src.img"
 	rm -f "$work/dst.img"
+	# The copy is held to a trickle until the client is writing, then
+	# let go: copied at the page cache's speed, it would be over before
+	# fio's first request (0.1 s for 128 MiB of data here).
 	serve "$work/src.img" --mirror-to "$work/dst.img" --pivot=auto \
-		--control "$work/ctl.sock"
-	t0=$(date +%s.%N)
+		--control "$work/ctl.sock" --rate 1M
+	events "$work/events.log"
 	(
-		while :; do
-			st=$("$mblk" ctl "$work/ctl.sock" status --json 2>/dev/null |
-				python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["mirror"]["state"])' 2>/dev/null) || exit 0
-			if [ "$st" = pivoted ]; then
-				date +%s.%N >"$work/pivot.time"
-				exit 0
-			fi
-			sleep 0.1
-		done
+		sleep "$release"
+		date +%s.%N >"$work/release.time"
+		"$mblk" ctl "$work/ctl.sock" set-rate 0 >/dev/null
 	) &
-	poller=$!
+	rpid=$!
+	say "migrate: fio starts"
 	fio_run "$msecs" "migrate$round"
-	wait "$poller" 2>/dev/null || true
+	say "migrate: fio done"
+	wait "$rpid" || true
 	"$mblk" ctl "$work/ctl.sock" status --json >"$work/status.json" || true
+	say "migrate: stopping the server"
 	stop
-	python3 - "$work" "migrate$round" "$round" "$t0" >>"$res" <<'PY'
-import json, os, sys
-work, name, rnd, t0 = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+	say "migrate: stopped"
+	# The events reader ends with the server; bound the wait all the same.
+	for _ in $(seq 50); do
+		kill -0 "$epid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -TERM "$epid" 2>/dev/null || true
+	wait "$epid" 2>/dev/null || true
+	epid=
+	say "migrate: events reader done"
+	python3 - "$work" "migrate$round" "$round" >>"$res" <<'PY'
+import json, sys
+work, name, rnd = sys.argv[1], sys.argv[2], int(sys.argv[3])
 j = json.load(open("%s/%s.json" % (work, name)))["jobs"][0]["write"]
-pt = "%s/pivot.time" % work
-pivot = float(open(pt).read()) - t0 if os.path.exists(pt) else None
-if os.path.exists(pt):
-    os.unlink(pt)
 st = json.load(open("%s/status.json" % work))["result"]["mirror"]
-def log(kind):
-    rows = []
-    with open("%s/%s_%s.1.log" % (work, name, kind)) as f:
-        for line in f:
-            p = [x.strip() for x in line.split(",")]
-            rows.append((int(p[0]) / 1e3, int(p[1])))
-    return rows
-iops = log("iops")
-copy = [v for t, v in iops if pivot is None or t <= pivot]
-lat = log("clat")
-near = [v for t, v in lat if pivot is not None and abs(t - pivot) <= 1.0]
+# When the copy was let go, and the pivot (event lines: "<unix time>
+# <json>"), in ms.
+release = float(open("%s/release.time" % work).read()) * 1e3
+pivot = None
+for line in open("%s/events.log" % work):
+    stamp, _, ev = line.partition(" ")
+    try:
+        if json.loads(ev).get("event") == "pivoted":
+            pivot = float(stamp) * 1e3
+    except ValueError:
+        pass
+# fio's per-request log: "time ms (Unix), clat ns, dir, bs, ..."
+t, lat = [], []
+with open("%s/%s_clat.1.log" % (work, name)) as f:
+    for line in f:
+        p = line.split(",")
+        t.append(int(p[0]))
+        lat.append(int(p[1]))
+first, last = min(t), max(t)
+def rate(lo, hi):
+    n = sum(1 for x in t if lo <= x <= hi)
+    return n / ((hi - lo) / 1e3) if hi > lo else None
+first = max(first, release)
+if pivot is not None and first < pivot:
+    copy = rate(first, pivot)
+    after = rate(pivot, last) if last > pivot else None
+    near = [(x, l) for x, l in zip(t, lat) if abs(x - pivot) <= 1000]
+    clat_near = max(l for _, l in near) / 1e6 if near else None
+    ts = sorted(x for x, _ in near)
+    gap = max((b - a for a, b in zip(ts, ts[1:])), default=None)
+    pivot_s = (pivot - first) / 1e3
+else:
+    copy, after, clat_near, gap, pivot_s = rate(first, last), None, None, None, None
 print(json.dumps({
     "round": rnd, "side": "migrate", "iops": j["iops"],
-    "copy_iops": sum(copy) / len(copy) if copy else 0,
-    "pivot_s": pivot, "state": st["state"], "mode": st["mode"],
+    "copy_iops": copy, "after_iops": after,
+    "pivot_s": pivot_s, "state": st["state"], "mode": st["mode"],
+    "remaining_MiB": st.get("bytes_remaining", 0) / 1048576,
     "pause_ms": st.get("pause_ms"), "pivot_ms": st.get("pivot_ms"),
-    "clat_max_near_pivot_ms": max(near) / 1e6 if near else None,
+    "clat_max_near_pivot_ms": clat_near, "gap_max_near_pivot_ms": gap,
     "clat_max_ms": j["clat_ns"]["max"] / 1e6}))
 PY
-	rm -f "$work"/*.log "$work/src.img" "$work/dst.img"
+	rm -f "$work"/*.log "$work/src.img" "$work/dst.img" "$work/status.json" \
+		"$work/release.time"
 done
 
-python3 - "$res" "$size" "${out:-}" <<'PY'
-import json, statistics, sys
-res, size, out = sys.argv[1], sys.argv[2], sys.argv[3]
+python3 - "$res" "$size" "$out" "$csv" <<'PY'
+import csv, json, statistics, sys
+res, size, out, csvpath = sys.argv[1:]
 rows = [json.loads(l) for l in open(res)]
 plain = [r for r in rows if r["side"] == "plain"]
 mig = [r for r in rows if r["side"] == "migrate"]
+cols = ["round", "side", "iops", "copy_iops", "after_iops", "pivot_s",
+        "state", "mode", "remaining_MiB", "pivot_ms", "pause_ms", "clat_max_near_pivot_ms",
+        "gap_max_near_pivot_ms", "clat_max_ms"]
+with open(csvpath, "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+def vals(xs):
+    return [x for x in xs if x is not None]
 def med(xs):
-    xs = [x for x in xs if x is not None]
+    xs = vals(xs)
     return statistics.median(xs) if xs else float("nan")
-def rng(xs):
-    xs = [x for x in xs if x is not None]
-    return "[%.0f-%.0f]" % (min(xs), max(xs)) if xs else ""
+def rng(xs, fmt="%.0f"):
+    xs = vals(xs)
+    return ("[" + fmt + "-" + fmt + "]") % (min(xs), max(xs)) if xs else ""
+def row(label, key, src, fmt="%.0f"):
+    xs = [r.get(key) for r in src]
+    return "| %s | %s | %s |" % (label, fmt % med(xs), rng(xs, fmt))
 base = med(r["iops"] for r in plain)
 copy = med(r["copy_iops"] for r in mig)
+ratios = [r["copy_iops"] / base for r in mig if r["copy_iops"] and base]
 lines = [
     "migrate_bench: %s image, 25 %% data; fio nbd 4 KiB randwrite QD 16; %d rounds"
     % (size, len(plain)),
     "",
     "| | median | [min-max] |",
     "|---|---|---|",
-    "| plain export, IOPS | %.0f | %s |" % (base, rng(r["iops"] for r in plain)),
-    "| while copying, IOPS | %.0f | %s |" % (copy, rng(r["copy_iops"] for r in mig)),
-    "| ratio copying / plain (target >= 0.5) | %.2f | |" % (copy / base if base else 0),
-    "| pivot after, s | %.1f | |" % med(r["pivot_s"] for r in mig),
-    "| pivot (server), ms | %.1f | |" % med(r["pivot_ms"] for r in mig),
-    "| pause: slowest request near the pivot (fio), ms | %.1f | %s |"
-    % (med(r["clat_max_near_pivot_ms"] for r in mig),
-       rng(r["clat_max_near_pivot_ms"] for r in mig)),
-    "| pause: slowest request around it (server), ms | %.1f | |"
-    % med(r["pause_ms"] for r in mig),
+    row("plain export, IOPS", "iops", plain),
+    row("while copying, IOPS", "copy_iops", mig),
+    "| ratio copying / plain (target >= 0.5) | %.2f | %s |"
+    % (copy / base if base else 0, rng(ratios, "%.2f")),
+    row("after the pivot, IOPS", "after_iops", mig),
+    row("copy time: from the copy let go to the pivot, s", "pivot_s", mig, "%.1f"),
+    row("pivot (server), ms", "pivot_ms", mig, "%.1f"),
+    row("pause: slowest request within 1 s of the pivot (fio), ms",
+        "clat_max_near_pivot_ms", mig, "%.1f"),
+    row("pause: longest time without a completion within 1 s of it, ms",
+        "gap_max_near_pivot_ms", mig, "%.0f"),
+    row("pause: slowest request around it (server), ms", "pause_ms", mig, "%.1f"),
+    row("slowest request of the whole run, plain (fio), ms", "clat_max_ms", plain, "%.1f"),
+    row("slowest request of the whole run, migrating (fio), ms", "clat_max_ms", mig, "%.1f"),
     "| converged and pivoted by itself | %d of %d | |"
-    % (sum(r["state"] == "pivoted" for r in mig), len(mig)),
+    % (sum(r["state"] == "pivoted" and r["pivot_s"] is not None for r in mig), len(mig)),
 ]
 text = "\n".join(lines)
 print(text)
-if out:
-    open(out, "w").write(text + "\n")
+open(out, "w").write(text + "\n")
+print("(table in %s, rows in %s)" % (out, csvpath), file=sys.stderr)
 PY

@@ -3,7 +3,7 @@
 # fio's nbd engine and nbdcopy, on a unix socket, in the same run.
 #
 # Usage: bench/nbd_bench.sh            (environment below)
-#   MBLK=build/mblk   REPS=3   RUNTIME=6   RAMP=1   SIZE=2G
+#   MBLK=build/mblk   REPS=3   RUNTIME=5   RAMP=1   SIZE=2G
 #   WORK=/tmp/mblk-nbd-bench   OUT=$WORK/nbd.csv   ONLY=<regex on test>
 #   SERVERS="mblk-ram nbdkit-memory mblk-file nbdkit-file qemu-nbd"
 #   QUICK=1: 64 MiB, 1 s, one rep, a few tests (checks the script works;
@@ -14,7 +14,10 @@
 #   mblk-file vs nbdkit-file, qemu-nbd (a raw file, page cache)
 # Tests: 4 KiB random read/write at QD 1 and 16, 1 MiB sequential read and
 # write at QD 8 (fio --ioengine=nbd, one connection), and nbdcopy of a
-# SIZE image with 25 % data into the server and out of it (to null:).
+# SIZE image with 25 % data into the server and out of it (to null:),
+# the copy out first thing after the copy in, while the export holds
+# exactly that image (fio's writes would fill its holes). The writes run
+# before the reads, so the reads hit data, not holes.
 # Rounds are interleaved (every server, every test, then the next round)
 # so the machine's noise falls on all sides alike; each server is started
 # fresh per round and stopped by its own PID. Server CPU per I/O comes
@@ -35,7 +38,7 @@ if [ "$QUICK" = 1 ]; then
 	ONLY=${ONLY:-'randread-4k-qd16|seqwrite-1m-qd8|nbdcopy-in'}
 else
 	SIZE=${SIZE:-2G}
-	RUNTIME=${RUNTIME:-6}
+	RUNTIME=${RUNTIME:-5}
 	RAMP=${RAMP:-1}
 	REPS=${REPS:-3}
 	ONLY=${ONLY:-.}
@@ -56,13 +59,12 @@ IMG=$WORK/source.raw
 SPID=""
 cleanup() {
 	if [ -n "$SPID" ]; then kill -TERM "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; fi
-	rm -f "$SOCK"
+	rm -f "$SOCK" "$FILE" "$IMG"
 }
 trap cleanup EXIT
 
 # The nbdcopy source: SIZE with 25 % data in 16 MiB extents (seeded).
-if [ ! -f "$IMG" ] || [ "$(stat -c %s "$IMG")" != "$BYTES" ]; then
-	python3 - "$IMG" "$BYTES" <<'PY'
+python3 - "$IMG" "$BYTES" <<'PY'
 import os, random, sys
 path, size = sys.argv[1], int(sys.argv[2])
 ext = min(16 << 20, max(size // 16, 1 << 20))
@@ -74,7 +76,6 @@ with open(path, "wb") as f:
         f.seek(i * ext)
         f.write(os.urandom(ext))
 PY
-fi
 
 start_server() {  # NAME
 	rm -f "$SOCK"
@@ -107,7 +108,9 @@ ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
-[ -s "$OUT" ] || echo "server,test,rep,iops,MBps,lat_p50_us,srv_cpu_us_per_io" >"$OUT"
+# A fresh CSV each run: rows left by an earlier run (a QUICK check, say)
+# must not be mixed into this run's medians.
+echo "server,test,rep,iops,MBps,lat_p50_us,srv_cpu_us_per_io" >"$OUT"
 URI="nbd+unix:///?socket=$SOCK"
 
 run_fio() {  # server rep test fio-args...
@@ -154,13 +157,13 @@ for rep in $(seq "$REPS"); do
 		start_server "$srv"
 		echo "== round $rep: $srv" >&2
 		run_copy "$srv" "$rep" nbdcopy-in "$IMG" "$URI"
+		run_copy "$srv" "$rep" nbdcopy-out "$URI" null:
 		run_fio "$srv" "$rep" randwrite-4k-qd1 --rw=randwrite --bs=4k --iodepth=1
 		run_fio "$srv" "$rep" randwrite-4k-qd16 --rw=randwrite --bs=4k --iodepth=16
 		run_fio "$srv" "$rep" seqwrite-1m-qd8 --rw=write --bs=1m --iodepth=8
 		run_fio "$srv" "$rep" randread-4k-qd1 --rw=randread --bs=4k --iodepth=1
 		run_fio "$srv" "$rep" randread-4k-qd16 --rw=randread --bs=4k --iodepth=16
 		run_fio "$srv" "$rep" seqread-1m-qd8 --rw=read --bs=1m --iodepth=8
-		run_copy "$srv" "$rep" nbdcopy-out "$URI" null:
 		stop_server
 	done
 done

@@ -15,15 +15,22 @@
 #      COPY_MIB  size of the copy test's image (default 1024)
 #      MBLK  the mblk binary (default build/mblk)
 #      ONLY  regex on test names to run a subset
-#      OUT   CSV file (default $WORK/rbd_bench.csv)
+#      OUT   CSV file (default $WORK/rbd_bench.csv); the markdown table
+#            goes to stdout and $WORK/rbd_bench.md
 #
 # Tests (fio and mblk in the same rep, one after the other, on one image
 # filled with data first, librbd's cache off in both: mblk's cache=off,
 # and for fio a conf with `rbd cache = false`):
 #   randread-4k-qd16  randwrite-4k-qd16  read-1m-qd16  write-1m-qd16
-#   copy-25pct        a COPY_MIB image with 25 % data in 4 MiB runs:
-#                     mblk copy | qemu-img convert -n -O raw, each onto
-#                     a new image made with mblk create
+#   copy-25pct        a COPY_MIB image with 25 % data in 4 MiB runs (one
+#                     RBD object each): `mblk copy SRC rbd:...?cache=off`
+#                     against `qemu-img convert -n -t none -O raw SRC
+#                     rbd:...` (-t none: qemu turns librbd's cache off
+#                     for it, and flushes; its default, unsafe, would
+#                     turn the cache on and skip the flush), each onto a
+#                     new image made with mblk create; checked with
+#                     qemu-img compare, and `rbd du` of the copy shows
+#                     whether the holes were kept
 # On two cores the cluster's daemons share the CPU with the client: only
 # the ratios mean anything. The acceptance ratios (mblk >= 0.95 x fio,
 # copy no slower than qemu-img) are printed at the end from the medians.
@@ -48,11 +55,16 @@ fio --enghelp 2>/dev/null | grep -qw rbd || { echo "this fio has no rbd engine" 
 mkdir -p "$WORK"
 
 STARTED=""
+SRC=$WORK/copy-src.img
 cleanup() {
-	for i in "${IMAGES[@]:-}"; do
-		[ -n "$i" ] && timeout 60 rbd rm --no-progress "$i" >/dev/null 2>&1 || true
-	done
+	# On our own throwaway cluster, stopping it removes every image.
+	if [ -z "$STARTED" ]; then
+		for i in "${IMAGES[@]:-}"; do
+			[ -n "$i" ] && timeout 60 rbd rm --no-progress "$i" >/dev/null 2>&1 || true
+		done
+	fi
 	[ -z "$STARTED" ] || "$ROOT/tests/rbd/ceph-cluster.sh" stop "$STARTED"
+	rm -f "$SRC" "$WORK/fio-ceph.conf"
 }
 IMAGES=()
 trap cleanup EXIT
@@ -67,7 +79,7 @@ FIO_CONF=$WORK/fio-ceph.conf
 IMG=bench-$$
 IMAGES+=("rbd/$IMG")
 rbd create --size "$SIZE" "rbd/$IMG"
-echo "test,tool,rep,iops,MBps" >"$OUT"
+echo "test,tool,rep,iops,MBps,seconds,data_MiB" >"$OUT"
 RAMP=1
 [ "$QUICK" = 1 ] && RAMP=0
 
@@ -86,7 +98,7 @@ fio_run() {
 		--output-format=json "$@")
 	echo "$js" | jq -r --arg n "$name" --arg r "$rep" \
 		'.jobs[0] as $j | [$n, "fio-rbd", $r, (($j.read.iops + $j.write.iops) | floor),
-		 ((($j.read.bw_bytes + $j.write.bw_bytes) / 1e6) * 10 | round / 10)] | @csv' |
+		 ((($j.read.bw_bytes + $j.write.bw_bytes) / 1e6) * 10 | round / 10), "", ""] | @csv' |
 		tr -d '"' | tee -a "$OUT"
 }
 
@@ -97,7 +109,7 @@ mblk_run() {
 	js=$("$MBLK" bench "rbd:rbd/$IMG?cache=off" --time "$T" --no-prefill \
 		--json "$@")
 	echo "$js" | jq -r --arg n "$name" --arg r "$rep" \
-		'[$n, "mblk", $r, (.iops | floor), (.mb_per_s * 10 | round / 10)] | @csv' |
+		'[$n, "mblk", $r, (.iops | floor), (.mb_per_s * 10 | round / 10), "", ""] | @csv' |
 		tr -d '"' | tee -a "$OUT"
 }
 
@@ -108,29 +120,35 @@ for rep in $(seq 1 "$REPS"); do
 		rw=${t%:*} bs=${t#*:}
 		n=$rw-$bs-qd16
 		want "$n" || continue
-		fio_run "$n" "$rep" --rw="$rw" --bs="$bs" --iodepth=16
-		mblk_run "$n" "$rep" --rw "$rw" --bs "$bs" --qd 16
+		# Which tool goes first alternates from rep to rep.
+		if [ $((rep % 2)) = 1 ]; then
+			fio_run "$n" "$rep" --rw="$rw" --bs="$bs" --iodepth=16
+			mblk_run "$n" "$rep" --rw "$rw" --bs "$bs" --qd 16
+		else
+			mblk_run "$n" "$rep" --rw "$rw" --bs "$bs" --qd 16
+			fio_run "$n" "$rep" --rw="$rw" --bs="$bs" --iodepth=16
+		fi
 	done
 done
 
 # The copy: a file with 25 % data in 4 MiB runs, onto new images.
 n=copy-25pct
 if want $n; then
-	SRC=$WORK/copy-src.img
 	python3 - "$SRC" "$COPY_MIB" <<'PY'
 import os, random, sys
 path, mib = sys.argv[1], int(sys.argv[2])
-random.seed(11)
+rng = random.Random(11)
+runs = mib // 4
 with open(path, "wb") as f:
     f.truncate(mib << 20)
-    for chunk in range(0, mib, 4):
-        if random.random() < 0.25:
-            f.seek(chunk << 20)
-            f.write(os.urandom(4 << 20))
+    for chunk in rng.sample(range(runs), runs // 4):
+        f.seek(chunk << 22)
+        f.write(os.urandom(4 << 20))
 PY
-	echo "test,tool,rep,seconds" >"$WORK/copy.csv"
 	for rep in $(seq 1 "$REPS"); do
-		for tool in mblk qemu-img; do
+		tools="mblk qemu-img"
+		[ $((rep % 2)) = 1 ] || tools="qemu-img mblk"
+		for tool in $tools; do
 			dst=rbd/copy-$$-$tool-$rep
 			IMAGES+=("$dst")
 			"$MBLK" create "rbd:$dst" --size "${COPY_MIB}M" >/dev/null
@@ -138,40 +156,53 @@ PY
 			if [ $tool = mblk ]; then
 				"$MBLK" copy "$SRC" "rbd:$dst?cache=off"
 			else
-				CEPH_CONF=$FIO_CONF qemu-img convert -n -f raw -O raw \
-					"$SRC" "rbd:$dst"
+				CEPH_CONF=$FIO_CONF qemu-img convert -n -t none -f raw \
+					-O raw "$SRC" "rbd:$dst"
 			fi
 			t1=$(date +%s.%N)
 			qemu-img compare -q -f raw -F raw "$SRC" "rbd:$dst" ||
 				{ echo "$tool: the copy differs" >&2; exit 1; }
-			echo "$n,$tool,$rep,$(echo "$t1 - $t0" | bc -l | cut -c1-6)" |
-				tee -a "$WORK/copy.csv"
+			used=$(timeout 120 rbd du --format json "$dst" |
+				jq '[.images[] | select(.snapshot == null) | .used_size] | add / 1048576 | floor')
+			awk -v n="$n" -v t="$tool" -v r="$rep" -v a="$t0" -v b="$t1" -v u="$used" \
+				'BEGIN { printf "%s,%s,%s,,,%.3f,%s\n", n, t, r, b - a, u }' |
+				tee -a "$OUT"
 			timeout 60 rbd rm --no-progress "$dst" >/dev/null 2>&1 || true
 		done
 	done
 fi
 
-# Medians and ratios.
-python3 - "$OUT" "$WORK/copy.csv" <<'PY'
-import csv, statistics, sys, os
+# Medians [min-max] and ratios, as a markdown table.
+python3 - "$OUT" "$COPY_MIB" <<'PY' | tee "$WORK/rbd_bench.md"
+import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-tests = sorted({r["test"] for r in rows})
-print("\nmedians (IOPS, MB/s) and mblk / fio:")
+def vals(test, tool, col):
+    return [float(r[col]) for r in rows
+            if r["test"] == test and r["tool"] == tool and r[col]]
+def cell(v, fmt):
+    return (fmt + " [" + fmt + "-" + fmt + "]") % (
+        statistics.median(v), min(v), max(v)) if v else ""
+tests = []
+for r in rows:
+    if r["iops"] and r["test"] not in tests:
+        tests.append(r["test"])
+print("| test (QD 16, cache off) | fio rbd IOPS | mblk IOPS | mblk/fio (target >= 0.95) | fio MB/s | mblk MB/s |")
+print("|---|---|---|---|---|---|")
 for t in tests:
-    med = {}
-    for tool in ("fio-rbd", "mblk"):
-        v = [float(r["iops"]) for r in rows if r["test"] == t and r["tool"] == tool]
-        m = [float(r["MBps"]) for r in rows if r["test"] == t and r["tool"] == tool]
-        if v:
-            med[tool] = (statistics.median(v), statistics.median(m))
-    if len(med) == 2:
-        print("  %-18s fio %8.0f IOPS %7.1f MB/s   mblk %8.0f IOPS %7.1f MB/s   ratio %.2f"
-              % (t, *med["fio-rbd"], *med["mblk"], med["mblk"][0] / max(med["fio-rbd"][0], 1)))
-if os.path.exists(sys.argv[2]):
-    rows = list(csv.DictReader(open(sys.argv[2])))
-    med = {tool: statistics.median(float(r["seconds"]) for r in rows if r["tool"] == tool)
-           for tool in ("mblk", "qemu-img") if any(r["tool"] == tool for r in rows)}
-    if len(med) == 2:
-        print("  copy-25pct         qemu-img %.2f s   mblk %.2f s   qemu-img / mblk %.2f"
-              % (med["qemu-img"], med["mblk"], med["qemu-img"] / med["mblk"]))
+    f, m = vals(t, "fio-rbd", "iops"), vals(t, "mblk", "iops")
+    ratio = "%.2f" % (statistics.median(m) / statistics.median(f)) if f and m else ""
+    print("| %s | %s | %s | %s | %s | %s |" % (
+        t, cell(f, "%.0f"), cell(m, "%.0f"), ratio,
+        cell(vals(t, "fio-rbd", "MBps"), "%.1f"), cell(vals(t, "mblk", "MBps"), "%.1f")))
+q, m = vals("copy-25pct", "qemu-img", "seconds"), vals("copy-25pct", "mblk", "seconds")
+if q or m:
+    print()
+    print("| copy of %s MiB, 25 %% data, onto RBD | qemu-img convert s | mblk copy s | "
+          "qemu-img/mblk time (target >= 1) | used MiB after (qemu-img / mblk) |" % sys.argv[2])
+    print("|---|---|---|---|---|")
+    ratio = "%.2f" % (statistics.median(q) / statistics.median(m)) if q and m else ""
+    print("| copy-25pct | %s | %s | %s | %s / %s |" % (
+        cell(q, "%.2f"), cell(m, "%.2f"), ratio,
+        cell(vals("copy-25pct", "qemu-img", "data_MiB"), "%.0f"),
+        cell(vals("copy-25pct", "mblk", "data_MiB"), "%.0f")))
 PY

@@ -300,7 +300,7 @@ int cmd_serve(int argc, char **argv)
 	int nnames = 0, ndescs = 0;
 	bool ro = false, once = false;
 	uint64_t maxconn = 0, hs_timeout = 0, rq_timeout = 0, v;
-	struct serve_admin adm = { .mo.dst_direct = true };
+	struct serve_admin adm = { .mo.dst_direct = false };
 	const char *tls_certs = NULL, *tls_psk = NULL;
 	int tls = -1;
 	bool tls_verify = false;

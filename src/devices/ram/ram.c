@@ -26,7 +26,8 @@
  * Locking: handles may live on different loops and threads, so the store
  * has a rwlock: reads and seeks share it, anything that changes the data
  * or the size takes it exclusively. Every op completes at once (the core
- * defers the callback to the loop).
+ * defers the callback to the loop), except reads and writes of
+ * RAM_POOL_MIN or more, which copy in libuv's thread pool.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -261,15 +262,22 @@ static void ram_complete(mblk_dev *dev, mblk_req *req, bool ok, uint64_t now,
 	}
 }
 
+/* A request's outcome, worked out under the lock and reported after it
+ * is released (ram_complete). */
+struct ram_result {
+	bool ok;
+	uint64_t now, held;
+	int r;
+};
+
 /* Copies the request's data out, under the read lock. */
-static void ram_read_copy(mblk_req *req)
+static void ram_read_locked(struct store *st, mblk_req *req,
+			    struct ram_result *res)
 {
-	mblk_dev *dev = req->dev;
-	struct store *st = mblk_dev_priv(dev);
-	uint64_t now;
 	pthread_rwlock_rdlock(&st->lock);
-	bool ok = in_bounds(st, req, &now);
-	if (ok) {
+	*res = (struct ram_result){ .r = 0 };
+	res->ok = in_bounds(st, req, &res->now);
+	if (res->ok) {
 		uint64_t off = req->sector << mblk__log2(st->sector_size);
 		for (int i = 0; i < req->iovcnt; i++) {
 			store_read(st, off, req->iov[i].iov_base,
@@ -278,7 +286,76 @@ static void ram_read_copy(mblk_req *req)
 		}
 	}
 	pthread_rwlock_unlock(&st->lock);
-	ram_complete(dev, req, ok, now, 0, 0);
+}
+
+/* Copies the request's data in, under the write lock. */
+static void ram_write_locked(struct store *st, mblk_req *req,
+			     struct ram_result *res)
+{
+	int r = 0;
+	pthread_rwlock_wrlock(&st->lock);
+	res->ok = in_bounds(st, req, &res->now);
+	if (res->ok) {
+		uint64_t off = req->sector << mblk__log2(st->sector_size);
+		for (int i = 0; i < req->iovcnt && r == 0; i++) {
+			r = store_write(st, off, req->iov[i].iov_base,
+					req->iov[i].iov_len, false);
+			off += req->iov[i].iov_len;
+		}
+		mblk__arena_flush(&st->pages);
+	}
+	res->r = r;
+	res->held = st->pt.npages << st->page_shift;
+	pthread_rwlock_unlock(&st->lock);
+}
+
+/* Large copies run in libuv's thread pool: a loop that also serves a
+ * socket (mblk serve) then reads the next request while a pool thread
+ * copies this one, as nbdkit's threads do. Below RAM_POOL_MIN the hop
+ * costs more than the copy. The store's lock orders them against every
+ * other op; requests in flight at once were never ordered anyway. */
+#define RAM_POOL_MIN (256u * 1024)
+
+struct ram_work {
+	uv_work_t work;
+	mblk_req *req;
+	struct ram_result res;
+};
+
+static void ram_work_run(uv_work_t *w)
+{
+	struct ram_work *rw = (struct ram_work *)w;
+	struct store *st = mblk_dev_priv(rw->req->dev);
+	if (rw->req->op == MBLK_OP_READ)
+		ram_read_locked(st, rw->req, &rw->res);
+	else
+		ram_write_locked(st, rw->req, &rw->res);
+}
+
+static void ram_work_after(uv_work_t *w, int status)
+{
+	struct ram_work *rw = (struct ram_work *)w;
+	(void)status; /* never cancelled */
+	ram_complete(rw->req->dev, rw->req, rw->res.ok, rw->res.now, rw->res.r,
+		     rw->res.held);
+}
+
+/* Queues a large copy; false if it must run here. */
+static bool ram_pool(mblk_dev *dev, mblk_req *req, uint64_t bytes)
+{
+	if (bytes < RAM_POOL_MIN)
+		return false;
+	struct ram_work *rw = mblk_req_ctx(req);
+	rw->req = req;
+	return uv_queue_work(mblk_dev_loop(dev), &rw->work, ram_work_run,
+			     ram_work_after) == 0;
+}
+
+static void ram_read_copy(mblk_req *req)
+{
+	struct ram_result res;
+	ram_read_locked(mblk_dev_priv(req->dev), req, &res);
+	ram_complete(req->dev, req, res.ok, res.now, 0, 0);
 }
 
 static void ram_read(mblk_dev *dev, mblk_req *req)
@@ -286,7 +363,8 @@ static void ram_read(mblk_dev *dev, mblk_req *req)
 	struct store *st = mblk_dev_priv(dev);
 	uint64_t bytes = req->count << mblk__log2(st->sector_size);
 	if (bytes > (1ull << st->page_shift)) {
-		ram_read_copy(req);
+		if (!ram_pool(dev, req, bytes))
+			ram_read_copy(req);
 		return;
 	}
 	pthread_rwlock_rdlock(&st->lock);
@@ -300,22 +378,11 @@ static void ram_read(mblk_dev *dev, mblk_req *req)
 static void ram_write(mblk_dev *dev, mblk_req *req)
 {
 	struct store *st = mblk_dev_priv(dev);
-	uint64_t now;
-	int r = 0;
-	pthread_rwlock_wrlock(&st->lock);
-	bool ok = in_bounds(st, req, &now);
-	if (ok) {
-		uint64_t off = req->sector << mblk__log2(st->sector_size);
-		for (int i = 0; i < req->iovcnt && r == 0; i++) {
-			r = store_write(st, off, req->iov[i].iov_base,
-					req->iov[i].iov_len, false);
-			off += req->iov[i].iov_len;
-		}
-		mblk__arena_flush(&st->pages);
-	}
-	uint64_t held = st->pt.npages << st->page_shift;
-	pthread_rwlock_unlock(&st->lock);
-	ram_complete(dev, req, ok, now, r, held);
+	struct ram_result res;
+	if (ram_pool(dev, req, req->count << mblk__log2(st->sector_size)))
+		return;
+	ram_write_locked(st, req, &res);
+	ram_complete(dev, req, res.ok, res.now, res.r, res.held);
 }
 
 /* Zeros len bytes at off, leaving holes: partial pages at the ends are
@@ -502,7 +569,7 @@ static void ram_destroy(mblk_dev *dev)
 
 static const struct mblk_dev_ops ram_ops = {
 	.kind = "ram",
-	.req_ctx_size = 0,
+	.req_ctx_size = sizeof(struct ram_work),
 	.read = ram_read,
 	.write = ram_write,
 	.discard = ram_zero,
