@@ -24,11 +24,12 @@
  * (mblk_req_ctx), so a layer never allocates per I/O: the pool grows to
  * the high-water mark of requests in flight and is reused from then on.
  *
- * The core guarantees to every op: the device is connected; the request
- * is inside the device (start and end, no overflow); buffers are a whole
- * number of sectors, not NULL, and their total equals count sectors;
- * writes, discards, zeroes and resizes target a read-write device; the op
- * is one the capabilities allow. Backends may assert these.
+ * The core guarantees to every op: the device is connected (and has not
+ * said it is lost: mblk_dev_set_disconnected); the request is inside the
+ * device (start and end, no overflow); buffers are a whole number of
+ * sectors, not NULL, and their total equals count sectors; writes,
+ * discards, zeroes and resizes target a read-write device; the op is one
+ * the capabilities allow. Backends may assert these.
  *
  * A device must call mblk_req_done exactly once per request it is given,
  * from the loop's thread. It may do so at once, inside its op: the core
@@ -186,7 +187,28 @@ MBLK_API mblk_dev *mblk_dev_child(const mblk_dev *dev, int i);
 MBLK_API const struct mblk_dev_ops *mblk_dev_ops(const mblk_dev *dev);
 /* The cached geometry, for the device itself to read or update. */
 MBLK_API struct mblk_info *mblk_dev_info(mblk_dev *dev);
+/* True once the device cannot serve requests: it is disconnecting or
+ * disconnected (mblk_disconnect, mblk_close), or it said it is lost
+ * (mblk_dev_set_disconnected). A decorator with exactly one child is
+ * disconnected when that child is. Loop thread only. */
 MBLK_API bool mblk_dev_is_disconnected(const mblk_dev *dev);
+/* Called by a device that has lost what it serves from for good (its
+ * server closed the connection and it will not reconnect, its client
+ * was fenced): fmt (printf-style) says why, naming the peer and the
+ * cause. From then on mblk_dev_is_disconnected is true, and the core
+ * fails every request submitted to dev with -ESHUTDOWN and "<device>:
+ * <operation and range>: <that sentence>" before it reaches the ops;
+ * requests already in flight are the device's to finish. Disconnecting
+ * and closing work as before (ops->disconnect still runs). Only the
+ * first call counts; a device that is only retrying does not call it.
+ * Loop thread only. */
+MBLK_API void mblk_dev_set_disconnected(mblk_dev *dev, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The sentence given to mblk_dev_set_disconnected (by dev, or through a
+ * chain of one-child decorators by the device under it), or NULL if none
+ * was: connected, or disconnected on request. Valid until dev is
+ * closed. Loop thread only. */
+MBLK_API const char *mblk_dev_disconnect_reason(const mblk_dev *dev);
 /* Requests submitted to dev and not yet completed. */
 MBLK_API uint64_t mblk_dev_inflight(const mblk_dev *dev);
 

@@ -70,6 +70,9 @@ struct mblk_dev {
 	unsigned flags;
 
 	enum mblk__state state;
+	/* Set by the device itself (mblk_dev_set_disconnected): it can no
+	 * longer serve requests, and why; NULL while it can. */
+	char *lost_msg;
 	bool disc_running; /* ops->disconnect has been called */
 	uint64_t inflight; /* submitted, not yet finished (not disconnects) */
 	struct mblk__ireq *disc_wait; /* disconnects waiting for the drain */

@@ -12,6 +12,13 @@
  * once; when it completes the device is DISCONNECTED and every waiting
  * disconnect request completes with 0.
  *
+ * Lost: a device whose peer is gone (a server closed the connection, a
+ * client was fenced) says so with mblk_dev_set_disconnected; the core
+ * keeps the sentence and fails every later request with -ESHUTDOWN and
+ * it, and mblk_dev_is_disconnected is true. The state machine above is
+ * untouched: disconnecting and closing still run ops->disconnect, which
+ * releases what the device holds.
+ *
  * Close: disconnect, then ops->destroy, then close the children one after
  * another, then uv_close the idle handle; its close callback frees the
  * device and calls the user's close callback. The two requests close and
@@ -19,6 +26,8 @@
  * always waits for the drain, even when malloc fails.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,6 +133,9 @@ void mblk__disconnect_req(mblk_req *req)
 
 /* ------------------------------------------------------------------ */
 /* Creation, accessors, close                                          */
+
+static const char lost_no_memory[] = "the device lost its connection (no "
+				     "memory for the sentence saying why)";
 
 int mblk_dev_create(uv_loop_t *loop, const struct mblk_dev_ops *ops, void *priv,
 		    const char *name, const struct mblk_info *info,
@@ -248,9 +260,43 @@ struct mblk_info *mblk_dev_info(mblk_dev *dev)
 	return &dev->info;
 }
 
+/* A decorator with one child serves nothing its child cannot: it is as
+ * disconnected as the child (safe over a lost NBD client is lost). */
 bool mblk_dev_is_disconnected(const mblk_dev *dev)
 {
-	return dev->state != MBLK__CONNECTED;
+	for (;;) {
+		if (dev->state != MBLK__CONNECTED || dev->lost_msg != NULL)
+			return true;
+		if (dev->nchildren != 1)
+			return false;
+		dev = dev->children[0];
+	}
+}
+
+const char *mblk_dev_disconnect_reason(const mblk_dev *dev)
+{
+	for (;;) {
+		if (dev->lost_msg != NULL)
+			return dev->lost_msg;
+		if (dev->state != MBLK__CONNECTED || dev->nchildren != 1)
+			return NULL;
+		dev = dev->children[0];
+	}
+}
+
+void mblk_dev_set_disconnected(mblk_dev *dev, const char *fmt, ...)
+{
+	if (dev->lost_msg != NULL)
+		return; /* the first reason is the one that counts */
+	char buf[MBLK_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	/* Without memory for the sentence, a fixed one still marks it. */
+	dev->lost_msg = strdup(buf);
+	if (dev->lost_msg == NULL)
+		dev->lost_msg = (char *)lost_no_memory;
 }
 
 uint64_t mblk_dev_inflight(const mblk_dev *dev)
@@ -285,6 +331,8 @@ static void free_dev(uv_handle_t *h)
 	void *data = dev->close_data;
 	struct mblk__close_waiter *more = dev->close_more;
 	mblk__pool_free_all(dev);
+	if (dev->lost_msg != lost_no_memory)
+		free(dev->lost_msg);
 	free(dev->name);
 	free(dev);
 	if (cb != NULL)

@@ -286,7 +286,12 @@ void mblk__submit(mblk_req *req, unsigned how)
 		count_for_message(dev, req);
 		mblk_req_fail(req, -ENODEV, "device is disconnected");
 	} else if (!(how & MBLK__SUBMIT_CHECK) || check(dev, req)) {
-		dispatch(dev, req);
+		/* A device that said it is lost is not asked again: every
+		 * request fails with the sentence it gave. */
+		if (dev->lost_msg != NULL)
+			mblk_req_fail(req, -ESHUTDOWN, "%s", dev->lost_msg);
+		else
+			dispatch(dev, req);
 	}
 	mblk__submit_depth--;
 }

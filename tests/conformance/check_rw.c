@@ -222,6 +222,57 @@ void check_rw_scatter(void)
 	free(dst);
 }
 
+void check_rw_scatter_large(void)
+{
+	/* A large read into many buffers of mixed sizes: one sector, page
+	 * runs, zero-length ones, one big one, more than 64 in all. A
+	 * network device reads a large payload straight into the caller's
+	 * buffers, many per system call; this checks every byte lands in
+	 * its own buffer, in order, across those calls. */
+	uint64_t n = (512u * 1024u) / ss;
+	if (n < 200)
+		n = 200;
+	if (info.max_io != 0 && n > info.max_io / ss)
+		n = info.max_io / ss;
+	if (!need(n + 1))
+		return;
+	uint64_t s = mid(n);
+	unsigned char *src = xalloc(n * ss), *dst = xalloc(n * ss);
+	pat_fill_range(src, ss, n, TAG, 109, s);
+	struct iovec rv[160];
+	int nr = 0;
+	uint64_t left = n;
+	for (int i = 0; left > 0 && nr < 159; i++) {
+		/* 1, 0, spp, 3, 0, 2 * spp, ... sectors, then one buffer
+		 * of a fifth of the request, then the pattern again. */
+		static const unsigned pat[] = { 1, 0, 8, 3, 0, 16, 1, 5 };
+		uint64_t k = i == 20 ? n / 5 : pat[i % 8];
+		if (k > left)
+			k = left;
+		rv[nr].iov_base = dst + (n - left) * ss;
+		rv[nr++].iov_len = (size_t)(k * ss);
+		left -= k;
+	}
+	if (left > 0) {
+		rv[nr].iov_base = dst + (n - left) * ss;
+		rv[nr++].iov_len = (size_t)(left * ss);
+	}
+	struct iovec wv = { src, n * ss };
+	struct done d;
+	int r = do_write(dev, s, &wv, 1, 0, &d);
+	if (r == 0)
+		r = do_read(dev, s, rv, nr, &d);
+	if (r == 0)
+		compare("one large write read back into many buffers", dst, s,
+			n, 109);
+	else if (r != HARNESS)
+		fail("large scatter-gather request of %" PRIu64 " sectors in "
+		     "%d buffers: expected 0, got %d: %s",
+		     n, nr, r, d.err);
+	free(src);
+	free(dst);
+}
+
 void check_rw_zero_buffers(void)
 {
 	struct iovec empty[3] = { { NULL, 0 }, { NULL, 0 }, { NULL, 0 } };

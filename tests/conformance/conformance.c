@@ -54,6 +54,7 @@ static const struct {
 	{ "rw_one_buffer", check_rw_one },
 	{ "rw_data_is_copied", check_rw_copied },
 	{ "rw_scatter_gather", check_rw_scatter },
+	{ "rw_scatter_gather_large", check_rw_scatter_large },
 	{ "rw_zero_buffers", check_rw_zero_buffers },
 	{ "rw_first_sector", check_rw_first },
 	{ "rw_last_sector", check_rw_last },

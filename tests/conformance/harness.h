@@ -171,6 +171,7 @@ void check_uri(void);
 void check_rw_one(void);
 void check_rw_copied(void);
 void check_rw_scatter(void);
+void check_rw_scatter_large(void);
 void check_rw_zero_buffers(void);
 void check_rw_first(void);
 void check_rw_last(void);

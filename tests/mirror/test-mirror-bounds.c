@@ -16,7 +16,9 @@
  *             5 s); with pivot-timeout=300 ms the pivot fails with
  *             -ETIMEDOUT and a sentence within a second, writes parked
  *             during it complete, the mirror is still in sync and still
- *             mirroring; a second pivot after the stale flush is back
+ *             mirroring; a pivot while the stale flush is out times out
+ *             draining; one whose last flush (inside the pause) hangs
+ *             times out too; one after the stale flushes are back
  *             succeeds.
  */
 #include <errno.h>
@@ -302,6 +304,25 @@ static void pivot_hangs(void)
 	CHECK(pr2.status == -ETIMEDOUT, "second pivot: %d %s", pr2.status,
 	      pr2.err);
 	uint64_t until = uv_hrtime() + 5000000000ull;
+	while (uv_hrtime() < until)
+		uv_run(&loop, UV_RUN_ONCE);
+	/* Now the pre-flush passes and the final flush, inside the pause,
+	 * hangs: the same bound, with requests parked. */
+	struct mblk_fault_rule late = { .ops = MBLK_FAULT_FLUSH,
+					.after = 1,
+					.delay_us = 5000000 };
+	CHECK_EQ(mblk_fault_set_rules(s, &late, 1), 0);
+	struct pivot_result pr2b = { 0 };
+	t0 = now_s();
+	CHECK_EQ(mblk_mirror_pivot(m, 0, pivot_cb, &pr2b), 0);
+	run_until(&loop, &pr2b.done, 2000, "the pivot with a hung last flush");
+	CHECK(pr2b.status == -ETIMEDOUT && strstr(pr2b.err, "flush did not"),
+	      "pivot with a hung last flush: %d %s", pr2b.status, pr2b.err);
+	CHECK(pr2b.at - t0 < 1.0, "gave up after %.3f s", pr2b.at - t0);
+	CHECK_EQ(mblk_fault_set_rules(s, NULL, 0), 0);
+	CHECK_EQ(mblk_write_sync(m, 256, &iov, 1, 0), 0);
+	CHECK(same_contents(p, sr), "the devices differ after the timeout");
+	until = uv_hrtime() + 5000000000ull;
 	while (uv_hrtime() < until)
 		uv_run(&loop, UV_RUN_ONCE);
 	struct pivot_result pr3 = { 0 };

@@ -8,7 +8,9 @@
  *   test-misbehave URI read-fails ERRNO TEXT
  *       three reads in flight; the first fails with -ERRNO and TEXT;
  *       with ERRNO other than EIO the connection is gone, so all three
- *       fail and a later read fails too, naming the same cause
+ *       fail, the device is disconnected with a reason containing TEXT
+ *       and a later read fails with -ESHUTDOWN, naming the same cause;
+ *       with EIO the device stays connected
  *   test-misbehave URI read-ok
  *       reads succeed with the server's pattern, a write succeeds, the
  *       hole half reads as zeros and mblk_extents reports it as a hole
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include <mblk.h>
+#include <mblk/backend.h>
 
 #define SECTORS 16 /* per read */
 
@@ -223,23 +226,39 @@ int main(int argc, char **argv)
 		const char *text = argv[4];
 		struct rd r[4];
 		memset(r, 0, sizeof(r));
+		CHECK(!mblk_dev_is_disconnected(dev),
+		      "disconnected before the first read");
 		submit_reads(dev, r, 3);
 		run_until(&loop, r, 3);
 		check_fail(&r[0], err, text, "first read");
 		if (err != EIO) {
 			check_fail(&r[1], err, text, "second read in flight");
 			check_fail(&r[2], err, text, "third read in flight");
-			/* Later requests: the device is disconnected. */
+			/* The device says it is lost, and why; later
+			 * requests fail with -ESHUTDOWN and that. */
+			const char *why = mblk_dev_disconnect_reason(dev);
+			CHECK(mblk_dev_is_disconnected(dev) && why &&
+				      strstr(why, text),
+			      "after the connection's loss: disconnected %d, "
+			      "reason '%s' (expected one naming '%s')",
+			      mblk_dev_is_disconnected(dev),
+			      why ? why : "(none)", text);
 			submit_reads(dev, &r[3], 1);
 			run_until(&loop, &r[3], 1);
-			CHECK(r[3].status < 0 && strstr(r[3].msg, text),
-			      "a later read: expected a failure naming '%s', "
+			CHECK(r[3].status == -ESHUTDOWN &&
+				      strstr(r[3].msg, text),
+			      "a later read: expected -ESHUTDOWN naming '%s', "
 			      "got %d: %s",
 			      text, r[3].status, r[3].msg);
 		} else {
 			CHECK(r[1].status == 0 && r[2].status == 0,
 			      "an error reply failed other reads: %s / %s",
 			      r[1].msg, r[2].msg);
+			CHECK(!mblk_dev_is_disconnected(dev),
+			      "an error reply disconnected the device: %s",
+			      mblk_dev_disconnect_reason(dev)
+				      ? mblk_dev_disconnect_reason(dev)
+				      : "(no reason)");
 		}
 		mblk_close_sync(dev);
 	}

@@ -11,8 +11,10 @@
  *      submits 32 reads and 8 writes, restarts the server a second
  *      later: every request succeeds and the data read back is the
  *      pattern (and the writes' data);
- *   2. kills the server for good: requests fail after about reconnect
- *      seconds, naming the cause, and so do later ones.
+ *   2. kills the server: requests fail after about reconnect seconds,
+ *      naming the cause, and so do later ones; the device is still not
+ *      disconnected (it redials), and serves again once the server is
+ *      restarted.
  * Exit 0, 1, or 77 when nbdkit is missing.
  */
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include <mblk.h>
+#include <mblk/backend.h>
 
 #define NREQ 40
 #define SECT 16
@@ -257,6 +260,19 @@ int main(int argc, char **argv)
 	int rc = mblk_read_sync(dev, 0, &one, 1);
 	CHECK(rc < 0 && strstr(mblk_last_error(), "could not reconnect"),
 	      "a later read: %d: %s", rc, mblk_last_error());
+	/* It has not given up: it redials for as long as it is open, so it
+	 * is not disconnected, and comes back with the server. */
+	CHECK(!mblk_dev_is_disconnected(dev),
+	      "disconnected while still redialling: %s",
+	      mblk_dev_disconnect_reason(dev) ? mblk_dev_disconnect_reason(dev)
+					      : "(no reason)");
+	server_start();
+	rc = mblk_read_sync(dev, 0, &one, 1);
+	CHECK(rc == 0, "a read once the server is back: %d: %s", rc,
+	      mblk_last_error());
+	if (rc == 0 && !mblk_dev_is_disconnected(dev))
+		printf("ok still connected while redialling, and back with the "
+		       "server\n");
 
 	uv_close((uv_handle_t *)&restart, NULL);
 	mblk_close_sync(dev);

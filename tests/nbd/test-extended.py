@@ -4,7 +4,8 @@
 # qemu cannot negotiate them: 32-byte requests and replies only, the
 # reply's offset matching the request's, 64-bit effect lengths (a block
 # status and a trim of more than 4 GiB), BLOCK_STATUS_EXT, PAYLOAD_LEN
-# rules, and the options that conflict with extended headers.
+# rules, the payload form of BLOCK_STATUS (NBD_FLAG_BLOCK_STATUS_PAYLOAD),
+# and the options that conflict with extended headers.
 #
 # Usage: test-extended.py PATH-TO-MBLK
 import os
@@ -15,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbdwire as w  # noqa: E402
 
 FAILS = []
+F_BLOCK_STATUS_PAYLOAD = 1 << 12
 
 
 def check(name, got, want):
@@ -78,6 +80,41 @@ def run(srv):
     r = c.cmd(w.CMD_BLOCK_STATUS, 0, 12 * GiB, w.CMD_FLAG_REQ_ONE)
     check("REQ_ONE", r.extents, [(5 * GiB, 3)])
 
+    # The payload form (NBD_FLAG_BLOCK_STATUS_PAYLOAD, advertised here:
+    # extended headers and a context selected): an effect length and the
+    # context ids to answer for. The same answer as the plain form; an
+    # unknown or repeated id, or a payload of another shape, is EINVAL
+    # after the payload was consumed (the stream stays in sync).
+    check("BLOCK_STATUS_PAYLOAD advertised",
+          bool(c.tflags & F_BLOCK_STATUS_PAYLOAD), True)
+
+    def status_payload(length, ids, flags=0, raw=None):
+        p = raw if raw is not None else struct.pack(
+            ">Q" + "I" * len(ids), length, *ids)
+        return c.cmd(w.CMD_BLOCK_STATUS, 0, len(p),
+                     flags | w.CMD_FLAG_PAYLOAD_LEN, p)
+
+    r = status_payload(12 * GiB, [c.ctx_id])
+    check("payload form error", r.error, 0)
+    check("payload form context", r.ctx, c.ctx_id)
+    check("payload form extents", r.extents, want)
+    r = status_payload(12 * GiB, [c.ctx_id], w.CMD_FLAG_REQ_ONE)
+    check("payload form REQ_ONE", r.extents, [(5 * GiB, 3)])
+    r = status_payload(4096, [c.ctx_id])
+    check("payload form clipped to its effect length", r.extents,
+          [(4096, 3)])
+    for name, ids, raw in [("unknown id", [c.ctx_id + 7], None),
+                           ("repeated id", [c.ctx_id, c.ctx_id], None),
+                           ("no id", [], None),
+                           ("ragged payload", None, b"\0" * 14)]:
+        r = status_payload(4096, ids or [], raw=raw)
+        check("payload form, " + name, r.error, w.EINVAL)
+        check("payload form, %s: a message" % name, len(r.message) > 0,
+              True)
+    r = status_payload(17 * GiB, [c.ctx_id])
+    check("payload form past the end", r.error, w.EINVAL)
+    check("in sync after payload forms", c.read(5 * GiB, 512), data[:512])
+
     # A trim longer than 4 GiB in one request: the data is gone.
     r = c.cmd(w.CMD_TRIM, 4 * GiB, 8 * GiB)
     check("8 GiB trim", r.error, 0)
@@ -100,6 +137,25 @@ def run(srv):
     check("error message present", len(r.message) > 0, True)
     c.disc()
     check("closed after DISC", c.closed_by_server(), True)
+    c.close()
+
+    # Without a context selected, or without extended headers, the payload
+    # form is not advertised, and a payload on BLOCK_STATUS is EINVAL.
+    c = srv.conn()
+    c.handshake(extended=True)
+    check("BLOCK_STATUS_PAYLOAD not advertised without a context",
+          bool(c.tflags & F_BLOCK_STATUS_PAYLOAD), False)
+    p = struct.pack(">QI", 4096, 1)
+    r = c.cmd(w.CMD_BLOCK_STATUS, 0, len(p), w.CMD_FLAG_PAYLOAD_LEN, p)
+    check("payload form not advertised: EINVAL", r.error, w.EINVAL)
+    check("in sync after a refused payload", c.read(0, 512), bytes(512))
+    c.disc()
+    c.close()
+    c = srv.conn()
+    c.handshake(structured=True, meta=True)
+    check("BLOCK_STATUS_PAYLOAD not advertised without extended headers",
+          bool(c.tflags & F_BLOCK_STATUS_PAYLOAD), False)
+    c.disc()
     c.close()
 
     # EXPORT_NAME after extended headers: the server ends the session.

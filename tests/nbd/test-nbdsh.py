@@ -144,6 +144,9 @@ def main():
         h.pwrite(a, 1 * M)
         h.zero(64 * K, 1 * M, nbd.CMD_FLAG_NO_HOLE)
         check("zeroed, no hole", h.pread(64 * K, 1 * M), bytes(64 * K))
+        check("NO_HOLE kept the range allocated",
+              [f & nbd.STATE_HOLE for _, f in extents_of(h, 64 * K, 1 * M)],
+              [0])
         h.trim(4 * K, 3 * M)
         check("trimmed", h.pread(4 * K, 3 * M), bytes(4 * K))
         check("trim made a hole", extents_of(h, 4 * K, 3 * M, 0),
@@ -159,6 +162,29 @@ def main():
         h.cache(4 * K, 0)  # advisory, not advertised yet: accepted
         expect_errno("misaligned write",
                      lambda: h.pwrite(b"x" * 100, 3), errno.EINVAL)
+        # One block past the end, aligned (so that only the range check
+        # can refuse it): writes are ENOSPC as the spec asks, the rest
+        # EINVAL; a block status must not be answered up to the end.
+        expect_errno("write one block past the end",
+                     lambda: h.pwrite(b"x" * 1024, 8 * M - 512),
+                     errno.ENOSPC)
+        expect_errno("zero one block past the end",
+                     lambda: h.zero(1024, 8 * M - 512), errno.ENOSPC)
+        expect_errno("block status one block past the end",
+                     lambda: extents_of(h, 8 * K, 8 * M - 4 * K),
+                     errno.EINVAL)
+        # A length that is not a whole number of blocks: EINVAL, and
+        # nothing of the range changes (not even its whole blocks).
+        h.pwrite(b"k" * 4096, 2 * M)
+        for name, fn in [("trim", lambda: h.trim(700, 2 * M)),
+                         ("zero", lambda: h.zero(700, 2 * M)),
+                         ("cache", lambda: h.cache(700, 2 * M)),
+                         ("block status",
+                          lambda: extents_of(h, 700, 2 * M))]:
+            expect_errno(name + " of an unaligned length", fn,
+                         errno.EINVAL)
+        check("unaligned requests changed nothing", h.pread(4096, 2 * M),
+              b"k" * 4096)
         expect_errno("flush unsupported", lambda: h.flush(), errno.EINVAL)
         expect_errno("FUA unsupported",
                      lambda: h.pwrite(b"x" * 512, 0, nbd.CMD_FLAG_FUA),

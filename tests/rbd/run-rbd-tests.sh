@@ -4,9 +4,9 @@
 # reports each test as a TAP line (meson registers this one program with
 # protocol 'tap', so each test shows by name).
 #
-# Usage: run-rbd-tests.sh MBLK CONFORMANCE MODEL RESIZE
+# Usage: run-rbd-tests.sh MBLK CONFORMANCE MODEL RESIZE LOST
 #   the mblk binary, the conformance and model programs
-#   (tests/conformance) and test-rbd-resize.
+#   (tests/conformance), test-rbd-resize and test-rbd-lost.
 # Environment:
 #   MBLK_TEST_TMPDIR   where the cluster and scratch files go
 #   MBLK_RBD_ONLY      a substring: run only the tests whose name has it
@@ -21,7 +21,7 @@
 # exclusive-lock feature, so the checks that open the image twice run.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-export MBLK=$1 MBLK_RBD_RESIZE=$4
+export MBLK=$1 MBLK_RBD_RESIZE=$4 MBLK_RBD_LOST=$5
 conformance=$2 model=$3
 export MBLK_TEST_TMPDIR=${MBLK_TEST_TMPDIR:-${TMPDIR:-/tmp}}
 only=${MBLK_RBD_ONLY:-}
@@ -89,7 +89,7 @@ add "model rbd no object map" 300 prep 8M "--image-feature layering" \
 add "model rbd two handles" 300 prep 8M "--image-feature layering" \
 	"$model" --ops 3000 --handles 2 --qd 32 IMAGE
 add "model rbd cache on" 300 prep 8M "" "$model" --ops 2000 --seed 4 --qd 16 IMAGE?cache=on
-for t in open-errors uri lock snapshot resize create copy mirror serve migrate stall; do
+for t in open-errors uri lock snapshot resize create copy mirror serve migrate lost stall; do
 	add "$t" 300 "$here/test-rbd-$t.sh"
 done
 

@@ -622,7 +622,7 @@ void mblk__mirror_timer_cb(uv_timer_t *t)
 {
 	struct mirror *m = t->data;
 	m->timer_armed = false;
-	if (m->pivoting) {
+	if (m->pivoting || m->preflushing) {
 		mblk__mirror_pivot_poll(m);
 		return;
 	}

@@ -133,6 +133,8 @@ struct mirror {
 
 	/* The pivot (pivot.c): while pivoting, new foreground requests wait
 	 * in the parked list; once pivoted, the secondary serves them all. */
+	bool preflushing;       /* the secondary's flush before the pause */
+	mblk_req *preflush_req; /* that flush (an older one is stale) */
 	bool pivoting, pivoted;
 	unsigned pivot_flags;
 	mblk_mirror_pivot_cb pivot_cb;

@@ -6,16 +6,26 @@
  * the device handle changing, so an NBD export or a program holding it
  * sees a pause, never a gap:
  *
- *   SYNCED --pivot--> pivoting: new foreground requests are parked (kept
+ *   SYNCED --pivot--> pre-flush: the secondary is flushed while requests
+ *     |               still flow (what the copy left in its cache is
+ *     |               written now, outside the pause); it failing, or
+ *     |               the mirror leaving SYNCED meanwhile, fails the
+ *     |               pivot with nothing parked;
+ *     v
+ *   pivoting: new foreground requests are parked (kept
  *     |               in flight, in arrival order, in their contexts);
  *     |               the mirror's timer polls, every millisecond, until
  *     |               everything else has finished: neither child has a
  *     |               request in flight and the copier nothing out;
- *     |               then both devices are flushed;
+ *     |               then the secondary is flushed again (what was
+ *     |               written since the pre-flush), and the primary too
+ *     |               only if it is handed back (a primary being closed
+ *     |               is flushed by its close, after the pause);
  *     |  secondary's flush failed: back to SYNCED, the parked requests
  *     |               run as before, the callback gets the error;
- *     |  timed out:   the same with -ETIMEDOUT, when draining and flushing
- *     |               take longer than pivot_timeout_ms (default 30 s);
+ *     |  timed out:   the same with -ETIMEDOUT, when the pre-flush,
+ *     |               draining and flushing take longer than
+ *     |               pivot_timeout_ms (default 30 s) in all;
  *     v
  *   PIVOTED: the secondary is the mirror's only child; every request,
  *            parked ones first, goes to it (scaled to its sectors); the
@@ -31,17 +41,20 @@
  * primary handed back, which the docs say.
  *
  * The bound: a destination that stops answering (a dead NBD server, a
- * hung flush) must not hold the clients' requests parked for ever. The
- * mirror's timer, which polls while draining, is armed for the deadline
- * while the flushes are out; at the deadline the pivot fails with a
- * sentence, the parked requests run as before (in sync, dual writes),
- * and the flushes still out are stale: counted, and dropped when they
- * come back. A later pivot waits for them like for any request in flight
- * on the devices, so a stale flush is never taken for the new pivot's
- * (and a later pivot cannot succeed while the destination still holds a
- * flush it has not answered). A dual write hung on the destination is
- * bounded the same way, in the draining phase; the client's write itself
- * waits for the destination as every dual write does.
+ * hung flush) must not hold the pivot, or the clients' requests parked
+ * in it, for ever. The mirror's timer is armed for the pivot's deadline
+ * while the pre-flush and the final flushes are out, and polls while
+ * draining; at the deadline the pivot fails with a sentence, the parked
+ * requests (if any) run as before (in sync, dual writes), and the
+ * flushes still out are stale: dropped when they come back. The stale
+ * pre-flush is told from a new pivot's by its request (m->preflush_req:
+ * a request still out is never reallocated); stale final flushes are
+ * counted (pivot_stale), and cannot be mistaken for a new pivot's
+ * because a pivot drains both devices before its final flushes. So a
+ * later pivot cannot succeed while the destination still owes a flush.
+ * A dual write hung on the destination is bounded the same way, in the
+ * draining phase; the client's write itself waits for the destination
+ * as every dual write does.
  *
  * Seeks after a pivot onto a secondary with smaller sectors than the
  * mirror's are answered conservatively (everything data): correct, and
@@ -194,7 +207,7 @@ static void pivot_flush_done(mblk_req *c)
 	struct mirror *m = c->done_data;
 	if (m->pivot_stale > 0) {
 		/* A flush of a pivot that timed out, back at last. No other
-		 * pivot's flush can be out with it: a pivot drains both
+		 * pivot's final flush can be out with it: a pivot drains both
 		 * devices before it flushes. */
 		m->pivot_stale--;
 		mblk_req_free(c);
@@ -214,10 +227,10 @@ static void pivot_flush_done(mblk_req *c)
 }
 
 /* The pivot ran out of time: it fails, and the mirror is as it was. The
- * flushes still out are counted as stale and dropped when they return. */
+ * flushes still out are stale, dropped when they return. */
 static void pivot_time_out(struct mirror *m)
 {
-	const char *what = m->pivot_pending > 0
+	const char *what = m->preflushing || m->pivot_pending > 0
 				   ? "its flush did not complete"
 				   : "the requests in flight on it did not "
 				     "finish";
@@ -228,6 +241,15 @@ static void pivot_time_out(struct mirror *m)
 		 mblk_dev_name(m->s), what,
 		 (unsigned long long)m->pivot_timeout_ms, mblk_dev_name(m->dev),
 		 mblk_dev_name(m->p), mblk_dev_name(m->s));
+	if (m->preflushing) {
+		/* Nothing is parked yet: only the callback to call. */
+		m->preflushing = false;
+		m->preflush_req = NULL;
+		uv_timer_stop(&m->timer);
+		m->timer_armed = false;
+		m->pivot_cb(m->pivot_data, m->pivot_status, NULL, m->pivot_msg);
+		return;
+	}
 	m->pivot_stale += m->pivot_pending;
 	m->pivot_pending = 0;
 	pivot_finish(m);
@@ -251,7 +273,7 @@ static void pivot_arm(struct mirror *m, uint64_t ms)
 void mblk__mirror_pivot_poll(struct mirror *m)
 {
 	bool late = uv_hrtime() >= m->pivot_deadline_ns;
-	if (m->pivot_pending > 0) {
+	if (m->preflushing || m->pivot_pending > 0) {
 		/* Flushing: the timer is only the deadline. */
 		if (late)
 			pivot_time_out(m);
@@ -274,8 +296,10 @@ void mblk__mirror_pivot_poll(struct mirror *m)
 		return;
 	}
 	mblk_dev *both[2] = { m->s, m->p };
-	mblk_req *c[2] = { mblk_req_alloc(both[0]), mblk_req_alloc(both[1]) };
-	if (c[0] == NULL || c[1] == NULL) {
+	int n = (m->pivot_flags & MBLK_MIRROR_PIVOT_KEEP_PRIMARY) ? 2 : 1;
+	mblk_req *c[2] = { mblk_req_alloc(both[0]),
+			   n == 2 ? mblk_req_alloc(both[1]) : NULL };
+	if (c[0] == NULL || (n == 2 && c[1] == NULL)) {
 		for (int i = 0; i < 2; i++)
 			if (c[i] != NULL)
 				mblk_req_free(c[i]);
@@ -286,14 +310,53 @@ void mblk__mirror_pivot_poll(struct mirror *m)
 		pivot_finish(m);
 		return;
 	}
-	m->pivot_pending = 2;
-	for (int i = 0; i < 2; i++) {
+	m->pivot_pending = n;
+	for (int i = 0; i < n; i++) {
 		c[i]->op = MBLK_OP_FLUSH;
 		m->bg_inflight++;
 		mblk_req_submit(c[i], pivot_flush_done, m);
 	}
 	if (m->pivoting && m->pivot_pending > 0)
 		pivot_arm(m, UINT64_MAX);
+}
+
+/* The pre-flush is over: pause and drain, or fail with nothing parked. */
+static void pivot_preflush_done(mblk_req *c)
+{
+	struct mirror *m = c->done_data;
+	const char *sn = mblk_dev_name(m->s);
+	if (c != m->preflush_req) {
+		/* The pre-flush of a pivot that timed out. */
+		mblk_req_free(c);
+		mblk__mirror_bg_put(m);
+		return;
+	}
+	m->preflush_req = NULL;
+	m->preflushing = false;
+	uv_timer_stop(&m->timer); /* the deadline; the poll rearms it */
+	m->timer_armed = false;
+	if (c->status < 0)
+		snprintf(m->pivot_msg, sizeof(m->pivot_msg),
+			 "cannot pivot onto %s: %s", sn, c->msg);
+	else if (m->stopping || m->state != MBLK_MIRROR_SYNCED)
+		snprintf(m->pivot_msg, sizeof(m->pivot_msg),
+			 "cannot pivot onto %s: the mirror %s while its "
+			 "cache was being flushed%s%s",
+			 sn, m->stopping ? "was closed" : "left sync",
+			 m->errmsg[0] ? ": " : "", m->errmsg);
+	int status = c->status < 0                                   ? c->status
+		     : m->stopping || m->state != MBLK_MIRROR_SYNCED ? -EBUSY
+								     : 0;
+	mblk_req_free(c);
+	if (status < 0) {
+		mblk_mirror_pivot_cb cb = m->pivot_cb;
+		cb(m->pivot_data, status, NULL, m->pivot_msg);
+	} else {
+		m->pivoting = true;
+		m->timer_armed = true;
+		uv_timer_start(&m->timer, mblk__mirror_timer_cb, 0, 0);
+	}
+	mblk__mirror_bg_put(m);
 }
 
 int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
@@ -305,12 +368,12 @@ int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
 				      m == NULL ? "not a mirror"
 						: "the callback is NULL");
 	const char *sn = mblk_dev_name(m->s);
-	if (m->pivoted || m->pivoting)
+	if (m->pivoted || m->pivoting || m->preflushing)
 		return mblk_set_error(-EALREADY,
 				      "%s: the mirror has pivoted onto %s "
 				      "already%s",
 				      mblk_dev_name(m->dev), sn,
-				      m->pivoting ? " (under way)" : "");
+				      m->pivoted ? "" : " (under way)");
 	if (m->stopping || m->state != MBLK_MIRROR_SYNCED || m->flushing) {
 		uint64_t left = mblk__mirror_remaining_bytes(m);
 		if (m->state == MBLK_MIRROR_STOPPED)
@@ -328,7 +391,13 @@ int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
 				      (unsigned long long)left,
 				      m->flushing ? " (flushing)" : "");
 	}
-	m->pivoting = true;
+	mblk_req *c = mblk_req_alloc(m->s);
+	if (c == NULL)
+		return mblk_set_error(-ENOMEM,
+				      "%s: cannot pivot onto %s: no memory "
+				      "for a request",
+				      mblk_dev_name(m->dev), sn);
+	m->preflushing = true;
 	m->pivot_flags = flags;
 	m->pivot_cb = cb;
 	m->pivot_data = data;
@@ -337,9 +406,13 @@ int mblk_mirror_pivot(mblk_dev *dev, unsigned flags, mblk_mirror_pivot_cb cb,
 	m->pivot_start_ns = uv_hrtime();
 	m->pivot_deadline_ns =
 		m->pivot_start_ns + m->pivot_timeout_ms * 1000000;
-	/* From the loop: the callback never runs in here. */
-	m->timer_armed = true;
-	uv_timer_start(&m->timer, mblk__mirror_timer_cb, 0, 0);
+	/* Completes from the loop: the callback never runs in here. */
+	c->op = MBLK_OP_FLUSH;
+	m->bg_inflight++;
+	m->preflush_req = c;
+	mblk_req_submit(c, pivot_preflush_done, m);
+	if (m->preflushing)
+		pivot_arm(m, UINT64_MAX);
 	return 0;
 }
 
@@ -368,7 +441,7 @@ int mblk_mirror_cancel(mblk_dev *dev)
 	m->end_ns = uv_hrtime();
 	/* Nothing waits for the rate limit any more: a program that runs
 	 * its loop until idle is not held for the rest of the debt. */
-	if (m->started) {
+	if (m->started && !m->preflushing) {
 		uv_timer_stop(&m->timer);
 		m->timer_armed = false;
 	}
@@ -424,7 +497,7 @@ int mblk_mirror_set_rate(mblk_dev *dev, uint64_t rate)
 	if (m->tokens > m->tokens_cap)
 		m->tokens = m->tokens_cap;
 	m->refill_ns = 0;
-	if (!m->pivoting && m->started) {
+	if (!m->pivoting && !m->preflushing && m->started) {
 		/* A timer armed for the old rate's debt may be minutes away:
 		 * the new rate decides when the copier goes on. */
 		uv_timer_stop(&m->timer);

@@ -160,7 +160,10 @@ int mblk__rbd_connect(const struct mblk__rbd_params *p,
 	mblk__rbd_name(p, name, sizeof(name));
 	memset(c, 0, sizeof(*c));
 
-	int r = rados_create(&c->cluster, rbdconn_id(p));
+	int r = mblk__rbd_lib_load(msg, len);
+	if (r < 0)
+		return r;
+	r = rados_create(&c->cluster, rbdconn_id(p));
 	if (r < 0)
 		return rbdconn_fail(msg, len, r,
 				    "%s: cannot set up a Ceph client for "

@@ -21,8 +21,7 @@
 #ifndef MBLK_RBD_INT_H
 #define MBLK_RBD_INT_H
 
-#include <rados/librados.h>
-#include <rbd/librbd.h>
+#include "rbd_lib.h" /* librados and librbd, through a table */
 
 #include <mblk/backend.h>
 

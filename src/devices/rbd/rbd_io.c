@@ -35,6 +35,11 @@
  * extents, rbd_extents.c) run on libuv's pool with the uv_work_t in the
  * request's context.
  *
+ * Fencing: a client the cluster blocklisted gets -ESHUTDOWN
+ * (EBLOCKLISTED) for everything, for good; the first such answer makes
+ * the device lost (mblk_dev_set_disconnected), and the core fails later
+ * requests with that sentence.
+ *
  * FUA: librbd has no per-write FUA, so the device does not advertise
  * MBLK_CAP_FUA and the core sends a flush after the write. With the
  * cache off a completed write is already on the OSDs.
@@ -70,6 +75,16 @@ static void rbdio_aio_finish(struct mblk__rbd_req *r)
 	struct mblk__rbd_dev *d = r->d;
 	if (--d->aio_inflight == 0)
 		uv_unref((uv_handle_t *)&d->async);
+	/* -ESHUTDOWN is librados's EBLOCKLISTED: the cluster fenced this
+	 * client (ceph osd blocklist add, or another client took the
+	 * exclusive lock by force). It is for good: every later request
+	 * would fail the same way, so the device is lost. */
+	if (r->ret == -ESHUTDOWN)
+		mblk_dev_set_disconnected(r->req->dev,
+					  "the Ceph cluster blocklisted this "
+					  "client (librbd: %s); reopen the "
+					  "image to get a new one",
+					  strerror(ESHUTDOWN));
 	if (r->ret < 0)
 		mblk_req_fail(r->req, (int)r->ret, "librbd: %s",
 			      strerror((int)-r->ret));

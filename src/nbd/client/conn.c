@@ -14,11 +14,14 @@
  * Receiving is the "want" machinery of client.h. The staging buffer
  * rbuf holds [rpos, rlen) unparsed bytes; read_cb appends, feed()
  * hands them to the step that waits for them. Only when a data payload
- * is wanted, nothing is staged and the current caller buffer has at
- * least DIRECT_MIN bytes left does alloc_cb lend libuv that buffer
- * itself: small replies are batched through rbuf, big ones land in place
- * (and after a big payload, the next header is read alone, so that the
- * payload after it lands in place too).
+ * of at least DIRECT_MIN bytes is wanted and nothing is staged does
+ * alloc_cb lend libuv the caller's current buffer itself: small replies
+ * are batched through rbuf, big ones land in place (and after a big
+ * payload, the next header is read alone, so that the payload after it
+ * lands in place too). libuv reads into one buffer per read(); when the
+ * caller's buffers are many (a read into 4 KiB pages), conn_readv_data
+ * goes on with readv() over the next ones, so a large payload costs a
+ * few system calls per socket buffer's worth, whatever its iovecs.
  *
  * Handles: the socket and the timer. handles_open counts those not yet
  * closed; on_closed runs when it reaches zero, and only then may the
@@ -31,11 +34,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "client.h"
 
 #define RBUF_SIZE (256u * 1024u)
 #define DIRECT_MIN (64u * 1024u)
+/* Buffers one readv of payload fills (conn_readv_data). */
+#define READV_MAX 64
 
 int mblk__nbdc_conn_init(struct mblk__nbdc_conn *k, uv_loop_t *loop,
 			 const struct mblk__nbdc_cfg *cfg, void *owner)
@@ -314,7 +321,10 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		size_t room = v->iov_len - k->d_off;
 		if (room > k->d_left)
 			room = (size_t)k->d_left;
-		if (room >= DIRECT_MIN) {
+		/* The tail of a large payload too, whatever its size:
+		 * through rbuf it would be read 40 bytes at a time (the
+		 * cap below), tens of reads per MiB. */
+		if (room >= DIRECT_MIN || k->big) {
 			k->direct = true;
 			buf->base = (char *)v->iov_base + k->d_off;
 			buf->len = room;
@@ -341,6 +351,75 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	 * rather than a quarter MiB of it being copied from rbuf. */
 	if (k->big && k->rlen == 0 && buf->len > 40)
 		buf->len = 40;
+}
+
+/* Reads what the socket holds of the wanted payload straight into the
+ * caller's next buffers, many per call: libuv reads into one buffer at
+ * a time, which for a read of 4 KiB pages would be a read() per page.
+ * The socket is non-blocking and libuv polls it level-triggered, so
+ * reading it here is safe: it stops at EAGAIN or a short read (the
+ * socket is empty). Returns false if the connection failed. */
+static bool conn_readv_data(struct mblk__nbdc_conn *k)
+{
+	uv_os_fd_t fd;
+	if (uv_fileno(&k->sock.handle, &fd) < 0)
+		return true;
+	while (k->d_left > 0) {
+		struct iovec v[READV_MAX];
+		int n = 0, i = k->d_i;
+		size_t off = k->d_off, want = 0;
+		uint64_t left = k->d_left;
+		while (n < READV_MAX && i < k->d_iovcnt && left > 0) {
+			size_t room = k->d_iov[i].iov_len - off;
+			if (room > left)
+				room = (size_t)left;
+			if (room > 0) {
+				v[n].iov_base =
+					(char *)k->d_iov[i].iov_base + off;
+				v[n++].iov_len = room;
+				want += room;
+				left -= room;
+			}
+			i++;
+			off = 0;
+		}
+		if (n == 0)
+			return true;
+		ssize_t got = readv(fd, v, n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (got <= 0) {
+			if (got == 0)
+				mblk__nbdc_conn_fail(k, -ESHUTDOWN,
+						     "%s closed the connection "
+						     "in the middle of a reply",
+						     k->cfg->server);
+			else
+				mblk__nbdc_conn_fail(k, -ECONNRESET,
+						     "reading from %s: %s",
+						     k->cfg->server,
+						     strerror(errno));
+			return false;
+		}
+		k->d_left -= (uint64_t)got;
+		size_t g = (size_t)got;
+		while (g > 0) {
+			size_t room = k->d_iov[k->d_i].iov_len - k->d_off;
+			size_t t = room < g ? room : g;
+			k->d_off += t;
+			g -= t;
+			if (k->d_off == k->d_iov[k->d_i].iov_len &&
+			    k->d_i + 1 < k->d_iovcnt) {
+				k->d_i++;
+				k->d_off = 0;
+			}
+		}
+		if ((size_t)got < want)
+			return true;
+	}
+	return true;
 }
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -381,6 +460,11 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		k->direct = false;
 		k->d_off += (size_t)nread;
 		k->d_left -= (uint64_t)nread;
+		/* A full buffer that was one of several: the rest of the
+		 * payload may be waiting too, for the next buffers. */
+		if ((size_t)nread == buf->len && k->d_left > 0 &&
+		    !conn_readv_data(k))
+			return;
 		/* conn_feed finishes the data step, with nothing staged. */
 	} else {
 		k->rlen += (size_t)nread;

@@ -24,17 +24,20 @@
  *
  * Losing a connection (the server closed it, it stalled past timeout=, a
  * socket error) fails every request on it with the connection's sentence
- * (-ESHUTDOWN, -ETIMEDOUT, -ECONNRESET) and, when no connection is left,
- * the device answers every later request with -ESHUTDOWN and that
- * sentence. A protocol violation (-EPROTO) is the same but is never
- * retried: the same server would break the same way. With reconnect=S,
- * a lost connection is instead redialled, at once and then every second
- * for as long as the device is open (qemu's reconnect-delay); its
- * requests, and any submitted meanwhile, wait for it, each for at most
- * S seconds (then it fails, naming the last reason), and are sent again
- * from their first byte once a connection is back. A server answering
- * NBD_ESHUTDOWN (shutting down) counts as lost too. Re-sending is what qemu's
- * reconnect-delay does and is safe for every mblk operation: a read
+ * (-ESHUTDOWN, -ETIMEDOUT, -ECONNRESET). When no connection is left the
+ * device is lost: it tells the core (mblk_dev_set_disconnected), which
+ * from then on fails every request with -ESHUTDOWN and that sentence, and
+ * mblk_dev_is_disconnected is true. A protocol violation (-EPROTO) is the
+ * same but is never retried: the same server would break the same way.
+ * With reconnect=S, a lost connection is instead redialled, at once and
+ * then every second for as long as the device is open (qemu's
+ * reconnect-delay), so the device is lost only by a protocol violation;
+ * its requests, and any submitted meanwhile, wait for it, each for at
+ * most S seconds (then it fails, naming the last reason), and are sent
+ * again from their first byte once a connection is back. A server
+ * answering NBD_ESHUTDOWN (shutting down) counts as lost too. Re-sending
+ * is what qemu's reconnect-delay does and is safe for every mblk
+ * operation: a read
  * reads again, a write that was not acknowledged writes the same bytes
  * to the same place again (the caller may not assume anything about a
  * write it has not seen complete), and flush, zeroes, discard, cache and
@@ -464,6 +467,11 @@ void mblk__nbdc_lost(struct mblk__nbdc_conn *k)
 	if (nbd_pick(n) == NULL && !n->reconnecting) {
 		n->dead_err = k->err;
 		snprintf(n->dead_msg, sizeof(n->dead_msg), "%s", k->msg);
+		/* Nothing is left and nothing will be redialled: the core
+		 * answers every later request (during the open, once the
+		 * device exists: see nbd_open_finish). */
+		if (n->dev != NULL)
+			mblk_dev_set_disconnected(n->dev, "%s", n->dead_msg);
 	}
 	mblk__nbdc_conn_close(k, nbd_on_conn_closed);
 	mblk__nbdc_xmit_drain(k, nbd_fail_one, k);
@@ -624,6 +632,8 @@ static void nbd_open_finish(struct nbd *n)
 		n->conns[i].sector_size = n->info.sector_size;
 		mblk__nbdc_xmit_start(&n->conns[i]);
 	}
+	if (n->dead_msg[0] && nbd_pick(n) == NULL && !n->reconnecting)
+		mblk_dev_set_disconnected(dev, "%s", n->dead_msg);
 	struct mblk_open_req *req = n->open_req;
 	n->open_req = NULL;
 	mblk_open_done(req, dev);

@@ -135,6 +135,11 @@ static void hs_describe(struct nbds_conn *c, struct nbds_export *e)
 		f |= NBD_FLAG_SEND_CACHE;
 	if (c->structured || c->extended)
 		f |= NBD_FLAG_SEND_DF;
+	/* The payload form of BLOCK_STATUS (transmit.c): only with extended
+	 * headers (MUST), and only with base:allocation selected for this
+	 * export (SHOULD). */
+	if (c->extended && c->meta_set && strcmp(c->meta_export, e->name) == 0)
+		f |= NBD_FLAG_BLOCK_STATUS_PAYLOAD;
 	c->tflags = f;
 	uint32_t maxp = c->srv->opts.max_payload;
 	if (inf.max_io && inf.max_io < maxp)

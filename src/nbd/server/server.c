@@ -4,10 +4,23 @@
  * Design notes
  * - Shutting down counts what is still closing in srv->pending: each
  *   listener until its handle is closed, each connection until it is
- *   freed. When that reaches zero every export that can flush is flushed
- *   (pending counts the flushes), and when those are done the server is
- *   freed and the caller's callback runs. Nothing is freed while a libuv
- *   handle or a device request still points at it.
+ *   freed, the drain handle until it is closed. When that reaches zero
+ *   every export that can flush is flushed (pending counts the flushes),
+ *   and when those are done the server is freed and the caller's
+ *   callback runs. Nothing is freed while a libuv handle or a device
+ *   request still points at it.
+ * - Draining, as the spec asks of a server shutting down ("wait for
+ *   inflight requests to be serviced prior to initiating a hard
+ *   disconnect"; requests received meanwhile SHOULD get NBD_ESHUTDOWN):
+ *   a connection in transmission with requests on the device keeps
+ *   reading, every request that arrives now is answered NBD_ESHUTDOWN
+ *   (transmit.c) instead of being left without a reply, and once none of
+ *   its requests is on the device (their replies queued) it is closed;
+ *   the replies go out before the socket does. Every other connection
+ *   is closed at once. A check handle (srv->drain) looks once per loop
+ *   iteration, so nothing in the connection's own paths has to know;
+ *   the wait is bounded by the device's requests, since nothing new is
+ *   submitted.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -220,12 +233,16 @@ int mblk_nbd_server_uri(mblk_nbd_server *srv, char *buf, size_t len)
 /* A connection has been freed (conn.c). */
 void mblk__nbds_conn_gone(struct mblk_nbd_server *srv, bool served)
 {
+	/* Counted in pending only if the close began before: the callback
+	 * below may begin it (mblk serve --once), and then this connection,
+	 * already off the list, was not counted. */
+	bool counted = srv->closing != 0;
 	srv->nconns--;
 	mblk__nbds_exports_conn_gone(srv);
 	if (served && srv->opts.on_disconnect)
 		srv->opts.on_disconnect(srv->opts.on_disconnect_data,
 					srv->nconns);
-	if (srv->closing)
+	if (counted)
 		mblk__nbds_pending_done(srv);
 }
 
@@ -277,6 +294,44 @@ void mblk__nbds_pending_done(struct mblk_nbd_server *srv)
 	server_finish(srv);
 }
 
+/* A connection that, shutting down, stays open for now: in
+ * transmission, with requests on the device. */
+static bool server_conn_draining(const struct nbds_conn *c)
+{
+	if (c->phase != NBDS_TRANSMISSION || c->disc)
+		return false;
+	for (unsigned i = 0; i < c->nslots; i++)
+		if (c->slots[i]->state == NBDS_SLOT_DEVICE)
+			return true;
+	return false;
+}
+
+static void server_drain_closed(uv_handle_t *h)
+{
+	mblk__nbds_pending_done(h->data);
+}
+
+/* Once per loop iteration while shutting down: closes every connection
+ * that is not draining, and stops when none is left. */
+static void server_drain(uv_check_t *h)
+{
+	struct mblk_nbd_server *srv = h->data;
+	bool draining = false;
+	for (struct nbds_conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->phase == NBDS_CLOSING)
+			continue;
+		if (server_conn_draining(c))
+			draining = true;
+		else
+			mblk__nbds_conn_begin_close(c);
+	}
+	if (!draining) {
+		uv_check_stop(h);
+		uv_close((uv_handle_t *)h, server_drain_closed);
+	}
+}
+
 void mblk_nbd_server_close(mblk_nbd_server *srv, mblk_cb cb, void *data)
 {
 	if (!srv)
@@ -293,11 +348,12 @@ void mblk_nbd_server_close(mblk_nbd_server *srv, mblk_cb cb, void *data)
 		mblk__nbds_listener_close(l);
 		l = next;
 	}
-	for (struct nbds_conn *c = srv->conns; c;) {
-		struct nbds_conn *next = c->next;
+	for (struct nbds_conn *c = srv->conns; c; c = c->next)
 		srv->pending++;
-		mblk__nbds_conn_begin_close(c);
-		c = next;
-	}
+	srv->pending++; /* the drain handle, until it is closed */
+	uv_check_init(srv->loop, &srv->drain);
+	srv->drain.data = srv;
+	uv_check_start(&srv->drain, server_drain);
+	server_drain(&srv->drain);
 	mblk__nbds_pending_done(srv);
 }

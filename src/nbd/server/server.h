@@ -55,6 +55,7 @@
 #include <mblk.h>
 #include <mblk/nbd.h>
 
+#include "../../core/walk.h"
 #include "../proto.h"
 #include "../tls.h"
 
@@ -64,6 +65,8 @@
 #define NBDS_MAX_SEGS 16
 /* READs this long or longer are mapped for OFFSET_HOLE chunks. */
 #define NBDS_HOLE_MIN (64u * 1024)
+/* How long a closing connection waits for the client to close. */
+#define NBDS_LINGER_MS 2000
 /* The longest error message carried in a structured error chunk. */
 #define NBDS_MAX_MSG 200
 /* The metadata context id of base:allocation. */
@@ -109,6 +112,7 @@ struct mblk_nbd_server {
 
 	/* Shutting down (mblk_nbd_server_close). */
 	unsigned closing; /* 1: draining connections, 2: flushing */
+	uv_check_t drain; /* closing 1: closes connections drained */
 	unsigned pending; /* listeners and connections still closing,
 	                     flushes under way */
 	int close_status;
@@ -152,11 +156,12 @@ struct nbds_slot {
 	uint8_t *tbuf;
 	size_t tbuf_len, tbuf_cap;
 
-	/* Walking holes (READ) or extents (BLOCK_STATUS). */
+	/* Mapping holes (READ) or extents (BLOCK_STATUS): the list so far,
+	 * walk[0..nwalk) covering [rq.offset, walk_pos), and the walker. */
 	uint64_t walk_pos, walk_end; /* bytes */
 	unsigned nwalk, walk_max;
 	struct nbds_extent walk[NBDS_MAX_EXTENTS];
-	struct mblk_extent ext[NBDS_MAX_EXTENTS]; /* mblk_extents' answer */
+	struct mblk__walk walker;
 
 	/* The reply: headers, error message, descriptors, the write. */
 	uv_write_t wr;
@@ -182,6 +187,8 @@ struct nbds_conn {
 	} u;
 	uv_timer_t timer;     /* the handshake deadline */
 	uv_prepare_t flusher; /* writes the queued replies */
+	uv_shutdown_t shut;   /* our FIN, when closing */
+	bool lingering;       /* closing: reading until the client closes */
 	unsigned handles_open;
 	enum nbds_phase phase;
 	struct nbds_conn *prev, *next;

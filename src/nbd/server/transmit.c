@@ -16,13 +16,17 @@
  *   request, since the protocol carries only the code to the client.
  * - READ with structured replies: when the device reports holes
  *   (MBLK_CAP_SEEK) and DF is not set, the map of the range is taken
- *   with mblk_extents first, then the whole range is read once, and the
+ *   first with the core's extent walker (src/core/walk.h, granule 1:
+ *   the device's own extents, merged), then the whole range is read
+ *   once, and the
  *   reply has one OFFSET_DATA or OFFSET_HOLE chunk per extent (at most
  *   NBDS_MAX_SEGS; the rest is sent as data, which is always correct).
  *   Extents that read as zeros (MBLK_EXTENT_ZERO) become hole chunks;
  *   a range that is all zeros is not read at all. Reads shorter than
  *   NBDS_HOLE_MIN skip the map: a hole chunk saves little there, and the
  *   extra device call would double the cost of small random reads.
+ * - While the server shuts down, every request that arrives is answered
+ *   NBD_ESHUTDOWN without reaching the device (server.c drains).
  * - BLOCK_STATUS walks the same way, up to NBDS_MAX_EXTENTS descriptors
  *   (one with REQ_ONE), each clipped to the request.
  */
@@ -66,9 +70,8 @@ static void tx_fail(struct nbds_slot *s, int err, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------ */
-/* Walking the map with mblk_extents (READ holes, BLOCK_STATUS) */
-
-static void tx_walk_next(struct nbds_slot *s);
+/* The map of a range, from the core's extent walker (READ holes,
+ * BLOCK_STATUS) */
 
 /* Appends [walk_pos, end) with flags, merged with the last extent when
  * they agree. Returns false (and appends nothing) when the list is full. */
@@ -102,7 +105,8 @@ static void tx_read_submit(struct nbds_slot *s)
 			mblk_strerror(r));
 }
 
-/* The walk is over: a READ reads, a BLOCK_STATUS replies. */
+/* The walk is over (mapped, the list full, or the device failed): a
+ * READ reads, a BLOCK_STATUS replies. */
 static void tx_walk_finish(struct nbds_slot *s)
 {
 	if (s->rq.type == NBD_CMD_READ) {
@@ -125,53 +129,57 @@ static void tx_walk_finish(struct nbds_slot *s)
 	mblk__nbds_reply_block_status(s);
 }
 
-static void tx_walk_got(void *data, int status, int n, const char *error)
+/* Takes the walker's next extent e into the list. False when there is
+ * no more to take: the range is mapped (e->count 0) or the list full. */
+static bool tx_walk_take(struct nbds_slot *s, const struct mblk_extent *e)
+{
+	uint32_t f = (e->flags & MBLK_EXTENT_HOLE ? NBD_STATE_HOLE : 0) |
+		     (e->flags & MBLK_EXTENT_ZERO ? NBD_STATE_ZERO : 0);
+	return e->count &&
+	       tx_walk_add(s,
+			   (e->sector + e->count) * s->conn->info.sector_size,
+			   f);
+}
+
+static void tx_walk_got(void *data, int status, const struct mblk_extent *e,
+			const char *error);
+
+/* Takes extents until there is no more to take, or until the walker has
+ * to ask the device (then tx_walk_got goes on). The walker asks once per
+ * MBLK__WALK_BATCH extents of the device, as a single mblk_extents did. */
+static void tx_walk_run(struct nbds_slot *s)
+{
+	struct mblk_extent e;
+	int r;
+	while ((r = mblk__walk_next(&s->walker, &e, tx_walk_got, s)) == 1 &&
+	       tx_walk_take(s, &e))
+		;
+	if (r != 0)
+		tx_walk_finish(s);
+}
+
+static void tx_walk_got(void *data, int status, const struct mblk_extent *e,
+			const char *error)
 {
 	struct nbds_slot *s = data;
-	uint64_t ss = s->conn->info.sector_size;
-	(void)error;
-	if (status < 0) {
-		tx_walk_finish(s);
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		const struct mblk_extent *e = &s->ext[i];
-		uint32_t f = 0;
-		if (e->flags & MBLK_EXTENT_HOLE)
-			f |= NBD_STATE_HOLE;
-		if (e->flags & MBLK_EXTENT_ZERO)
-			f |= NBD_STATE_ZERO;
-		if (e->sector * ss != s->walk_pos ||
-		    !tx_walk_add(s, (e->sector + e->count) * ss, f)) {
-			tx_walk_finish(s);
-			return;
-		}
-	}
-	tx_walk_next(s);
-}
-
-static void tx_walk_next(struct nbds_slot *s)
-{
-	struct nbds_conn *c = s->conn;
-	uint64_t ss = c->info.sector_size;
-	if (s->walk_pos >= s->walk_end) {
-		tx_walk_finish(s);
-		return;
-	}
-	int r = mblk_extents(c->exp->dev, s->walk_pos / ss,
-			     (s->walk_end - s->walk_pos) / ss, s->ext,
-			     NBDS_MAX_EXTENTS, tx_walk_got, s);
-	if (r < 0)
+	(void)error; /* a failed map is reported as data, not as an error */
+	if (status == 0 && tx_walk_take(s, e))
+		tx_walk_run(s);
+	else
 		tx_walk_finish(s);
 }
 
+/* Maps the request's range into at most max extents. */
 static void tx_walk_start(struct nbds_slot *s, unsigned max)
 {
+	uint64_t ss = s->conn->info.sector_size;
 	s->walk_pos = s->rq.offset;
 	s->walk_end = s->rq.offset + s->rq.length;
 	s->nwalk = 0;
 	s->walk_max = max;
-	tx_walk_next(s);
+	mblk__walk_init(&s->walker, s->conn->exp->dev, s->walk_pos / ss,
+			s->walk_end / ss, 1);
+	tx_walk_run(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -242,7 +250,11 @@ static uint16_t tx_valid_flags(const struct nbds_conn *c, uint16_t type)
 		if (c->tflags & NBD_FLAG_SEND_FAST_ZERO)
 			f |= NBD_CMD_FLAG_FAST_ZERO;
 		break;
-	case NBD_CMD_BLOCK_STATUS: f |= NBD_CMD_FLAG_REQ_ONE; break;
+	case NBD_CMD_BLOCK_STATUS:
+		f |= NBD_CMD_FLAG_REQ_ONE;
+		if (c->tflags & NBD_FLAG_BLOCK_STATUS_PAYLOAD)
+			f |= NBD_CMD_FLAG_PAYLOAD_LEN;
+		break;
 	}
 	return f;
 }
@@ -284,6 +296,12 @@ static void tx_dispatch(struct nbds_slot *s)
 	const char *cmd = mblk__nbd_cmd_name(rq->type);
 	mblk_dev *dev = c->exp->dev;
 	s->state = NBDS_SLOT_DEVICE;
+	if (c->srv->closing) {
+		/* Draining (server.c): nothing new reaches the device. */
+		tx_fail(s, -ESHUTDOWN,
+			"the server is shutting down; %s was not started", cmd);
+		return;
+	}
 	mblk_get_info(dev, &c->info); /* the size may have changed */
 
 	switch (rq->type) {
@@ -413,9 +431,48 @@ static void tx_dispatch(struct nbds_slot *s)
 			mblk_strerror(r));
 }
 
+/* The payload form of BLOCK_STATUS (extended headers, advertised with
+ * NBD_FLAG_BLOCK_STATUS_PAYLOAD): a 64-bit effect length, then the ids
+ * of the contexts to answer for. Only base:allocation exists, so the
+ * list must be exactly its id: the spec makes an unknown or repeated id
+ * NBD_EINVAL. Returns 0 with rq.length the effect length, or replies. */
+static int tx_status_payload(struct nbds_slot *s)
+{
+	struct mblk__nbd_request *rq = &s->rq;
+	uint64_t len = rq->length;
+	if (len < 12 || (len - 8) % 4) {
+		tx_fail(s, -EINVAL,
+			"NBD_CMD_BLOCK_STATUS with a payload of %" PRIu64
+			" bytes, not an effect length and one or more "
+			"context ids (8 + 4n bytes)",
+			len);
+		return -1;
+	}
+	for (uint64_t i = 8; i < len; i += 4) {
+		uint32_t id = mblk__get_be32(s->buf + i);
+		if (id != NBDS_CTX_BASE_ALLOCATION || i > 8) {
+			tx_fail(s, -EINVAL,
+				"NBD_CMD_BLOCK_STATUS asks for context id %u, "
+				"%s",
+				id,
+				id == NBDS_CTX_BASE_ALLOCATION
+					? "twice"
+					: "which was not selected (only "
+					  "base:allocation is, as id 1)");
+			return -1;
+		}
+	}
+	rq->length = mblk__get_be64(s->buf);
+	return 0;
+}
+
 void mblk__nbds_transmit_payload_done(struct nbds_slot *s)
 {
-	if (s->rq.type != NBD_CMD_WRITE) {
+	if (s->rq.type == NBD_CMD_BLOCK_STATUS &&
+	    (s->conn->tflags & NBD_FLAG_BLOCK_STATUS_PAYLOAD)) {
+		if (tx_status_payload(s) < 0)
+			return;
+	} else if (s->rq.type != NBD_CMD_WRITE) {
 		tx_fail(s, -EINVAL, "%s does not take a payload",
 			mblk__nbd_cmd_name(s->rq.type));
 		return;
