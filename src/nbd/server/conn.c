@@ -6,6 +6,13 @@
  * - Reading is on exactly when the connection can take another request:
  *   not closing, not blocked on a slot or the byte budget. conn_update
  *   is the one place that calls uv_read_start / uv_read_stop.
+ * - Closing lingers: once the last reply is queued, uv_shutdown sends
+ *   our FIN after it, and the connection reads and drops what the client
+ *   still sends until it closes (or NBDS_LINGER_MS pass). Closing a
+ *   socket whose receive queue holds unread bytes makes the kernel reset
+ *   the connection, and a reset destroys replies the client has not read
+ *   yet: a client that pipelined requests past a DISC, or past the
+ *   server's shutdown, would lose answers it was owed.
  * - Teardown waits for three things: the slots in flight (a device may
  *   still write into a buffer; a reply may still be in the socket's
  *   queue), the handshake sends, and the three handles (socket, timer,
@@ -77,6 +84,51 @@ static void conn_handle_closed(uv_handle_t *h)
 		conn_free(c);
 }
 
+static void conn_close_handles(struct nbds_conn *c)
+{
+	if (uv_is_closing(&c->u.h))
+		return;
+	uv_close(&c->u.h, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->flusher, conn_handle_closed);
+}
+
+/* Lingering: what the client still sends is read and dropped. */
+static void conn_linger_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct nbds_conn *c = h->data;
+	(void)suggested;
+	*buf = uv_buf_init((char *)c->rx, (unsigned)c->rx_cap);
+}
+
+static void conn_linger_read(uv_stream_t *stream, ssize_t nread,
+			     const uv_buf_t *buf)
+{
+	(void)buf;
+	if (nread < 0) /* the client closed too, or the socket broke */
+		conn_close_handles(stream->data);
+}
+
+static void conn_linger_timeout(uv_timer_t *t)
+{
+	conn_close_handles(t->data);
+}
+
+/* Our FIN is out, after every reply: read until the client closes, for
+ * at most NBDS_LINGER_MS. */
+static void conn_shutdown_done(uv_shutdown_t *req, int status)
+{
+	struct nbds_conn *c = req->data;
+	c->writes--;
+	if (status < 0 ||
+	    uv_read_start(&c->u.s, conn_linger_alloc, conn_linger_read) < 0) {
+		conn_close_handles(c);
+		return;
+	}
+	c->reading = true;
+	uv_timer_start(&c->timer, conn_linger_timeout, NBDS_LINGER_MS, 0);
+}
+
 static void conn_maybe_free(struct nbds_conn *c)
 {
 	if (c->phase != NBDS_CLOSING || c->nactive > 0 || c->writes > 0 ||
@@ -88,9 +140,15 @@ static void conn_maybe_free(struct nbds_conn *c)
 		if (c->writes > 0)
 			return;
 	}
-	uv_close(&c->u.h, conn_handle_closed);
-	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
-	uv_close((uv_handle_t *)&c->flusher, conn_handle_closed);
+	if (!c->lingering) {
+		c->lingering = true;
+		if (uv_is_writable(&c->u.s) &&
+		    uv_shutdown(&c->shut, &c->u.s, conn_shutdown_done) == 0) {
+			c->writes++;
+			return;
+		}
+	}
+	conn_close_handles(c);
 }
 
 /* Stops reading for good; the connection goes once nothing is in flight.
@@ -586,7 +644,7 @@ static void conn_update(struct nbds_conn *c)
 	bool room = c->tls ? c->tin_len - c->tin_off < c->tin_cap
 			   : c->pay || c->rx_len < c->rx_cap;
 	bool want = c->phase != NBDS_CLOSING && !c->blocked && !c->disc && room;
-	if (want == c->reading || uv_is_closing(&c->u.h))
+	if (want == c->reading || uv_is_closing(&c->u.h) || c->lingering)
 		return;
 	if (want) {
 		int r = uv_read_start(&c->u.s, conn_alloc, conn_read);
@@ -721,6 +779,7 @@ int mblk__nbds_conn_start(struct mblk_nbd_server *srv, uv_stream_t *server,
 	c->timer.data = c;
 	uv_prepare_init(srv->loop, &c->flusher);
 	c->flusher.data = c;
+	c->shut.data = c;
 	c->out_tail = &c->out_head;
 	c->handles_open = 3;
 	c->next = srv->conns;

@@ -65,6 +65,8 @@
 #define NBDS_MAX_SEGS 16
 /* READs this long or longer are mapped for OFFSET_HOLE chunks. */
 #define NBDS_HOLE_MIN (64u * 1024)
+/* How long a closing connection waits for the client to close. */
+#define NBDS_LINGER_MS 2000
 /* The longest error message carried in a structured error chunk. */
 #define NBDS_MAX_MSG 200
 /* The metadata context id of base:allocation. */
@@ -185,6 +187,8 @@ struct nbds_conn {
 	} u;
 	uv_timer_t timer;     /* the handshake deadline */
 	uv_prepare_t flusher; /* writes the queued replies */
+	uv_shutdown_t shut;   /* our FIN, when closing */
+	bool lingering;       /* closing: reading until the client closes */
 	unsigned handles_open;
 	enum nbds_phase phase;
 	struct nbds_conn *prev, *next;
