@@ -245,8 +245,29 @@ MBLK_API void mblk_req_vfail(mblk_req *req, int status, const char *fmt,
  * that with many requests in flight the cache miss overlaps other work. */
 MBLK_API void mblk_req_defer(mblk_req *req, mblk_done_fn fn);
 
+/* Copies req's meaning (op, flags, sector, count, iov, iovcnt, ext,
+ * ext_max) into child, a request from mblk_req_alloc, for a decorator
+ * that passes a request down with its own done function. The outcome
+ * (status, result, ext_n, msg), dev and done_data are not copied: the
+ * child's are its own, and the done function hands the outcome back
+ * (mblk_req_done_from, and ext_n for extents). The buffers stay
+ * borrowed from req's submitter. */
+static inline void mblk_req_copy(mblk_req *child, const mblk_req *req)
+{
+	child->op = req->op;
+	child->flags = req->flags;
+	child->sector = req->sector;
+	child->count = req->count;
+	child->iov = req->iov;
+	child->iovcnt = req->iovcnt;
+	child->ext = req->ext;
+	child->ext_max = req->ext_max;
+}
+
 /* Passes req unchanged to the device `to` (a child) as a new request and
- * completes req with its outcome: what a NULL op does on a decorator. */
+ * completes req with its outcome: what a NULL op does on a decorator.
+ * A decorator that needs its own done function does the same with
+ * mblk_req_alloc, mblk_req_copy and mblk_req_submit. */
 MBLK_API void mblk_req_forward(mblk_req *req, mblk_dev *to);
 
 /* Completes parent with child's status, result and sentence (the child's

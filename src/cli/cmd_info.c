@@ -8,7 +8,9 @@
  * device lists no discard, write_zeroes, resize, fua or zero_is_fast.
  * Whether the device could be opened for writing is a separate line,
  * "writable", answered for files (access(2)) and ram: devices, "unknown"
- * elsewhere.
+ * elsewhere. The reopen URI is mblk_get_uri's, untouched: the device as
+ * info opened it, so read-only=1 wherever the scheme has the key; the
+ * "writable" line says whether dropping it would work.
  */
 #include <getopt.h>
 #include <unistd.h>
@@ -28,11 +30,12 @@ static const char info_help[] =
 	"\n"
 	"Shows the device's size in bytes and sectors, sector size, the buffer\n"
 	"alignment and request sizes it wants, its capabilities as opened,\n"
-	"the bytes it stores and a URI that reopens it. The device is opened\n"
-	"read-only: nothing is written (a mirror: copies nothing), a read-only\n"
-	"device lists no write capabilities, and a file locked by a writer\n"
-	"elsewhere is reported as such. 'writable' says whether it could be\n"
-	"opened for writing (files and ram: devices).\n"
+	"the bytes it stores and a URI that reopens it as info opened it. The\n"
+	"device is opened read-only: nothing is written (a mirror: copies\n"
+	"nothing), a read-only device lists no write capabilities, the reopen\n"
+	"URI says read-only=1 where the scheme has that key, and a file locked\n"
+	"by a writer elsewhere is reported as such. 'writable' says whether it\n"
+	"could be opened for writing (files and ram: devices).\n"
 	"With --list, shows instead every export of the NBD server that the\n"
 	"URI names (its export name is ignored), with its description, size,\n"
 	"block sizes and flags, as nbdinfo --list does.\n"
@@ -218,10 +221,6 @@ int cmd_info(int argc, char **argv)
 	int n = mblk_get_uri(dev, reuri, sizeof(reuri));
 	if (n < 0 || (size_t)n >= sizeof(reuri))
 		reuri[0] = '\0';
-	/* The reopen URI is the device's, not info's read-only look at it. */
-	char *ro = strstr(reuri, "&read-only=1");
-	if (ro != NULL && writable == 1 && strncmp(reuri, "file:", 5) == 0)
-		ro[strlen("&read-only=")] = '0';
 	uint64_t bytes = inf.size_sectors * inf.sector_size;
 	const char *notes = mblk_file_notes(dev);
 

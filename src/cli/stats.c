@@ -113,14 +113,7 @@ static void stats_io(mblk_dev *dev, mblk_req *req)
 	struct stats_ctx *c = mblk_req_ctx(req);
 	c->t0 = uv_hrtime();
 	sd->st.inflight++;
-	child->op = req->op;
-	child->flags = req->flags;
-	child->sector = req->sector;
-	child->count = req->count;
-	child->iov = req->iov;
-	child->iovcnt = req->iovcnt;
-	child->ext = req->ext;
-	child->ext_max = req->ext_max;
+	mblk_req_copy(child, req);
 	mblk_req_submit(child, stats_done, req);
 }
 

@@ -150,14 +150,7 @@ void mblk_req_forward(mblk_req *req, mblk_dev *to)
 			      to->name);
 		return;
 	}
-	child->op = req->op;
-	child->flags = req->flags;
-	child->sector = req->sector;
-	child->count = req->count;
-	child->iov = req->iov;
-	child->iovcnt = req->iovcnt;
-	child->ext = req->ext;
-	child->ext_max = req->ext_max;
+	mblk_req_copy(child, req);
 	mblk_req_submit(child, passthru_done, req);
 }
 

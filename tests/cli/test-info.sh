@@ -40,7 +40,8 @@ expect_rc 0 "$MBLK" info "$d/a.img" --json &&
 {
 	check file_writable "$(json_get 'j["writable"]')" True
 	check file_no_discard "$(json_get '"discard" in j["capabilities"]')" False
-	check file_reopen_rw "$(json_get '"read-only=0" in j["reopen_uri"]')" True
+	# The URI as info opened it: read-only (docs/uri.md).
+	check file_reopen_ro "$(json_get '"read-only=1" in j["reopen_uri"]')" True
 }
 # A writer elsewhere: flock -x holds the lock mblk takes.
 (

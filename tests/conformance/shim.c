@@ -105,12 +105,7 @@ static void shim_fwd(mblk_dev *dev, mblk_req *req)
 		mblk_req_fail(req, -ENOMEM, "shim: no memory for a request");
 		return;
 	}
-	child->op = req->op;
-	child->flags = req->flags;
-	child->sector = req->sector;
-	child->count = req->count;
-	child->iov = req->iov;
-	child->iovcnt = req->iovcnt;
+	mblk_req_copy(child, req);
 	mblk_req_submit(child, shim_child_done, req);
 }
 

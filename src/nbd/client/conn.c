@@ -353,6 +353,23 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		buf->len = 40;
 }
 
+/* Fails the connection for a read that found it closed (eof: by the
+ * server, mid_reply: with a reply begun) or broken (cause): the one
+ * sentence for each, whichever read saw it. */
+static void conn_read_failed(struct mblk__nbdc_conn *k, bool eof,
+			     bool mid_reply, const char *cause)
+{
+	if (eof)
+		mblk__nbdc_conn_fail(k, -ESHUTDOWN,
+				     "%s closed the connection%s",
+				     k->cfg->server,
+				     mid_reply ? " in the middle of a reply"
+					       : "");
+	else
+		mblk__nbdc_conn_fail(k, -ECONNRESET, "reading from %s: %s",
+				     k->cfg->server, cause);
+}
+
 /* Reads what the socket holds of the wanted payload straight into the
  * caller's next buffers, many per call: libuv reads into one buffer at
  * a time, which for a read of 4 KiB pages would be a read() per page.
@@ -391,16 +408,7 @@ static bool conn_readv_data(struct mblk__nbdc_conn *k)
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return true;
 		if (got <= 0) {
-			if (got == 0)
-				mblk__nbdc_conn_fail(k, -ESHUTDOWN,
-						     "%s closed the connection "
-						     "in the middle of a reply",
-						     k->cfg->server);
-			else
-				mblk__nbdc_conn_fail(k, -ECONNRESET,
-						     "reading from %s: %s",
-						     k->cfg->server,
-						     strerror(errno));
+			conn_read_failed(k, got == 0, true, strerror(errno));
 			return false;
 		}
 		k->d_left -= (uint64_t)got;
@@ -435,19 +443,11 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 					     "the TLS handshake (were the "
 					     "credentials refused?)",
 					     k->cfg->server);
-		else if (nread == UV_EOF)
-			mblk__nbdc_conn_fail(k, -ESHUTDOWN,
-					     "%s closed the connection%s",
-					     k->cfg->server,
-					     k->want == MBLK__NBDC_WANT_DATA ||
-							     k->rpos != k->rlen
-						     ? " in the middle of a reply"
-						     : "");
 		else
-			mblk__nbdc_conn_fail(k, -ECONNRESET,
-					     "reading from %s: %s",
-					     k->cfg->server,
-					     uv_strerror((int)nread));
+			conn_read_failed(k, nread == UV_EOF,
+					 k->want == MBLK__NBDC_WANT_DATA ||
+						 k->rpos != k->rlen,
+					 uv_strerror((int)nread));
 		return;
 	}
 	if (k->tls) {

@@ -702,6 +702,11 @@ static void nbd_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 	int r = mblk__nbdc_cfg_parse(u, &n->cfg);
 	if (r == 0)
 		r = mblk_uri_finish(u);
+	/* Opened read-only by the flag is opened read-only: mblk_get_uri
+	 * then says read-only=1, as every device's URI says how it was
+	 * opened. */
+	if (mblk_open_req_flags(req) & MBLK_OPEN_RDONLY)
+		n->cfg.read_only = true;
 	if (r < 0) {
 		mblk__nbdc_cfg_free(&n->cfg);
 		free(n);

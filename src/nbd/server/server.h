@@ -79,14 +79,18 @@ struct nbds_export {
 	bool read_only;
 };
 
+/* A listener's or a connection's socket: TCP or unix, seen as a handle
+ * or a stream. */
+union nbds_stream {
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+	uv_handle_t h;
+	uv_stream_t s;
+};
+
 struct nbds_listener {
 	struct mblk_nbd_server *srv;
-	union {
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-		uv_handle_t h;
-		uv_stream_t s;
-	} u;
+	union nbds_stream u;
 	bool is_pipe;
 	char *unlink_path; /* the socket file to remove on close, or NULL */
 	char *uri_base;    /* "nbd+unix://" ... or "nbd://host:port" */
@@ -179,12 +183,7 @@ struct nbds_conn {
 	struct mblk_nbd_server *srv;
 	uint64_t id;
 	char peer[80]; /* for messages: "unix", "127.0.0.1:40112" */
-	union {
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-		uv_handle_t h;
-		uv_stream_t s;
-	} u;
+	union nbds_stream u;
 	uv_timer_t timer;     /* the handshake deadline */
 	uv_prepare_t flusher; /* writes the queued replies */
 	uv_shutdown_t shut;   /* our FIN, when closing */
