@@ -61,10 +61,11 @@ struct mblk_mirror_opts {
 	                           sync at once): skip that walk, and sweep the
 	                           whole map (for a primary whose extents are
 	                           slow to compute). */
-	uint64_t pivot_timeout_ms; /* the longest a pivot may take (draining
-	                              and flushing the secondary) before it
-	                              gives up with -ETIMEDOUT and the mirror
-	                              goes on as it was; 0: 30 s */
+	uint64_t pivot_timeout_ms; /* the longest each step of a pivot may
+	                              take (the pre-flush of the secondary,
+	                              then the pause: draining and flushing)
+	                              before it gives up with -ETIMEDOUT and
+	                              the mirror goes on as it was; 0: 30 s */
 };
 
 /* Events passed to the progress callback. */
@@ -179,7 +180,8 @@ typedef void (*mblk_mirror_pivot_cb)(void *data, int status, mblk_dev *primary,
  * or a pivot is under way, -EINVAL when dev is not a mirror or cb is
  * NULL; cb is then never called. If the flush of the secondary fails the
  * pivot fails, and the mirror goes on serving as before; so it does,
- * with -ETIMEDOUT, when draining and flushing take longer than the
+ * with -ETIMEDOUT, when the pre-flush of the secondary, or the pause
+ * after it (draining and flushing), takes longer than the
  * pivot_timeout_ms option (default 30 s). */
 MBLK_API int mblk_mirror_pivot(mblk_dev *dev, unsigned flags,
 			       mblk_mirror_pivot_cb cb, void *data);

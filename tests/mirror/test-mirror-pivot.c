@@ -57,12 +57,7 @@ static void rec_op(mblk_dev *dev, mblk_req *req)
 	struct rec *r = mblk_dev_priv(dev);
 	mblk_req *c = mblk_req_alloc(mblk_dev_child(dev, 0));
 	CHECK(c != NULL, "no memory");
-	c->op = req->op;
-	c->flags = req->flags;
-	c->sector = req->sector;
-	c->count = req->count;
-	c->iov = req->iov;
-	c->iovcnt = req->iovcnt;
+	mblk_req_copy(c, req);
 	if (req->op == MBLK_OP_FLUSH) {
 		r->flushes++;
 		/* The sync flush and the pivot's pre-flush may meet dual

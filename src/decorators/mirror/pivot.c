@@ -23,9 +23,10 @@
  *     |               is flushed by its close, after the pause);
  *     |  secondary's flush failed: back to SYNCED, the parked requests
  *     |               run as before, the callback gets the error;
- *     |  timed out:   the same with -ETIMEDOUT, when the pre-flush,
- *     |               draining and flushing take longer than
- *     |               pivot_timeout_ms (default 30 s) in all;
+ *     |  timed out:   the same with -ETIMEDOUT, when the pre-flush, or
+ *     |               then the pause (draining and flushing), takes
+ *     |               longer than pivot_timeout_ms (default 30 s): each
+ *     |               has that bound;
  *     v
  *   PIVOTED: the secondary is the mirror's only child; every request,
  *            parked ones first, goes to it (scaled to its sectors); the
@@ -352,6 +353,10 @@ static void pivot_preflush_done(mblk_req *c)
 		mblk_mirror_pivot_cb cb = m->pivot_cb;
 		cb(m->pivot_data, status, NULL, m->pivot_msg);
 	} else {
+		/* The pause gets the whole bound of its own: the pre-flush,
+		 * which held nobody, does not eat into it. */
+		m->pivot_deadline_ns =
+			uv_hrtime() + m->pivot_timeout_ms * 1000000;
 		m->pivoting = true;
 		m->timer_armed = true;
 		uv_timer_start(&m->timer, mblk__mirror_timer_cb, 0, 0);
