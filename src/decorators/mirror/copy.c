@@ -463,7 +463,18 @@ void mblk__mirror_kick(struct mirror *m)
 	if (m->rate)
 		copy_refill(m);
 	bool wrapped = false;
-	while (m->ops_busy < m->nops) {
+	/* Foreground first: while the mirror's users have requests in
+	 * flight, the copier keeps one operation out, so their requests
+	 * do not queue behind 16 MiB of copying on either device or fight
+	 * it for the CPU; idle, it uses them all. bench/migrate_bench.sh
+	 * (4 KiB random writes at QD 16 through mblk serve --mirror-to, two
+	 * cores): the client's rate while copying went from 0.29x of the
+	 * plain export's (all ops) and 0.35x (a quarter) to 0.46x, and the
+	 * copy of 512 MiB from 3.6 s to 12-25 s. The convergence window
+	 * (copy_judge_window) still turns the mirror active if the writes
+	 * outrun it, so it converges without a person either way. */
+	int max_ops = mblk_dev_inflight(m->dev) > 0 ? 1 : m->nops;
+	while (m->ops_busy < max_ops) {
 		if (m->rate && m->tokens < 0) {
 			if (!m->timer_armed) {
 				uint64_t ms = (uint64_t)(-m->tokens * 1000.0 /
