@@ -199,6 +199,10 @@ run_copy() {  # rep test tool
 		src="nbd+unix:///?socket=$CSOCK"
 		dst=$COUT
 	fi
+	# The last copy's file was just deleted and its writeback may still
+	# run: let the disk settle so it does not land on this tool's time
+	# (ext4 frees the blocks and commits in the background).
+	sync
 	t0=$(date +%s.%N)
 	if [ "$tool" = mblk ]; then
 		local msrc=$src mdst=$dst
