@@ -77,6 +77,24 @@ static void metrics_label(FILE *f, const char *s)
 	}
 }
 
+/* Starts a sample of an export's series: NAME{export="E" (E escaped);
+ * the caller adds further labels, then the closing brace and value. */
+static void metrics_sample(FILE *f, const char *name,
+			   const struct admin_export *e)
+{
+	fputs(name, f);
+	fputs("{export=\"", f);
+	metrics_label(f, e->name);
+	fputc('"', f);
+}
+
+/* Export i if it is open, else NULL. */
+static struct admin_export *metrics_export(struct serve_admin *a, int i)
+{
+	struct admin_export *e = a->exports[i];
+	return e && !e->closed ? e : NULL;
+}
+
 static void metrics_head(FILE *f, const char *name, const char *type,
 			 const char *help)
 {
@@ -89,18 +107,16 @@ static void metrics_export_counter(FILE *f, struct serve_admin *a,
 {
 	metrics_head(f, name, "counter", help);
 	for (int i = 0; i < a->nexports; i++) {
-		struct admin_export *e = a->exports[i];
-		if (!e || e->closed)
+		struct admin_export *e = metrics_export(a, i);
+		if (!e)
 			continue;
 		for (int op = 0; op < STATS_NOPS; op++) {
 			const struct stats_op_counts *oc = &e->st->op[op];
 			uint64_t v = which == 0   ? oc->requests
 				     : which == 1 ? oc->bytes
 						  : oc->errors;
-			fputs(name, f);
-			fputs("{export=\"", f);
-			metrics_label(f, e->name);
-			fprintf(f, "\",op=\"%s\"} %llu\n",
+			metrics_sample(f, name, e);
+			fprintf(f, ",op=\"%s\"} %llu\n",
 				stats_op_name((enum stats_op)op),
 				(unsigned long long)v);
 		}
@@ -117,24 +133,22 @@ static void metrics_build(struct serve_admin *a, FILE *f)
 	metrics_head(f, "mblk_export_connections", "gauge",
 		     "NBD connections in transmission on the export.");
 	for (int i = 0; i < a->nexports; i++) {
-		struct admin_export *e = a->exports[i];
-		if (!e || e->closed)
+		struct admin_export *e = metrics_export(a, i);
+		if (!e)
 			continue;
 		int n = mblk_nbd_server_export_connections(a->srv, e->name);
-		fputs("mblk_export_connections{export=\"", f);
-		metrics_label(f, e->name);
-		fprintf(f, "\"} %d\n", n < 0 ? 0 : n);
+		metrics_sample(f, "mblk_export_connections", e);
+		fprintf(f, "} %d\n", n < 0 ? 0 : n);
 	}
 	metrics_head(f, "mblk_export_requests_in_flight", "gauge",
 		     "Requests submitted to the export's device and not yet "
 		     "answered.");
 	for (int i = 0; i < a->nexports; i++) {
-		struct admin_export *e = a->exports[i];
-		if (!e || e->closed)
+		struct admin_export *e = metrics_export(a, i);
+		if (!e)
 			continue;
-		fputs("mblk_export_requests_in_flight{export=\"", f);
-		metrics_label(f, e->name);
-		fprintf(f, "\"} %llu\n", (unsigned long long)e->st->inflight);
+		metrics_sample(f, "mblk_export_requests_in_flight", e);
+		fprintf(f, "} %llu\n", (unsigned long long)e->st->inflight);
 	}
 	metrics_export_counter(f, a, "mblk_export_requests_total",
 			       "Requests completed, failed ones included, by "
@@ -150,20 +164,20 @@ static void metrics_build(struct serve_admin *a, FILE *f)
 	metrics_head(f, "mblk_export_request_duration_seconds", "histogram",
 		     "Time from submission to the device until its answer.");
 	for (int i = 0; i < a->nexports; i++) {
-		struct admin_export *e = a->exports[i];
-		if (!e || e->closed)
+		struct admin_export *e = metrics_export(a, i);
+		if (!e)
 			continue;
 		for (int op = 0; op < STATS_NOPS; op++) {
 			const struct stats_op_counts *oc = &e->st->op[op];
+			const char *opn = stats_op_name((enum stats_op)op);
 			uint64_t cum = 0;
 			for (int b = 0; b < STATS_NBUCKETS; b++) {
 				cum += oc->bucket[b];
-				fputs("mblk_export_request_duration_seconds_"
-				      "bucket{export=\"",
-				      f);
-				metrics_label(f, e->name);
-				fprintf(f, "\",op=\"%s\",le=\"",
-					stats_op_name((enum stats_op)op));
+				metrics_sample(f,
+					       "mblk_export_request_duration_"
+					       "seconds_bucket",
+					       e);
+				fprintf(f, ",op=\"%s\",le=\"", opn);
 				if (b < STATS_NBUCKETS - 1)
 					fprintf(f, "%g",
 						stats_bucket_us[b] / 1e6);
@@ -172,19 +186,16 @@ static void metrics_build(struct serve_admin *a, FILE *f)
 				fprintf(f, "\"} %llu\n",
 					(unsigned long long)cum);
 			}
-			fputs("mblk_export_request_duration_seconds_sum{"
-			      "export=\"",
-			      f);
-			metrics_label(f, e->name);
-			fprintf(f, "\",op=\"%s\"} %.9f\n",
-				stats_op_name((enum stats_op)op),
+			metrics_sample(
+				f, "mblk_export_request_duration_seconds_sum",
+				e);
+			fprintf(f, ",op=\"%s\"} %.9f\n", opn,
 				(double)oc->sum_ns / 1e9);
-			fputs("mblk_export_request_duration_seconds_count{"
-			      "export=\"",
-			      f);
-			metrics_label(f, e->name);
-			fprintf(f, "\",op=\"%s\"} %llu\n",
-				stats_op_name((enum stats_op)op),
+			metrics_sample(f,
+				       "mblk_export_request_duration_seconds_"
+				       "count",
+				       e);
+			fprintf(f, ",op=\"%s\"} %llu\n", opn,
 				(unsigned long long)cum);
 		}
 	}
