@@ -25,6 +25,9 @@
 #include <mblk.h>
 #include <mblk/backend.h>
 
+#include "mtest.h"
+#include "nbdkit-daemon.h"
+
 static int fails;
 
 #define CHECK(cond, ...)                              \
@@ -37,58 +40,16 @@ static int fails;
 		}                                     \
 	} while (0)
 
-static pid_t server_start(const char *dir)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd),
-		 "rm -f %s/sock %s/pid; nbdkit -U %s/sock -P %s/pid memory 1M",
-		 dir, dir, dir, dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "FAIL: could not start nbdkit\n");
-		exit(1);
-	}
-	/* The daemon writes its pid file after the command returns. */
-	char path[600];
-	snprintf(path, sizeof(path), "%s/pid", dir);
-	pid_t pid = 0;
-	for (int i = 0; i < 200 && pid <= 0; i++) {
-		FILE *f = fopen(path, "r");
-		if (f == NULL || fscanf(f, "%d", &pid) != 1)
-			usleep(10000);
-		if (f)
-			fclose(f);
-	}
-	if (pid <= 0) {
-		fprintf(stderr, "FAIL: no pid file from nbdkit\n");
-		exit(1);
-	}
-	return pid;
-}
-
-static void server_kill(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
-		usleep(20000);
-}
-
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
 		fprintf(stderr, "usage: test-lost DIR\n");
 		return 2;
 	}
-	if (system("command -v nbdkit >/dev/null") != 0) {
-		if (getenv("CI") && strcmp(getenv("CI"), "true") == 0) {
-			fprintf(stderr, "FAIL: nbdkit is not installed\n");
-			return 1;
-		}
-		printf("skipped: nbdkit is not installed\n");
-		return 77;
-	}
+	mtest_need_peer("nbdkit");
 	alarm(20);
 	const char *dir = argv[1];
-	pid_t pid = server_start(dir);
+	pid_t pid = nbdkit_daemon_start(dir, "memory 1M");
 	char sock[600], uri[700];
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s&timeout=5", sock);
@@ -98,7 +59,7 @@ int main(int argc, char **argv)
 	mblk_dev *dev;
 	if (mblk_open_sync(&loop, uri, 0, &dev) < 0) {
 		fprintf(stderr, "FAIL: open: %s\n", mblk_last_error());
-		server_kill(pid);
+		nbdkit_daemon_stop(pid, SIGKILL);
 		return 1;
 	}
 	static uint8_t buf[64 * 1024];
@@ -113,7 +74,7 @@ int main(int argc, char **argv)
 					      : "(no reason)");
 
 	/* The server dies; the next read finds out. */
-	server_kill(pid);
+	nbdkit_daemon_stop(pid, SIGKILL);
 	int rc = mblk_read_sync(dev, 0, &v, 1);
 	CHECK(rc == -ESHUTDOWN && strstr(mblk_last_error(), sock),
 	      "read after the server died: expected -ESHUTDOWN naming %s, "

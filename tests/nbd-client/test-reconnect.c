@@ -28,6 +28,9 @@
 #include <mblk.h>
 #include <mblk/backend.h>
 
+#include "mtest.h"
+#include "nbdkit-daemon.h"
+
 #define NREQ 40
 #define SECT 16
 
@@ -47,45 +50,16 @@ static pid_t server;
 
 static void server_start(void)
 {
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd),
-		 "rm -f %s/sock %s/pid; nbdkit -U %s/sock -P %s/pid file "
-		 "%s/img",
-		 dir, dir, dir, dir, dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "FAIL: could not start nbdkit\n");
-		exit(1);
-	}
-	/* The daemon writes its pid file after the command returns. */
-	char path[600];
-	snprintf(path, sizeof(path), "%s/pid", dir);
-	server = 0;
-	for (int i = 0; i < 200 && server <= 0; i++) {
-		FILE *f = fopen(path, "r");
-		if (f == NULL || fscanf(f, "%d", &server) != 1)
-			usleep(10000);
-		if (f)
-			fclose(f);
-	}
-	if (server <= 0) {
-		fprintf(stderr, "FAIL: no pid file from nbdkit\n");
-		exit(1);
-	}
+	char args[600];
+	snprintf(args, sizeof(args), "file %s/img", dir);
+	server = nbdkit_daemon_start(dir, args);
 }
 
 /* SIGTERM: nbdkit shuts down gracefully, answering NBD_ESHUTDOWN until
  * its clients go; SIGKILL: a crash, the connection just ends. */
 static void server_stop(int sig)
 {
-	if (server > 0) {
-		kill(server, sig);
-		/* Graceful nbdkit waits for its clients: give it a moment to
-		 * answer NBD_ESHUTDOWN, then make sure it is gone. */
-		usleep(200000);
-		kill(server, SIGKILL);
-		for (int i = 0; i < 100 && kill(server, 0) == 0; i++)
-			usleep(20000);
-	}
+	nbdkit_daemon_stop(server, sig);
 	server = 0;
 }
 
@@ -147,14 +121,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: test-reconnect DIR\n");
 		return 2;
 	}
-	if (system("command -v nbdkit >/dev/null") != 0) {
-		if (getenv("CI") && strcmp(getenv("CI"), "true") == 0) {
-			fprintf(stderr, "FAIL: nbdkit is not installed\n");
-			return 1;
-		}
-		printf("skipped: nbdkit is not installed\n");
-		return 77;
-	}
+	mtest_need_peer("nbdkit");
 	alarm(60);
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
 	char cmd[1024];
