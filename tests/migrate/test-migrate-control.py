@@ -50,10 +50,16 @@ def ctl_cli(srv, *args):
     return p.returncode, p.stdout, p.stderr
 
 
-def new_server(args, data_seed=1):
+def new_server(args, data_seed=1, dst=False):
+    """mblk serve src.img ARGS in a new directory (its cwd), src.img
+    holding 25 % seeded data; with dst, an empty dst.img of the same size
+    beside it (for a destination URI that names it)."""
     import tempfile
     d = tempfile.mkdtemp(prefix="mblk-migrate-ctl-")
     model = L.make_image(os.path.join(d, "src.img"), SIZE, 0.25, data_seed)
+    if dst:
+        with open(os.path.join(d, "dst.img"), "wb") as f:
+            f.truncate(SIZE)
     return L.Server(MBLK, ["src.img"] + args, dir=d), model
 
 
@@ -332,15 +338,10 @@ finally:
     srv.cleanup()
 
 # ------------------------------------------------------------------ C
-import tempfile  # noqa: E402
-d = tempfile.mkdtemp(prefix="mblk-migrate-ctl-")
-model = L.make_image(os.path.join(d, "src.img"), SIZE, 0.25, 3)
-with open(os.path.join(d, "dst.img"), "wb") as f:
-    f.truncate(SIZE)
-srv = L.Server(MBLK, [
-    "src.img", "--mirror-to",
-    "fault:?inner=[file:%s/dst.img]&fail=write&errno=ENOSPC&after=20" % d,
-    "--pivot=auto", "--rate", "4M"], dir=d)
+srv, model = new_server([
+    "--mirror-to",
+    "fault:?inner=[file:dst.img]&fail=write&errno=ENOSPC&after=20",
+    "--pivot=auto", "--rate", "4M"], 3, dst=True)
 try:
     c = L.Control(srv.ctl)
     check("a failing destination stops the mirror",
@@ -375,14 +376,9 @@ finally:
     srv.cleanup()
 
 # ------------------------------------------------------------------ D
-d = tempfile.mkdtemp(prefix="mblk-migrate-ctl-")
-model = L.make_image(os.path.join(d, "src.img"), SIZE, 0.25, 4)
-with open(os.path.join(d, "dst.img"), "wb") as f:
-    f.truncate(SIZE)
-srv = L.Server(MBLK, [
-    "src.img", "--mirror-to",
-    "fault:?inner=[file:%s/dst.img]&delay=flush&delay-us=4000000" % d,
-    "--pivot=manual", "--pivot-timeout", "1"], dir=d)
+srv, model = new_server([
+    "--mirror-to", "fault:?inner=[file:dst.img]&delay=flush&delay-us=4000000",
+    "--pivot=manual", "--pivot-timeout", "1"], 4, dst=True)
 try:
     c = L.Control(srv.ctl)
     check("in sync (after a 4 s flush)", c.wait_state("in-sync", 60),
