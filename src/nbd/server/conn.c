@@ -622,6 +622,7 @@ static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		}
 		return;
 	}
+	uint64_t nreq = c->srv->rx_requests;
 	if (c->tls) {
 		c->tin_len += (size_t)nread;
 	} else if (c->rx_direct) {
@@ -635,6 +636,7 @@ static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		c->rx_len += (size_t)nread;
 	}
 	mblk__nbds_conn_process(c);
+	mblk__nbds_poll_kick(c->srv, c->srv->rx_requests - nreq);
 	if (c->phase == NBDS_TRANSMISSION)
 		conn_arm_request_timer(c);
 }

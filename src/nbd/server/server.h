@@ -114,6 +114,12 @@ struct mblk_nbd_server {
 	unsigned nconns;
 	uint64_t next_id;
 
+	/* Polling (opts.poll_us): while active, the loop does not block. */
+	uv_idle_t poller;
+	bool poller_init;
+	uint64_t last_rx_ns;  /* uv_hrtime() of the last bytes read */
+	uint64_t rx_requests; /* request headers read, ever */
+
 	/* Shutting down (mblk_nbd_server_close). */
 	unsigned closing; /* 1: draining connections, 2: flushing */
 	uv_check_t drain; /* closing 1: closes connections drained */
@@ -244,6 +250,8 @@ struct nbds_export *mblk__nbds_find_export(struct mblk_nbd_server *srv,
 /* A connection has been freed; served: it was not refused at once. */
 void mblk__nbds_conn_gone(struct mblk_nbd_server *srv, bool served);
 void mblk__nbds_pending_done(struct mblk_nbd_server *srv);
+/* Bytes came in: keep the loop polling for opts.poll_us. */
+void mblk__nbds_poll_kick(struct mblk_nbd_server *srv, uint64_t nreq);
 
 /* exports.c: a connection is gone; finishes removed exports left
  * without one. */

@@ -520,6 +520,7 @@ int mblk__nbds_transmit_step(struct nbds_conn *c)
 	if (!s)
 		return c->phase == NBDS_CLOSING ? -1 : 0;
 	mblk__nbds_conn_consume(c, hs);
+	c->srv->rx_requests++;
 	s->rq = rq;
 	if (payload && rq.length) {
 		s->state = NBDS_SLOT_PAYLOAD;
