@@ -570,6 +570,13 @@ static void conn_on_connect(uv_connect_t *c, int status)
 	if (k->phase == MBLK__NBDC_DEAD)
 		return;
 	if (status == 0) {
+		if (k->cfg->unix_socket) {
+			/* As the server does (server/conn.c): the default
+			 * 208 KiB send buffer split each 1 MiB write
+			 * into five rounds of wake-ups. */
+			int size = 2 << 20;
+			(void)uv_send_buffer_size(&k->sock.handle, &size);
+		}
 		conn_connected(k);
 		return;
 	}
