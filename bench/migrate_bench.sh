@@ -6,7 +6,8 @@
 # Usage: bench/migrate_bench.sh [-r REPS] [-s SIZE] [-t SECONDS]
 #                               [-m SECONDS] [-d DIR] [-o OUT.md] [-c OUT.csv]
 #        QUICK=1 bench/migrate_bench.sh    a seconds-long check of the script
-#        environment: MBLK=path/to/mblk (default build/mblk)
+#        environment: MBLK=path/to/mblk (default build/mblk);
+#        SERVE_ARGS: more options for every mblk serve (word-split)
 #
 # In DIR (default /var/tmp) it makes a sparse SIZE (default 2G) image with
 # 25 % data in 1 MiB extents at random places. Then for REPS rounds
@@ -109,7 +110,8 @@ PY
 # serve ARGS...: starts mblk serve in the background on $work/nbd.sock.
 serve() {
 	rm -f "$work/serve.out"
-	"$mblk" serve "$@" --unix "$work/nbd.sock" --progress=none \
+	# shellcheck disable=SC2086 # SERVE_ARGS is a list of options
+	"$mblk" serve "$@" ${SERVE_ARGS:-} --unix "$work/nbd.sock" --progress=none \
 		>"$work/serve.out" 2>>"$work/serve.log" &
 	spid=$!
 	for _ in $(seq 200); do
