@@ -29,6 +29,14 @@
  * turns the attempt off for the device. Reads above NOWAIT_MAX go straight
  * to the engine so that one request cannot hold the loop for long.
  *
+ * Small plain buffered writes (INLINE_MAX) are done inline too, with a
+ * blocking pwritev2, since the kernel gives no non-blocking form for them
+ * on ext4 (io_uring punts each to an io-wq worker, a hop that costs more
+ * than the copy). Not while anything that writes is on the engine
+ * (engine_busy): the inline write would wait for the inode lock its
+ * worker holds. One slower than INLINE_SLOW_NS (dirty-page throttling)
+ * backs off like a read miss, up to 1023 writes on the engine.
+ *
  * Disconnect: the core calls it with nothing in flight. The ring's
  * handles are closed (asynchronously, uv_close), then the ring, then the
  * fd, which drops the lock; the disconnect completes from the last close
@@ -66,6 +74,12 @@
 
 /* Buffered reads up to this size are tried inline with RWF_NOWAIT. */
 #define NOWAIT_MAX (256u * 1024)
+/* Buffered writes up to this size are done inline, when nothing else
+ * that writes is on the engine; one that takes longer than INLINE_SLOW_NS
+ * sends the next 2^k - 1 writes to the engine (k slow ones in a row, at
+ * most 10). */
+#define INLINE_MAX (64u * 1024)
+#define INLINE_SLOW_NS (500u * 1000)
 
 const char *mblk__file_sync_name(enum file_sync s)
 {
@@ -113,6 +127,10 @@ static enum file_engine file_engine_for(const struct file_dev *f,
 
 static void file_start(struct file_dev *f, struct file_rq *rq)
 {
+	if (rq->req->op != MBLK_OP_READ) {
+		rq->busy = true;
+		f->engine_busy++;
+	}
 	if (file_engine_for(f, rq->req) == FILE_ENGINE_URING)
 		mblk__file_uring_start(rq);
 	else
@@ -169,6 +187,27 @@ static void file_read(mblk_dev *dev, mblk_req *req)
 	file_start(f, rq);
 }
 
+/* A small buffered write, done here. Returns false when it is the
+ * engine's turn (backing off after a slow one). */
+static bool file_write_inline(struct file_dev *f, struct file_rq *rq)
+{
+	if (f->inline_skip > 0) {
+		f->inline_skip--;
+		return false;
+	}
+	uint64_t t0 = uv_hrtime();
+	mblk__file_rw_blocking(rq, 0);
+	if (uv_hrtime() - t0 > INLINE_SLOW_NS) {
+		if (f->inline_slow < 10)
+			f->inline_slow++;
+		f->inline_skip = (1u << f->inline_slow) - 1;
+	} else {
+		f->inline_slow = 0;
+	}
+	mblk__file_rq_complete(rq);
+	return true;
+}
+
 static void file_write(mblk_dev *dev, mblk_req *req)
 {
 	struct file_dev *f = mblk_dev_priv(dev);
@@ -180,6 +219,9 @@ static void file_write(mblk_dev *dev, mblk_req *req)
 	/* MBLK_WRITE_FUA reaches us only with MBLK_CAP_FUA (sync != none). */
 	if (req->flags & MBLK_WRITE_FUA)
 		rq->rwflags = f->sync == FILE_SYNC_DRIVE ? RWF_SYNC : RWF_DSYNC;
+	if (f->buffered && !rq->rwflags && rq->left <= INLINE_MAX &&
+	    f->engine_busy == 0 && file_write_inline(f, rq))
+		return;
 	file_start(f, rq);
 }
 

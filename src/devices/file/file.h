@@ -71,6 +71,10 @@ struct file_dev {
 	 * miss the next `nowait_skip` reads go straight to the engine. */
 	bool nowait_ok;
 	unsigned nowait_skip, nowait_misses;
+	/* Inline buffered writes (loop thread only, file.c): requests other
+	 * than reads on the engine now, and the backoff after a slow one. */
+	unsigned engine_busy;
+	unsigned inline_skip, inline_slow;
 
 	struct file_uring *uring; /* NULL on the thread-pool engine */
 	mblk_req *disc_req;       /* the disconnect waiting for teardown */
@@ -91,6 +95,7 @@ struct file_rq {
 	int rwflags;          /* RWF_* for the write (FUA) */
 	int retries;          /* EINTR/EAGAIN retries so far */
 	int res;              /* 0 or -errno, set by the engine */
+	bool busy;            /* counted in f->engine_busy */
 	char cause[200];      /* the sentence's cause when res < 0 */
 	uv_work_t work;       /* thread-pool engine */
 	struct file_rq *next; /* io_uring queue of requests waiting for SQEs */

@@ -50,6 +50,7 @@ void mblk__file_rq_init(struct file_rq *rq, struct file_dev *f, mblk_req *req)
 	rq->rwflags = 0;
 	rq->retries = 0;
 	rq->res = 0;
+	rq->busy = false;
 	rq->cause[0] = '\0';
 	rq->next = NULL;
 	skip_empty(rq);
@@ -175,6 +176,10 @@ void mblk__file_rq_complete(struct file_rq *rq)
 	 * (mblk.h). A way of zeroing that turns out to be unsupported is
 	 * remembered in f->broken and only changes how later requests are
 	 * served; MBLK_ZEROES_FAST requests it makes slow fail at once. */
+	if (rq->busy) {
+		rq->busy = false;
+		rq->f->engine_busy--;
+	}
 	if (rq->res < 0)
 		mblk_req_fail(rq->req, rq->res, "%s", rq->cause);
 	else

@@ -16,7 +16,9 @@
  *   drive  flags 0       RWF_SYNC              fsync / FSYNC
  *
  * and on the uring engine no read, write or flush goes through the
- * thread pool's syscalls (the engine is the one asked for). Exit 77 when
+ * thread pool's syscalls (the engine is the one asked for), except a
+ * small plain write on a buffered file, which either engine does inline
+ * with pwritev2 (file.c). Exit 77 when
  * uring was asked and io_uring is refused here, or not built.
  */
 #include <stdatomic.h>
@@ -168,6 +170,13 @@ static void expect(const char *what, const char *uri, int pw_plain,
 	exit(1);
 }
 
+static void count_down(void *data, int status, const char *error)
+{
+	CHECK_EQ(status, 0);
+	(void)error;
+	(*(int *)data)--;
+}
+
 int main(int argc, char **argv)
 {
 	mtest_watchdog(10, "the sync calls test");
@@ -182,6 +191,9 @@ int main(int argc, char **argv)
 	char *buf = ft_buf(4096);
 	ft_fill(buf, 4096, 3);
 	struct iovec iov = { buf, 4096 };
+	char *bigbuf = ft_buf(128 * 1024); /* above the inline limit */
+	ft_fill(bigbuf, 128 * 1024, 4);
+	struct iovec big = { bigbuf, 128 * 1024 };
 
 	for (int buffered = 1; buffered >= 0; buffered--)
 		for (int s = 0; s < 3; s++) {
@@ -195,19 +207,40 @@ int main(int argc, char **argv)
 			CHECK_EQ(mblk_open_sync(&loop, uri, 0, &dev), 0);
 			mtest_check_engine(uri, dev);
 			int w = uring ? 0 : 1, q = uring ? 1 : 0;
+			/* A small plain buffered write is done inline (a
+			 * pwritev2 on the loop thread) on either engine. */
+			int pw = buffered ? 1 : w, pq = buffered ? 0 : q;
 
 			calls_reset();
 			CHECK_EQ(mblk_write_sync(dev, 8, &iov, 1, 0), 0);
-			expect("a plain write", uri, w, 0, 0, 0, 0, q, 0, 0, 0,
-			       0);
+			expect("a plain write", uri, pw, 0, 0, 0, 0, pq, 0, 0,
+			       0, 0);
+
+			if (buffered && s == 0) {
+				/* With a large write on the engine, a small
+				 * one goes there too: inline, it would wait
+				 * for the file's lock the worker holds. */
+				calls_reset();
+				int left = 2;
+				CHECK_EQ(mblk_write(dev, 64, &big, 1, 0,
+						    count_down, &left),
+					 0);
+				CHECK_EQ(mblk_write(dev, 8, &iov, 1, 0,
+						    count_down, &left),
+					 0);
+				while (left > 0)
+					uv_run(&loop, UV_RUN_ONCE);
+				expect("a small write behind a large one", uri,
+				       2 * w, 0, 0, 0, 0, 2 * q, 0, 0, 0, 0);
+			}
 
 			calls_reset();
 			CHECK_EQ(mblk_write_sync(dev, 16, &iov, 1,
 						 MBLK_WRITE_FUA),
 				 0);
 			if (s == 0) /* none: a plain write, nothing else */
-				expect("a FUA write (sync=none)", uri, w, 0, 0,
-				       0, 0, q, 0, 0, 0, 0);
+				expect("a FUA write (sync=none)", uri, pw, 0, 0,
+				       0, 0, pq, 0, 0, 0, 0);
 			else if (s == 1)
 				expect("a FUA write (sync=os)", uri, 0, w, 0, 0,
 				       0, 0, q, 0, 0, 0);
@@ -233,5 +266,6 @@ int main(int argc, char **argv)
 			printf("ok %s\n", uri);
 		}
 	free(buf);
+	free(bigbuf);
 	return 0;
 }
