@@ -636,7 +636,10 @@ static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		c->rx_len += (size_t)nread;
 	}
 	mblk__nbds_conn_process(c);
-	mblk__nbds_poll_kick(c->srv, c->srv->rx_requests - nreq);
+	/* A client that waits for each reply has one request here at most:
+	 * the one this read brought, or a payload's. */
+	nreq = c->srv->rx_requests - nreq;
+	mblk__nbds_poll_kick(c->srv, c->nactive > 1 ? 2 : nreq);
 	if (c->phase == NBDS_TRANSMISSION)
 		conn_arm_request_timer(c);
 }
