@@ -18,11 +18,13 @@
  * and on the uring engine no read, write or flush goes through the
  * thread pool's syscalls (the engine is the one asked for), except a
  * small plain write on a buffered file, which either engine does inline
- * with pwritev2 (file.c). Exit 77 when
+ * with pwritev2 (file.c): not while a large write is on the engine, and
+ * not for the write after an inline one that was slow (the backoff). Exit 77 when
  * uring was asked and io_uring is refused here, or not built.
  */
 #include <stdatomic.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #ifdef MBLK_TEST_HAVE_URING
 #include <liburing.h>
@@ -45,8 +47,15 @@ static void calls_reset(void)
 	memset(&calls, 0, sizeof(calls));
 }
 
+/* Set: the next pwritev2 sleeps this long first (the inline write's
+ * backoff, file.c). */
+static atomic_int slow_next_us;
+
 static void count_pwrite(int flags)
 {
+	int us = atomic_exchange(&slow_next_us, 0);
+	if (us > 0)
+		usleep((useconds_t)us);
 	if (flags == 0)
 		atomic_fetch_add(&calls.pw_plain, 1);
 	else if (flags == RWF_DSYNC)
@@ -261,6 +270,31 @@ int main(int argc, char **argv)
 				       w, 0, 0, 0, 0, q);
 
 			mblk_close_sync(dev);
+			if (uring && buffered && s == 0) {
+				/* An inline write slower than 0.5 ms (the
+				 * kernel throttled it) sends the next one to
+				 * the engine; the one after is inline again.
+				 * A handle of its own (the first one closed:
+				 * the file is locked), so that no earlier
+				 * write slowed by a busy machine has started
+				 * a backoff already. */
+				mblk_dev *d2;
+				CHECK_EQ(mblk_open_sync(&loop, uri, 0, &d2), 0);
+				calls_reset();
+				atomic_store(&slow_next_us, 2000);
+				CHECK_EQ(mblk_write_sync(d2, 8, &iov, 1, 0), 0);
+				expect("a slow inline write", uri, 1, 0, 0, 0,
+				       0, 0, 0, 0, 0, 0);
+				calls_reset();
+				CHECK_EQ(mblk_write_sync(d2, 8, &iov, 1, 0), 0);
+				expect("the write after a slow one", uri, 0, 0,
+				       0, 0, 0, 1, 0, 0, 0, 0);
+				calls_reset();
+				CHECK_EQ(mblk_write_sync(d2, 8, &iov, 1, 0), 0);
+				expect("the write after the backoff", uri, 1, 0,
+				       0, 0, 0, 0, 0, 0, 0, 0);
+				mblk_close_sync(d2);
+			}
 			uv_run(&loop, UV_RUN_DEFAULT);
 			CHECK_EQ(uv_loop_close(&loop), 0);
 			printf("ok %s\n", uri);
