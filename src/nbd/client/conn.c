@@ -570,13 +570,10 @@ static void conn_on_connect(uv_connect_t *c, int status)
 	if (k->phase == MBLK__NBDC_DEAD)
 		return;
 	if (status == 0) {
-		if (k->cfg->unix_socket) {
-			/* As the server does (server/conn.c): the default
-			 * 208 KiB send buffer split each 1 MiB write
-			 * into five rounds of wake-ups. */
-			int size = 2 << 20;
-			(void)uv_send_buffer_size(&k->sock.handle, &size);
-		}
+		if (k->cfg->unix_socket)
+			(void)uv_send_buffer_size(
+				&k->sock.handle,
+				&(int){ MBLK__NBD_UNIX_SNDBUF });
 		conn_connected(k);
 		return;
 	}

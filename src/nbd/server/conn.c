@@ -696,21 +696,6 @@ static void conn_arm_request_timer(struct nbds_conn *c)
 		uv_timer_stop(&c->timer);
 }
 
-/* A unix socket's send buffer (wmem_default, 208 KiB) holds a fifth of a
- * 1 MiB reply, so each one went out in five rounds of "full, wait for the
- * client to read, wake": 2 MiB asked (the kernel doubles it, capped at
- * net.core.wmem_max: 4 MiB on Linux 6.x, 208 KiB before) let 1 MiB
- * reads at QD 8 go 1.5-1.8x faster here. The memory is the kernel's,
- * taken only while replies wait for the client. TCP keeps its
- * autotuning, which a fixed SO_SNDBUF would turn off. */
-#define NBDS_UNIX_SNDBUF (2 << 20)
-
-static void conn_size_send_buffer(struct nbds_conn *c)
-{
-	int size = NBDS_UNIX_SNDBUF;
-	(void)uv_send_buffer_size(&c->u.h, &size); /* best effort */
-}
-
 static void conn_describe_peer(struct nbds_conn *c, bool is_pipe)
 {
 	if (is_pipe) {
@@ -819,7 +804,8 @@ int mblk__nbds_conn_start(struct mblk_nbd_server *srv, uv_stream_t *server,
 	if (!is_pipe)
 		uv_tcp_nodelay(&c->u.tcp, 1);
 	else
-		conn_size_send_buffer(c);
+		(void)uv_send_buffer_size(&c->u.h,
+					  &(int){ MBLK__NBD_UNIX_SNDBUF });
 	conn_describe_peer(c, is_pipe);
 	if (srv->closing || srv->nconns > srv->opts.max_connections) {
 		if (!srv->closing)
