@@ -622,7 +622,7 @@ static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		}
 		return;
 	}
-	uint64_t nreq = c->srv->rx_requests;
+	uint64_t reqs_before = c->srv->rx_requests;
 	if (c->tls) {
 		c->tin_len += (size_t)nread;
 	} else if (c->rx_direct) {
@@ -638,8 +638,9 @@ static void conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	mblk__nbds_conn_process(c);
 	/* A client that waits for each reply has one request here at most:
 	 * the one this read brought, or a payload's. */
-	nreq = c->srv->rx_requests - nreq;
-	mblk__nbds_poll_kick(c->srv, c->nactive > 1 ? 2 : nreq);
+	mblk__nbds_poll_after_read(c->srv,
+				   c->srv->rx_requests - reqs_before <= 1 &&
+					   c->nactive <= 1);
 	if (c->phase == NBDS_TRANSMISSION)
 		conn_arm_request_timer(c);
 }

@@ -338,11 +338,11 @@ static void server_poll(uv_idle_t *h)
 		uv_idle_stop(h);
 }
 
-void mblk__nbds_poll_kick(struct mblk_nbd_server *srv, uint64_t nreq)
+void mblk__nbds_poll_after_read(struct mblk_nbd_server *srv, bool lone)
 {
 	if (!srv->opts.poll_us || srv->closing)
 		return;
-	if (nreq > 1) {
+	if (!lone) {
 		if (srv->poller_init)
 			uv_idle_stop(&srv->poller);
 		return;

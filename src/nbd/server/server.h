@@ -250,8 +250,10 @@ struct nbds_export *mblk__nbds_find_export(struct mblk_nbd_server *srv,
 /* A connection has been freed; served: it was not refused at once. */
 void mblk__nbds_conn_gone(struct mblk_nbd_server *srv, bool served);
 void mblk__nbds_pending_done(struct mblk_nbd_server *srv);
-/* Bytes came in: keep the loop polling for opts.poll_us. */
-void mblk__nbds_poll_kick(struct mblk_nbd_server *srv, uint64_t nreq);
+/* Bytes came in; lone: they brought at most one request, to a connection
+ * with no other in flight. Polls for opts.poll_us after a lone read,
+ * stops polling after any other (server.c, "Polling"). */
+void mblk__nbds_poll_after_read(struct mblk_nbd_server *srv, bool lone);
 
 /* exports.c: a connection is gone; finishes removed exports left
  * without one. */
