@@ -44,7 +44,7 @@
  * copying that writes undo. So the copier also counts, since the window
  * began, the chunks it cleaned (copy_run) and the clean chunks (copied,
  * or holes the scan found need no copy) that primary-only writes made
- * dirty (mblk__mirror_redirty): work done against work added. Once the
+ * dirty (mirror_fg_finish): work done against work added. Once the
  * window holds win_chunks cleaned (an eighth of the map, at most 1024,
  * at least one operation) and is at least a second old, it is judged: if
  * the writes added more than three quarters of what the copy did, it is

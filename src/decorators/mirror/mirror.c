@@ -89,16 +89,12 @@ mblk_req *mblk__mirror_child(mblk_dev *d, enum mblk_op op, uint64_t sector,
 	return c;
 }
 
-void mblk__mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend)
-{
-	m->ndirty += mblk__bitmap_assign(&m->dirty, cstart, cend, true);
-}
-
-void mblk__mirror_redirty(struct mirror *m, uint64_t cstart, uint64_t cend)
+uint64_t mblk__mirror_mark_dirty(struct mirror *m, uint64_t cstart,
+				 uint64_t cend)
 {
 	uint64_t n = mblk__bitmap_assign(&m->dirty, cstart, cend, true);
 	m->ndirty += n;
-	m->win_redirtied += n;
+	return n;
 }
 
 /* The secondary is about to hold data in [start, end): no longer zero. */
@@ -390,8 +386,11 @@ static void mirror_fg_finish(struct mirror *m, struct fg *f)
 	mblk_req *req = f->req;
 	if (e->kind == ENT_WRITE_PRIMARY) {
 		m->po_inflight--;
+		/* Dirty again: counted against the copier's progress
+		 * (copy.c's notes, the progress window). */
 		if (m->state == MBLK_MIRROR_COPYING)
-			mblk__mirror_redirty(m, e->cstart, e->cend);
+			m->win_redirtied +=
+				mblk__mirror_mark_dirty(m, e->cstart, e->cend);
 	} else if (m->state != MBLK_MIRROR_STOPPED) {
 		if (f->pstatus == 0 && f->sstatus == 0) {
 			if (m->state == MBLK_MIRROR_COPYING) {

@@ -165,10 +165,9 @@ void mblk__mirror_failure(struct mirror *m, int status, const char *msg);
 uint64_t mblk__mirror_remaining_bytes(const struct mirror *m);
 void mblk__mirror_report_percent(struct mirror *m);
 void mblk__mirror_bg_put(struct mirror *m);
-void mblk__mirror_mark_dirty(struct mirror *m, uint64_t cstart, uint64_t cend);
-/* A primary-only write touched [cstart, cend): dirty again, and counted
- * against the copier's progress (copy.c's notes). */
-void mblk__mirror_redirty(struct mirror *m, uint64_t cstart, uint64_t cend);
+/* Marks [cstart, cend) dirty; returns how many chunks were clean. */
+uint64_t mblk__mirror_mark_dirty(struct mirror *m, uint64_t cstart,
+				 uint64_t cend);
 void mblk__mirror_lose_zero(struct mirror *m, uint64_t start, uint64_t end);
 
 struct mirror *mblk__mirror_find(mblk_dev *dev);
