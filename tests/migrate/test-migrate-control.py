@@ -22,6 +22,7 @@
 #      is still in sync and serving, every write on both images
 #
 # Usage: test-migrate-control.py PATH-TO-MBLK
+import contextlib
 import os
 import socket
 import stat
@@ -63,6 +64,19 @@ def new_server(args, data_seed=1, dst=False):
     return L.Server(MBLK, ["src.img"] + args, dir=d), model
 
 
+@contextlib.contextmanager
+def scenario(args, data_seed=1, dst=False):
+    """new_server for one scenario: yields (srv, model); at the end its
+    log is printed if a check failed, and it is cleaned up."""
+    srv, model = new_server(args, data_seed, dst)
+    try:
+        yield srv, model
+    finally:
+        if L.FAILS:
+            print(srv.logtext())
+        srv.cleanup()
+
+
 # ------------------------------------------------------------------ 0
 # --control on a path that is not a socket: refused, the file untouched.
 d0 = __import__("tempfile").mkdtemp(prefix="mblk-migrate-ctl-")
@@ -81,9 +95,8 @@ check("... and leaves the file alone", L.read_file(notsock), b"keep me")
 __import__("shutil").rmtree(d0, ignore_errors=True)
 
 # ------------------------------------------------------------------ A
-srv, model = new_server(["--mirror-to", "dst.img", "--pivot=manual",
-                         "--rate", "1M"])
-try:
+with scenario(["--mirror-to", "dst.img", "--pivot=manual",
+               "--rate", "1M"]) as (srv, model):
     mode = stat.S_IMODE(os.stat(srv.ctl).st_mode)
     check("control socket mode", oct(mode), oct(0o600))
     c = L.Control(srv.ctl)
@@ -290,15 +303,10 @@ try:
     diff = L.first_difference(L.read_file(srv.path("dst.img")),
                               bytes(model))
     ok("dst.img equals what was written", diff is None, diff or "")
-finally:
-    if L.FAILS:
-        print(srv.logtext())
-    srv.cleanup()
 
 # ------------------------------------------------------------------ B
-srv, model = new_server(["--mirror-to", "dst.img", "--pivot=manual",
-                         "--rate", "1M"], 2)
-try:
+with scenario(["--mirror-to", "dst.img", "--pivot=manual",
+               "--rate", "1M"], 2) as (srv, model):
     c = L.Control(srv.ctl)
     check("cancel", c.cmd("cancel")["ok"], True)
     check("state after cancel", c.mirror_state(), "cancelled")
@@ -332,17 +340,12 @@ try:
     diff = L.first_difference(L.read_file(srv.path("dst.img")),
                               bytes(model))
     ok("after retry and pivot dst.img holds them", diff is None, diff or "")
-finally:
-    if L.FAILS:
-        print(srv.logtext())
-    srv.cleanup()
 
 # ------------------------------------------------------------------ C
-srv, model = new_server([
+with scenario([
     "--mirror-to",
     "fault:?inner=[file:dst.img]&fail=write&errno=ENOSPC&after=20",
-    "--pivot=auto", "--rate", "4M"], 3, dst=True)
-try:
+    "--pivot=auto", "--rate", "4M"], 3, dst=True) as (srv, model):
     c = L.Control(srv.ctl)
     check("a failing destination stops the mirror",
           c.wait_state(("failed", "pivoted"), 60), "failed")
@@ -370,16 +373,11 @@ try:
     diff = L.first_difference(L.read_file(srv.path("src.img")),
                               bytes(model))
     ok("src.img holds every write", diff is None, diff or "")
-finally:
-    if L.FAILS:
-        print(srv.logtext())
-    srv.cleanup()
 
 # ------------------------------------------------------------------ D
-srv, model = new_server([
+with scenario([
     "--mirror-to", "fault:?inner=[file:dst.img]&delay=flush&delay-us=4000000",
-    "--pivot=manual", "--pivot-timeout", "1"], 4, dst=True)
-try:
+    "--pivot=manual", "--pivot-timeout", "1"], 4, dst=True) as (srv, model):
     c = L.Control(srv.ctl)
     check("in sync (after a 4 s flush)", c.wait_state("in-sync", 60),
           "in-sync")
@@ -410,15 +408,10 @@ try:
         diff = L.first_difference(L.read_file(srv.path(img)), bytes(model))
         ok("%s holds every write (still mirroring)" % img, diff is None,
            diff or "")
-finally:
-    if L.FAILS:
-        print(srv.logtext())
-    srv.cleanup()
 
 # ------------------------------------------------------------------ E
-srv, model = new_server(["--mirror-to", "dst.img", "--pivot=auto",
-                         "--rate", "4K"], 5)
-try:
+with scenario(["--mirror-to", "dst.img", "--pivot=auto",
+               "--rate", "4K"], 5) as (srv, model):
     c = L.Control(srv.ctl)
     time.sleep(0.3)  # the first copy operation: 256 s of the limit's debt
     check("copying", c.mirror_state(), "copying")
@@ -438,8 +431,4 @@ try:
     diff = L.first_difference(L.read_file(srv.path("src.img")),
                               bytes(model))
     ok("src.img holds every write", diff is None, diff or "")
-finally:
-    if L.FAILS:
-        print(srv.logtext())
-    srv.cleanup()
 L.finish()
