@@ -11,7 +11,7 @@
 #                 (tests/rbd/ceph-cluster.sh) and stopped at the end
 #      WORK  scratch directory (default build/bench-rbd)
 #      SIZE  image size (default 2G)   T  seconds per test (default 6)
-#      REPS  repetitions, interleaved (default 3)
+#      REPS  repetitions, interleaved (default 5)
 #      COPY_MIB  size of the copy test's image (default 1024)
 #      MBLK  the mblk binary (default build/mblk)
 #      ONLY  regex on test names to run a subset
@@ -41,7 +41,7 @@ QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	SIZE=${SIZE:-64M}; T=${T:-1}; REPS=${REPS:-1}; COPY_MIB=${COPY_MIB:-64}
 else
-	SIZE=${SIZE:-2G}; T=${T:-6}; REPS=${REPS:-3}; COPY_MIB=${COPY_MIB:-1024}
+	SIZE=${SIZE:-2G}; T=${T:-6}; REPS=${REPS:-5}; COPY_MIB=${COPY_MIB:-1024}
 fi
 WORK=${WORK:-$ROOT/build/bench-rbd}
 ONLY=${ONLY:-.}
@@ -79,7 +79,7 @@ FIO_CONF=$WORK/fio-ceph.conf
 IMG=bench-$$
 IMAGES+=("rbd/$IMG")
 rbd create --size "$SIZE" "rbd/$IMG"
-echo "test,tool,rep,iops,MBps,seconds,data_MiB" >"$OUT"
+echo "test,tool,rep,iops,MBps,seconds,data_MiB,cpu_us_per_io" >"$OUT"
 RAMP=1
 [ "$QUICK" = 1 ] && RAMP=0
 
@@ -88,29 +88,42 @@ CEPH_CONF=$FIO_CONF fio --name=fill --ioengine=rbd --clientname=admin \
 	--pool=rbd --rbdname="$IMG" --rw=write --bs=4M --iodepth=8 \
 	--size="$SIZE" --output=/dev/null
 
+# The client's CPU per I/O: the user + system time of the whole process
+# (every librbd thread with it; fio's own usr_cpu counts one thread),
+# from bash's `time`, over the I/Os of the run, ramp included (IOPS x
+# (ramp + T)), the same estimate for both tools.
+TIMEFORMAT='%3U %3S'
+# cpu_us FILE IOPS -> microseconds per I/O
+cpu_us() {
+	awk -v ios="$2" -v s="$((RAMP + T))" \
+		'{ printf "%.1f", ($1 + $2) * 1e6 / (ios * s) }' "$1"
+}
+
 # fio_run NAME REP ARGS... -> one CSV line
 fio_run() {
 	local name=$1 rep=$2; shift 2
-	local js
-	js=$(CEPH_CONF=$FIO_CONF fio --name=b --ioengine=rbd --clientname=admin \
+	{ time CEPH_CONF=$FIO_CONF fio --name=b --ioengine=rbd --clientname=admin \
 		--pool=rbd --rbdname="$IMG" --size="$SIZE" --time_based \
 		--runtime="$T" --ramp_time=$RAMP --norandommap --randrepeat=0 \
-		--output-format=json "$@")
-	echo "$js" | jq -r --arg n "$name" --arg r "$rep" \
+		--output-format=json "$@" >"$WORK/fio.json" 2>&3; } 3>&2 2>"$WORK/cpu"
+	local iops
+	iops=$(jq '.jobs[0] | (.read.iops + .write.iops) | floor' "$WORK/fio.json")
+	jq -r --arg n "$name" --arg r "$rep" --arg c "$(cpu_us "$WORK/cpu" "$iops")" \
 		'.jobs[0] as $j | [$n, "fio-rbd", $r, (($j.read.iops + $j.write.iops) | floor),
-		 ((($j.read.bw_bytes + $j.write.bw_bytes) / 1e6) * 10 | round / 10), "", ""] | @csv' |
-		tr -d '"' | tee -a "$OUT"
+		 ((($j.read.bw_bytes + $j.write.bw_bytes) / 1e6) * 10 | round / 10), "", "", $c] | @csv' \
+		"$WORK/fio.json" | tr -d '"' | tee -a "$OUT"
 }
 
-# mblk_run NAME REP BENCH-ARGS... -> one CSV line
+# mblk_run NAME REP BENCH-ARGS... -> one CSV line (--ramp: fio's ramp_time)
 mblk_run() {
 	local name=$1 rep=$2; shift 2
-	local js
-	js=$("$MBLK" bench "rbd:rbd/$IMG?cache=off" --time "$T" --no-prefill \
-		--json "$@")
-	echo "$js" | jq -r --arg n "$name" --arg r "$rep" \
-		'[$n, "mblk", $r, (.iops | floor), (.mb_per_s * 10 | round / 10), "", ""] | @csv' |
-		tr -d '"' | tee -a "$OUT"
+	{ time "$MBLK" bench "rbd:rbd/$IMG?cache=off" --time "$T" --ramp "$RAMP" \
+		--no-prefill --json "$@" >"$WORK/mblk.json" 2>&3; } 3>&2 2>"$WORK/cpu"
+	local iops
+	iops=$(jq '.iops | floor' "$WORK/mblk.json")
+	jq -r --arg n "$name" --arg r "$rep" --arg c "$(cpu_us "$WORK/cpu" "$iops")" \
+		'[$n, "mblk", $r, (.iops | floor), (.mb_per_s * 10 | round / 10), "", "", $c] | @csv' \
+		"$WORK/mblk.json" | tr -d '"' | tee -a "$OUT"
 }
 
 want() { [[ $1 =~ $ONLY ]]; }
@@ -165,7 +178,7 @@ PY
 			used=$(timeout 120 rbd du --format json "$dst" |
 				jq '[.images[] | select(.snapshot == null) | .used_size] | add / 1048576 | floor')
 			awk -v n="$n" -v t="$tool" -v r="$rep" -v a="$t0" -v b="$t1" -v u="$used" \
-				'BEGIN { printf "%s,%s,%s,,,%.3f,%s\n", n, t, r, b - a, u }' |
+				'BEGIN { printf "%s,%s,%s,,,%.3f,%s,\n", n, t, r, b - a, u }' |
 				tee -a "$OUT"
 			timeout 60 rbd rm --no-progress "$dst" >/dev/null 2>&1 || true
 		done
@@ -186,14 +199,26 @@ tests = []
 for r in rows:
     if r["iops"] and r["test"] not in tests:
         tests.append(r["test"])
-print("| test (QD 16, cache off) | fio rbd IOPS | mblk IOPS | mblk/fio (target >= 0.95) | fio MB/s | mblk MB/s |")
-print("|---|---|---|---|---|---|")
+# Two ratios: of the medians, and the median of each rep's own ratio
+# (fio and mblk ran back to back in it, so a drift of the OSD over the
+# run, such as bluestore's write rate falling as it fills, cancels).
+def paired(t):
+    by = {}
+    for r in rows:
+        if r["test"] == t and r["iops"]:
+            by.setdefault(r["rep"], {})[r["tool"]] = float(r["iops"])
+    v = [d["mblk"] / d["fio-rbd"] for d in by.values() if len(d) == 2]
+    return "%.2f [%.2f-%.2f]" % (statistics.median(v), min(v), max(v)) if v else ""
+print("| test (QD 16, cache off) | fio rbd IOPS | mblk IOPS | mblk/fio of medians (target >= 0.95) | mblk/fio paired by rep | fio MB/s | mblk MB/s | client CPU us/IO fio / mblk |")
+print("|---|---|---|---|---|---|---|---|")
 for t in tests:
     f, m = vals(t, "fio-rbd", "iops"), vals(t, "mblk", "iops")
     ratio = "%.2f" % (statistics.median(m) / statistics.median(f)) if f and m else ""
-    print("| %s | %s | %s | %s | %s | %s |" % (
-        t, cell(f, "%.0f"), cell(m, "%.0f"), ratio,
-        cell(vals(t, "fio-rbd", "MBps"), "%.1f"), cell(vals(t, "mblk", "MBps"), "%.1f")))
+    print("| %s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
+        t, cell(f, "%.0f"), cell(m, "%.0f"), ratio, paired(t),
+        cell(vals(t, "fio-rbd", "MBps"), "%.1f"), cell(vals(t, "mblk", "MBps"), "%.1f"),
+        cell(vals(t, "fio-rbd", "cpu_us_per_io"), "%.1f"),
+        cell(vals(t, "mblk", "cpu_us_per_io"), "%.1f")))
 q, m = vals("copy-25pct", "qemu-img", "seconds"), vals("copy-25pct", "mblk", "seconds")
 if q or m:
     print()

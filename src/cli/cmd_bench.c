@@ -29,6 +29,12 @@
  * first allocations. A test that writes to a device the command did not
  * create says so on stderr before it starts.
  *
+ * --ramp S runs the load for S seconds before measuring, as fio's
+ * ramp_time does: the first timed completion after the ramp clears the
+ * counters and histograms and takes the clock and getrusage again, so
+ * the report covers the steady state only (a remote device's first
+ * second, with its connections and caches cold, is not in it).
+ *
  * The report gives IOPS, MB/s (10^6 bytes), latency percentiles, the CPU
  * time of the process (getrusage) and its peak RSS, so that the memory
  * cost of a sparse device can be read from the same run.
@@ -49,7 +55,7 @@
 static const char bench_help[] =
 	"Usage: mblk bench URI --rw MODE --bs SIZE --qd N --time SECONDS\n"
 	"                  [--size SIZE] [--rwmixread PCT] [--seed S]\n"
-	"                  [--fill | --no-fill] [--json]\n"
+	"                  [--ramp SECONDS] [--fill | --no-fill] [--json]\n"
 	"\n"
 	"Runs an in-process load on the device (no network, no other\n"
 	"process) and prints IOPS, MB/s, latency percentiles, CPU time and\n"
@@ -67,6 +73,8 @@ static const char bench_help[] =
 	"  -s, --size SIZE      bytes of the device to touch, from 0\n"
 	"                       (default: the whole device)\n"
 	"      --rwmixread PCT  randrw: percentage of reads (default 50)\n"
+	"      --ramp SECONDS   run the load this long before measuring, as\n"
+	"                       fio's ramp_time (default 0)\n"
 	"  -S, --seed S         random seed (default 1)\n"
 	"  -F, --fill           write non-zero data into the holes of the range\n"
 	"                       first (read tests: something to read; write\n"
@@ -118,6 +126,9 @@ struct bench {
 	uint64_t rng;
 	unsigned mixread; /* percent */
 	uint64_t deadline_ns;
+	uint64_t ramp_end_ns; /* 0: no ramp, or it is over */
+	uint64_t t0;          /* start of the measured window */
+	struct rusage ru0;
 	bool stopping;
 	int inflight;
 	int error;
@@ -168,6 +179,16 @@ static int bench_submit(struct bench *b, struct bench_slot *s)
 	return mblk_write(b->dev, sector, &s->iov, 1, 0, bench_cb, s);
 }
 
+/* The ramp is over: what was counted so far is forgotten. */
+static void bench_ramp_over(struct bench *b, uint64_t now)
+{
+	b->ramp_end_ns = 0;
+	b->t0 = now;
+	getrusage(RUSAGE_SELF, &b->ru0);
+	memset(&b->rd, 0, sizeof(b->rd));
+	memset(&b->wr, 0, sizeof(b->wr));
+}
+
 static void bench_cb(void *data, int status, const char *error)
 {
 	struct bench_slot *s = data;
@@ -188,6 +209,8 @@ static void bench_cb(void *data, int status, const char *error)
 		if (status >= 0)
 			hist_record(&st->lat, now - s->start_ns);
 		s->start_ns = now;
+		if (b->ramp_end_ns != 0 && now >= b->ramp_end_ns)
+			bench_ramp_over(b, now);
 		if (now >= b->deadline_ns)
 			b->stopping = true;
 	}
@@ -357,7 +380,7 @@ static double bench_tv(struct timeval tv)
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { OPT_MIX = 256 };
+	enum { OPT_MIX = 256, OPT_RAMP };
 	static const struct option opts[] = {
 		{ "rw", required_argument, NULL, 'w' },
 		{ "bs", required_argument, NULL, 'B' },
@@ -365,6 +388,7 @@ int cmd_bench(int argc, char **argv)
 		{ "time", required_argument, NULL, 'T' },
 		{ "size", required_argument, NULL, 's' },
 		{ "rwmixread", required_argument, NULL, OPT_MIX },
+		{ "ramp", required_argument, NULL, OPT_RAMP },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "no-fill", no_argument, NULL, 'n' },
 		{ "fill", no_argument, NULL, 'F' },
@@ -376,7 +400,7 @@ int cmd_bench(int argc, char **argv)
 	};
 	int rw = -1;
 	uint64_t bs = 4096, qd = 32, size = 0, mix = 50, seed = 1;
-	double secs = 5;
+	double secs = 5, ramp = 0;
 	bool json = false, prefill = true, have_size = false;
 	bool no_fill = false, mix_given = false, seed_given = false;
 	bool force_prefill = false;
@@ -420,6 +444,18 @@ int cmd_bench(int argc, char **argv)
 						 "--time wants seconds "
 						 "above 0, such as 5 "
 						 "or 0.5, not '%s'",
+						 optarg);
+			break;
+		}
+		case OPT_RAMP: {
+			char *end;
+			ramp = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' || !(ramp >= 0) ||
+			    ramp > 1e6)
+				return cli_usage("bench",
+						 "--ramp wants seconds, "
+						 "0 or more, such as 1, "
+						 "not '%s'",
 						 optarg);
 			break;
 		}
@@ -594,10 +630,12 @@ int cmd_bench(int argc, char **argv)
 	if (b->rng == 0)
 		b->rng = 1;
 
-	struct rusage ru0, ru1;
-	getrusage(RUSAGE_SELF, &ru0);
+	struct rusage ru1;
+	getrusage(RUSAGE_SELF, &b->ru0);
 	uint64_t t0 = uv_hrtime();
-	b->deadline_ns = t0 + (uint64_t)(secs * 1e9);
+	b->t0 = t0;
+	b->ramp_end_ns = ramp > 0 ? t0 + (uint64_t)(ramp * 1e9) : 0;
+	b->deadline_ns = t0 + (uint64_t)((ramp + secs) * 1e9);
 	for (uint64_t i = 0; i < qd; i++) {
 		struct bench_slot *s = &slots[i];
 		s->b = b;
@@ -624,7 +662,8 @@ int cmd_bench(int argc, char **argv)
 		goto out;
 	}
 
-	double el = (double)(t1 - t0) / 1e9;
+	struct rusage ru0 = b->ru0;
+	double el = (double)(t1 - b->t0) / 1e9;
 	uint64_t timed_slots =
 		qd < 8 ? qd : (qd + BENCH_TIME_STRIDE - 1) / BENCH_TIME_STRIDE;
 	double user = bench_tv(ru1.ru_utime) - bench_tv(ru0.ru_utime);
@@ -638,12 +677,14 @@ int cmd_bench(int argc, char **argv)
 		printf("{\"device\":");
 		cli_json_string(stdout, name);
 		printf(",\"rw\":\"%s\",\"bs\":%" PRIu64 ",\"qd\":%" PRIu64
-		       ",\"range\":%" PRIu64 ",\"prefill\":%s,\"seconds\":%.3f"
+		       ",\"range\":%" PRIu64
+		       ",\"prefill\":%s,\"ramp_s\":%.3f,\"seconds\":%.3f"
 		       ",\"prefill_bytes\":%" PRIu64 ",\"timed_slots\":%" PRIu64
 		       ",\"ops\":%" PRIu64 ",\"iops\":%.0f,\"mb_per_s\":%.1f,",
 		       bench_rw_names[rw], bs, qd, range,
-		       prefill ? "true" : "false", el, filled, timed_slots, ops,
-		       (double)ops / el, (double)bytes / el / 1e6);
+		       prefill ? "true" : "false", ramp, el, filled,
+		       timed_slots, ops, (double)ops / el,
+		       (double)bytes / el / 1e6);
 		if (b->rd.ops || reads) {
 			bench_print_stats("read", &b->rd, el, true);
 			printf(",");

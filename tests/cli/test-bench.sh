@@ -23,6 +23,15 @@ expect_rc 0 "$MBLK" bench 'ram:?size=16M' --rw randrw --rwmixread 100 \
 expect_rc 0 "$MBLK" bench 'ram:x?size=1T' --rw write --bs 1M --size 32M \
 	--qd 4 --time 0.2 --json &&
 	check rss_small "$(json_get 'j["max_rss_kib"] < 128 * 1024')" True
+# --ramp runs the load first and measures only after it: the report's
+# window is --time long, the run ramp + time.
+t0=$(date +%s%N)
+expect_rc 0 "$MBLK" bench 'ram:?size=4M' --rw randread --qd 4 --time 0.3 \
+	--ramp 0.6 --json &&
+	check ramp_window "$(json_get '0.3 <= j["seconds"] < 0.5 and j["ramp_s"] == 0.6')" True &&
+	check ramp_rate "$(json_get 'abs(j["ops"] / j["seconds"] - j["iops"]) <= 0.01 * j["iops"]')" True
+check ramp_wall "$(( ($(date +%s%N) - t0) >= 900000000 ))" 1
+expect_rc 2 "$MBLK" bench 'ram:?size=1M' --rw read --ramp -1
 # Human output has the lines the docs describe.
 expect_rc 0 "$MBLK" bench 'ram:?size=4M' --rw randread --time 0.1 &&
 	{ printf '%s\n' "$OUT" | grep -q '^read .*IOPS.*p99.9' || fail "human: $OUT"; }
