@@ -14,7 +14,7 @@
  * By URI (mblk_open):
  *   mirror:?primary=<URI>&secondary=<URI>[&buffer=16M][&chunk=64K]
  *          [&rate=BYTES/s][&on-error=stop|retry][&retries=N]
- *          [&secondary-zero=1][&in-sync=1][&scan=0]
+ *          [&secondary-zero=1][&in-sync=1][&scan=0][&active=1]
  *          [&pivot-timeout-ms=N]
  * (inner URIs with their '&' and '%' percent-encoded as %26 and %25).
  */
@@ -61,6 +61,12 @@ struct mblk_mirror_opts {
 	                           sync at once): skip that walk, and sweep the
 	                           whole map (for a primary whose extents are
 	                           slow to compute). */
+	bool active;               /* start in active mode: writes go to both
+	                              devices from the first one (except into
+	                              chunks the copy has yet to reach), for a
+	                              client known to write faster than a
+	                              background copy converges; default: start
+	                              in background mode and switch when needed */
 	uint64_t pivot_timeout_ms; /* the longest each step of a pivot may
 	                              take (the pre-flush of the secondary,
 	                              then the pause: draining and flushing)

@@ -39,6 +39,10 @@ const char serve_admin_help[] =
 	"                            flushed DST after S seconds fails, and\n"
 	"                            the export goes on as before (default\n"
 	"                            30)\n"
+	"      --mirror-mode MODE    background (default: switch to active\n"
+	"                            when writes outrun the copy) or active\n"
+	"                            (writes go to DST too where the copy has\n"
+	"                            been, from the start)\n"
 	"      --rate R              copy at most R bytes per second\n"
 	"      --on-error stop|retry on a copy failure: stop the mirror\n"
 	"                            (default; the export goes on serving the\n"
@@ -110,6 +114,18 @@ int serve_admin_option(struct serve_admin *a, int c, const char *arg)
 		a->retries_given = true;
 		return 1;
 	}
+	case SERVE_OPT_MIRROR_MODE:
+		if (strcmp(arg, "active") == 0)
+			a->mo.mirror.active = true;
+		else if (strcmp(arg, "background") == 0)
+			a->mo.mirror.active = false;
+		else
+			return cli_usage("serve",
+					 "--mirror-mode takes background or "
+					 "active, not '%s'",
+					 arg),
+			       -1;
+		return 1;
 	case SERVE_OPT_PIVOT_TIMEOUT: {
 		uint64_t sec;
 		if (cli_parse_uint("serve", "--pivot-timeout", arg, 1, 86400,

@@ -35,6 +35,7 @@ enum {
 	SERVE_OPT_ON_ERROR,
 	SERVE_OPT_RETRIES,
 	SERVE_OPT_PIVOT_TIMEOUT,
+	SERVE_OPT_MIRROR_MODE,
 };
 /* clang-format off */
 #define SERVE_ADMIN_LONGOPTS \
@@ -47,7 +48,8 @@ enum {
 	{ "metrics", required_argument, NULL, SERVE_OPT_METRICS }, \
 	{ "on-error", required_argument, NULL, SERVE_OPT_ON_ERROR }, \
 	{ "retries", required_argument, NULL, SERVE_OPT_RETRIES }, \
-	{ "pivot-timeout", required_argument, NULL, SERVE_OPT_PIVOT_TIMEOUT }
+	{ "pivot-timeout", required_argument, NULL, SERVE_OPT_PIVOT_TIMEOUT }, \
+	{ "mirror-mode", required_argument, NULL, SERVE_OPT_MIRROR_MODE }
 /* clang-format on */
 
 struct admin_export {

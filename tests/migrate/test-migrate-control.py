@@ -110,6 +110,7 @@ with scenario(["--mirror-to", "dst.img", "--pivot=manual",
     check("status: pivot mode", m["pivot"], "manual")
     check("status: size", m["bytes_total"], SIZE)
     check("status: rate limit", m["rate_limit_bytes_per_s"], 1 << 20)
+    check("status: background mode by default", m["mode"], "background")
     ok("status: bytes left", m["bytes_remaining"] > 0, str(m))
 
     r = c.cmd("pivot")
@@ -431,4 +432,33 @@ with scenario(["--mirror-to", "dst.img", "--pivot=auto",
     diff = L.first_difference(L.read_file(srv.path("src.img")),
                               bytes(model))
     ok("src.img holds every write", diff is None, diff or "")
+# ------------------------------------------------------------------ F
+# --mirror-mode active: active from the start; a write ahead of the copy
+# (held to its first operation by the rate) and one behind it both end
+# up on dst.img after the pivot.
+with scenario(["--mirror-to", "dst.img", "--pivot=auto", "--mirror-mode",
+               "active", "--rate", "4K"], 6) as (srv, model):
+    c = L.Control(srv.ctl)
+    check("active from the start", c.status()["mirror"]["mode"], "active")
+    time.sleep(0.3)  # the first copy operation: 256 s of the limit's debt
+    h = nbd.NBD()
+    h.connect_uri(srv.uri)
+    for off, ch in ((SIZE - 8192, b"G"), (4096, b"H")):
+        h.pwrite(ch * 4096, off)
+        model[off:off + 4096] = ch * 4096
+    check("set-rate 0", c.cmd("set-rate", rate=0)["ok"], True)
+    check("pivots", c.wait_state(("pivoted", "failed"), 60), "pivoted")
+    check("the client reads its writes after the pivot",
+          h.pread(4096, SIZE - 8192) + h.pread(4096, 4096),
+          b"G" * 4096 + b"H" * 4096)
+    h.shutdown()
+    check("quit", c.cmd("quit")["ok"], True)
+    check("exit status", srv.wait(30), 0)
+    diff = L.first_difference(L.read_file(srv.path("dst.img")), bytes(model))
+    ok("dst.img holds every write", diff is None, diff or "")
+p = subprocess.run([MBLK, "serve", "ram:?size=1M", "--mirror-to",
+                    "ram:?size=1M", "--mirror-mode", "fast"],
+                   capture_output=True, text=True, timeout=30)
+check("--mirror-mode fast is refused", p.returncode, 2)
+ok("... naming the choices", "background or active" in p.stderr, p.stderr)
 L.finish()

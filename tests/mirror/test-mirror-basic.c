@@ -301,6 +301,120 @@ static void rate_limited(void)
 	close_dev(&loop, x.m);
 }
 
+/* Active mode from the start: a write into chunks the copy has not
+ * reached goes to the primary only (the copy carries it over later); a
+ * write into a copied chunk goes to both. The copier is held to its
+ * first operation (one chunk) by a rate of 1 byte/s. */
+static void active_skips_dirty(void)
+{
+	struct pair x;
+	uint64_t seed = 31;
+	const uint64_t bytes = 1 << 20, chunk = 64 << 10;
+	mblk_dev *p = ram(&loop, bytes, 512), *sr = ram(&loop, bytes, 512);
+	fill_pattern(p, &seed, 100);
+	/* A rule that only counts the secondary's writes. */
+	struct mblk_fault_rule count = { .ops = MBLK_FAULT_WRITE };
+	mblk_dev *s;
+	CHECK_EQ(mblk_fault_wrap(sr, &count, 1, &s), 0);
+	struct mblk_mirror_opts o = { .buffer_bytes = chunk,
+				      .chunk_bytes = chunk,
+				      .rate = 1,
+				      .active = true };
+	open_pair(&x, p, s, &o);
+	struct mblk_mirror_progress pr;
+	uint64_t t0 = uv_hrtime();
+	do {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		CHECK_EQ(mblk_mirror_get_progress(x.m, &pr), 0);
+		CHECK(uv_hrtime() - t0 < 5000000000ull,
+		      "the first copy operation did not finish in 5 s");
+	} while (pr.bytes_read < chunk || pr.bytes_remaining > bytes - chunk);
+	CHECK(pr.mode == MBLK_MIRROR_ACTIVE_MODE, "mode %d", (int)pr.mode);
+	struct mblk_fault_stats st;
+	CHECK_EQ(mblk_fault_get_stats(s, &st), 0);
+	uint64_t copied = st.matched; /* the first operation's write(s) */
+	CHECK(copied >= 1, "the copy wrote nothing to the secondary");
+
+	char b[4096], z[4096], r[4096];
+	memset(b, 0x5c, sizeof(b));
+	memset(z, 0, sizeof(z));
+	struct iovec iov = { b, sizeof(b) };
+	/* Chunk 5 is still to be copied: the primary only. */
+	uint64_t in5 = 5 * chunk / 512 + 8;
+	CHECK_EQ(mblk_write_sync(x.m, in5, &iov, 1, 0), 0);
+	CHECK_EQ(mblk_fault_get_stats(s, &st), 0);
+	CHECK(st.matched == copied,
+	      "a write into a chunk still to be copied reached the "
+	      "secondary (%llu writes there, %llu before)",
+	      (unsigned long long)st.matched, (unsigned long long)copied);
+	struct iovec riov = { r, sizeof(r) };
+	CHECK_EQ(mblk_read_sync(sr, in5, &riov, 1), 0);
+	CHECK(memcmp(r, z, sizeof(r)) == 0,
+	      "the secondary has chunk 5's write");
+	/* Chunk 0 is copied: both devices. */
+	CHECK_EQ(mblk_write_sync(x.m, 8, &iov, 1, 0), 0);
+	CHECK_EQ(mblk_fault_get_stats(s, &st), 0);
+	CHECK(st.matched == copied + 1,
+	      "a write into a copied chunk: %llu "
+	      "secondary writes, expected %llu",
+	      (unsigned long long)st.matched, (unsigned long long)copied + 1);
+	CHECK_EQ(mblk_read_sync(sr, 8, &riov, 1), 0);
+	CHECK(memcmp(r, b, sizeof(r)) == 0,
+	      "the secondary lacks chunk 0's write");
+	/* Let the copy go: it carries chunk 5's write over. */
+	CHECK_EQ(mblk_mirror_set_rate(x.m, 0), 0);
+	run_until(&loop, &x.ev.done, 10000, "the active copy");
+	CHECK(x.ev.complete == 1 && x.ev.active == 0, "complete %d active %d",
+	      x.ev.complete, x.ev.active);
+	CHECK(same_contents(x.p, sr), "active copy");
+	close_dev(&loop, x.m);
+}
+
+static void flag_done(void *data, int status, const char *error)
+{
+	(void)error;
+	CHECK(status == 0, "write: %d", status);
+	*(bool *)data = true;
+}
+
+/* Active mode from the start, with a write into a hole of the primary
+ * sent before the first scan and kept in flight across it (the primary
+ * delays writes): the scan clears the map and sees a hole there. The
+ * write went to the primary only, so it must mark its chunk when it
+ * completes and hold back the sync until then, or the copy misses it. */
+static void active_write_across_scan(void)
+{
+	struct pair x;
+	uint64_t seed = 37;
+	const uint64_t bytes = 1 << 20;
+	mblk_dev *pr = ram(&loop, bytes, 512);
+	fill_pattern(pr, &seed, 30);
+	/* The last 64 KiB a hole, whatever the pattern did. */
+	CHECK_EQ(mblk_discard_sync(pr, (bytes - (64 << 10)) / 512,
+				   (64 << 10) / 512),
+		 0);
+	struct mblk_fault_rule slow = { .ops = MBLK_FAULT_WRITE,
+					.delay_us = 200000 };
+	mblk_dev *p;
+	CHECK_EQ(mblk_fault_wrap(pr, &slow, 1, &p), 0);
+	struct mblk_mirror_opts o = { .active = true };
+	mblk_dev *s = ram(&loop, bytes, 512);
+	char b[4096];
+	memset(b, 0x3a, sizeof(b));
+	struct iovec iov = { b, sizeof(b) };
+	bool wrote = false;
+	/* Nothing may run the loop between the open and the write. */
+	open_pair(&x, p, s, &o);
+	CHECK_EQ(mblk_write(x.m, (bytes - 4096) / 512, &iov, 1, 0, flag_done,
+			    &wrote),
+		 0);
+	run_until(&loop, &x.ev.done, 10000, "the copy");
+	CHECK(wrote, "the mirror synced before the write in flight was over");
+	CHECK(x.ev.complete == 1, "%s", x.ev.msg);
+	CHECK(same_contents(pr, x.s), "a write across the first scan");
+	close_dev(&loop, x.m);
+}
+
 /* secondary_in_sync: nothing copied, writes go to both at once. */
 static void in_sync(void)
 {
@@ -424,6 +538,8 @@ int main(void)
 	close_early();
 	rate_limited();
 	in_sync();
+	active_skips_dirty();
+	active_write_across_scan();
 	failures_in_sync();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);

@@ -189,6 +189,9 @@ static void one_seed(uint64_t seed)
 		.buffer_bytes = chunk * (1 + rng_below(&rng, 4)) *
 				(1 + rng_below(&rng, 4)),
 	};
+	/* One seed in three starts in active mode: dual writes, and the
+	 * primary only for chunks the copy has not reached. */
+	o.active = seed % 3 == 1;
 	bool fresh = rng_below(&rng, 2);
 	o.secondary_is_zero = fresh && rng_below(&rng, 2);
 	/* One seed in four also injects I/O errors while the client runs:
@@ -257,11 +260,13 @@ static void one_seed(uint64_t seed)
 	if (!same_contents(pr, sr)) {
 		fprintf(stderr,
 			"seed %llu: p %u s %u chunk %llu bytes %llu buffer "
-			"%llu fresh %d zero-hint %d qd %d ops %d active %d\n",
+			"%llu fresh %d zero-hint %d qd %d ops %d active %d "
+			"start-active %d\n",
 			(unsigned long long)seed, pss, sss,
 			(unsigned long long)chunk, (unsigned long long)bytes,
 			(unsigned long long)o.buffer_bytes, fresh,
-			o.secondary_is_zero, c.qd, c.total, ev.active);
+			o.secondary_is_zero, c.qd, c.total, ev.active,
+			o.active);
 		exit(1);
 	}
 

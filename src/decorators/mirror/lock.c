@@ -34,6 +34,18 @@
  *      business of earlier writes, by the same argument, or of the copy
  *      that D still demands: W clears D only for chunks it covers
  *      entirely, when both halves succeeded.
+ *  (3) W dual, but its chunks were all dirty when it ran, so it wrote
+ *      the primary only (mirror.c, skip_sec). Nothing clears those bits
+ *      while W runs: a copy of them that came earlier is out of L (it
+ *      would have blocked W, and a running copy has cleared its bits), a
+ *      later one waits for W, and a dual write that covers one of W's
+ *      chunks entirely overlaps W's sectors, so it ran wholly before or
+ *      after W. The one clear that can come while W runs is the first
+ *      scan's clear of the whole map (copy.c), and W sets its chunks
+ *      again when it completes, as a primary-only write does (and it is
+ *      counted in flight like one, so the mirror cannot sync under it).
+ *      So D[c] clear now means a copy of c ran after W was over, and
+ *      read W's data; from there as in (1).
  *  Reading the primary while a primary-only write to the same chunk is in
  *  flight can give torn data, but that write sets D when it completes, so
  *  the chunk is copied again, and the copies of one chunk are ordered.

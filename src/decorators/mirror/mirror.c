@@ -384,7 +384,7 @@ static void mirror_fg_finish(struct mirror *m, struct fg *f)
 {
 	struct ent *e = &f->ent;
 	mblk_req *req = f->req;
-	if (e->kind == ENT_WRITE_PRIMARY) {
+	if (e->kind == ENT_WRITE_PRIMARY || f->skip_sec) {
 		m->po_inflight--;
 		/* Dirty again: counted against the copier's progress
 		 * (copy.c's notes, the progress window). */
@@ -468,9 +468,22 @@ static void mirror_fg_run(struct mirror *m, struct ent *e)
 {
 	struct fg *f = (struct fg *)e;
 	bool dual = e->kind == ENT_WRITE_DUAL;
+	/* A dual write into chunks that are all still to be copied need
+	 * not reach the secondary: the copy will carry its data over, and
+	 * the lock keeps those chunks dirty until it is done (lock.c, case
+	 * 3). In active mode that is every write ahead of the copier, so
+	 * the client pays for dual writes only where the copy has been.
+	 * Like a primary-only write it is counted in flight (no sync
+	 * until it is over) and marks its chunks when done: a no-op but
+	 * after the first scan's clear (copy.c), which it may straddle. */
+	f->skip_sec = dual && m->state == MBLK_MIRROR_COPYING &&
+		      e->cend > e->cstart &&
+		      mblk__bitmap_all(&m->dirty, e->cstart, e->cend);
+	if (f->skip_sec)
+		dual = false;
 	mblk_req *pc = mblk__mirror_fg_child(m, f->req, false);
 	mblk_req *sc = dual ? mblk__mirror_fg_child(m, f->req, true) : NULL;
-	if (e->kind == ENT_WRITE_PRIMARY)
+	if (e->kind == ENT_WRITE_PRIMARY || f->skip_sec)
 		m->po_inflight++;
 	if (pc == NULL || (dual && sc == NULL)) {
 		/* Fail it as if the primary had: the lock entry and the
@@ -606,6 +619,8 @@ static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 				      "&on-error=retry&retries=%u", o->retries);
 	if (o->no_scan)
 		n += (size_t)snprintf(q + n, sizeof(q) - n, "&scan=0");
+	if (o->active)
+		n += (size_t)snprintf(q + n, sizeof(q) - n, "&active=1");
 	if (o->pivot_timeout_ms)
 		n += (size_t)snprintf(q + n, sizeof(q) - n,
 				      "&pivot-timeout-ms=%llu",
@@ -817,8 +832,9 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	m->state = MBLK_MIRROR_COPYING;
 	/* Already in sync: writes go to both from the first one on; the
 	 * first kick finds nothing dirty, flushes and reports Complete. */
-	m->mode = opts->secondary_in_sync ? MBLK_MIRROR_ACTIVE_MODE
-					  : MBLK_MIRROR_BACKGROUND;
+	m->mode = opts->secondary_in_sync || opts->active
+			  ? MBLK_MIRROR_ACTIVE_MODE
+			  : MBLK_MIRROR_BACKGROUND;
 
 	if (mblk__bitmap_init(&m->dirty, m->nchunks, !opts->secondary_in_sync) <
 	    0) {

@@ -59,6 +59,8 @@ struct fg {
 	struct mirror *m;
 	int pending; /* child requests outstanding */
 	int pstatus, sstatus;
+	bool skip_sec;         /* a dual write whose chunks were all dirty
+	                          when it ran: the primary only (mirror.c) */
 	uint64_t pos;          /* unmapped seek with scaling: next candidate */
 	mblk_req *parked_next; /* waiting for a pivot (pivot.c) */
 };

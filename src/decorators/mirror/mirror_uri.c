@@ -3,7 +3,7 @@
  *   mirror:?primary=[URI]&secondary=[URI][&buffer=SIZE][&chunk=SIZE]
  *          [&rate=SIZE][&on-error=stop|retry][&retries=N]
  *          [&pivot-timeout-ms=N]
- *          [&secondary-zero=1][&in-sync=1]
+ *          [&secondary-zero=1][&in-sync=1][&active=1]
  *
  * The two devices are whole URIs given as values, best in brackets, which
  * take them as they are (docs/uri.md); percent-encoded values work too.
@@ -100,6 +100,7 @@ static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 		    0 ||
 	    (r = mblk_uri_get_bool(u, "in-sync", &o.secondary_in_sync)) < 0 ||
 	    (r = mblk_uri_get_bool(u, "scan", &scan)) < 0 ||
+	    (r = mblk_uri_get_bool(u, "active", &o.active)) < 0 ||
 	    (r = mblk_uri_get_uint(u, "pivot-timeout-ms",
 				   &o.pivot_timeout_ms)) < 0 ||
 	    (r = mblk_uri_finish(u)) < 0)
@@ -175,6 +176,8 @@ static const struct mblk_uri_key mirror_keys[] = {
 	  "trust that the secondary equals the primary already" },
 	{ "scan", "bool",
 	  "0: skip the first walk of the primary's extents (default 1)" },
+	{ "active", "bool",
+	  "1: start in active mode, writes to both devices (default 0)" },
 	{ "pivot-timeout-ms", "number",
 	  "the longest a pivot may take, in ms (default 30000)" },
 	{ NULL, NULL, NULL },
