@@ -5,6 +5,7 @@
 #
 # Usage: bench/migrate_bench.sh [-r REPS] [-s SIZE] [-t SECONDS]
 #                               [-m SECONDS] [-d DIR] [-o OUT.md] [-c OUT.csv]
+#                               [-R RATE]
 #        QUICK=1 bench/migrate_bench.sh    a seconds-long check of the script
 #        environment: MBLK=path/to/mblk (default build/mblk);
 #        SERVE_ARGS: more options for every mblk serve (word-split)
@@ -18,7 +19,8 @@
 #             file); the same fio job for -m SECONDS (default 60), started
 #             with the server, so it writes through the copy, the pivot
 #             and after it. The server starts with --rate 1M and the
-#             copy is let go (`mblk ctl set-rate 0`) 1 s after fio
+#             copy is let go (`mblk ctl set-rate 0`, or -R RATE: the
+#             copy's rate limit from then on, such as 100M) 1 s after fio
 #             starts, so that the whole copy runs under the client's load
 # fio logs every request's completion latency (no averaging, Unix-epoch
 # time stamps) and `mblk ctl events` is read from before fio starts, each
@@ -43,7 +45,8 @@ msecs=60
 dir=/var/tmp
 out=
 csv=
-while getopts r:s:t:m:d:o:c:h opt; do
+rate=0
+while getopts r:s:t:m:d:o:c:R:h opt; do
 	case $opt in
 	r) reps=$OPTARG ;;
 	s) size=$OPTARG ;;
@@ -52,6 +55,7 @@ while getopts r:s:t:m:d:o:c:h opt; do
 	d) dir=$OPTARG ;;
 	o) out=$OPTARG ;;
 	c) csv=$OPTARG ;;
+	R) rate=$OPTARG ;;
 	*) sed -n '2,35p' "$0"; exit 2 ;;
 	esac
 done
@@ -186,7 +190,7 @@ PY
 	(
 		sleep "$release"
 		date +%s.%N >"$work/release.time"
-		"$mblk" ctl "$work/ctl.sock" set-rate 0 >/dev/null
+		"$mblk" ctl "$work/ctl.sock" set-rate "$rate" >/dev/null
 	) &
 	rpid=$!
 	say "migrate: fio starts"
@@ -257,9 +261,9 @@ PY
 		"$work/release.time"
 done
 
-python3 - "$res" "$size" "$out" "$csv" <<'PY'
+python3 - "$res" "$size" "$out" "$csv" "$rate" <<'PY'
 import csv, json, statistics, sys
-res, size, out, csvpath = sys.argv[1:]
+res, size, out, csvpath = sys.argv[1:5]
 rows = [json.loads(l) for l in open(res)]
 plain = [r for r in rows if r["side"] == "plain"]
 mig = [r for r in rows if r["side"] == "migrate"]
@@ -286,8 +290,9 @@ base = med(r["iops"] for r in plain)
 copy = med(r["copy_iops"] for r in mig)
 ratios = [r["copy_iops"] / base for r in mig if r["copy_iops"] and base]
 lines = [
-    "migrate_bench: %s image, 25 %% data; fio nbd 4 KiB randwrite QD 16; %d rounds"
-    % (size, len(plain)),
+    "migrate_bench: %s image, 25 %% data; fio nbd 4 KiB randwrite QD 16; %d rounds; "
+    "copy rate limit %s" % (size, len(plain),
+                            "none" if sys.argv[5] == "0" else sys.argv[5]),
     "",
     "| | median | [min-max] |",
     "|---|---|---|",
