@@ -275,6 +275,19 @@ int cli_parse_dst_cache(const char *sub, const char *arg, bool *direct)
 	return 0;
 }
 
+int cli_parse_mirror_mode(const char *sub, const char *opt, const char *arg,
+			  bool *active)
+{
+	if (strcmp(arg, "active") == 0)
+		*active = true;
+	else if (strcmp(arg, "background") == 0)
+		*active = false;
+	else
+		return cli_usage(sub, "%s takes background or active, not '%s'",
+				 opt, arg);
+	return 0;
+}
+
 void cli_close(uv_loop_t *loop, mblk_dev *dev)
 {
 	if (dev == NULL)

@@ -85,6 +85,11 @@ int cli_open_dst(const char *sub, uv_loop_t *loop, const char *uri,
 /* --dst-cache direct|buffered: 0, or CLI_USAGE after the message. */
 int cli_parse_dst_cache(const char *sub, const char *arg, bool *direct);
 
+/* The mirror's mode at start, background|active, for option opt: 0, or
+ * CLI_USAGE after the message. */
+int cli_parse_mirror_mode(const char *sub, const char *opt, const char *arg,
+			  bool *active);
+
 /* Creates path, sparse, of size bytes, for a destination that does not
  * exist yet. Returns 1 if created, 0 if it already exists, -1 after
  * printing the error (as subcommand sub). */

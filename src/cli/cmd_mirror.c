@@ -42,6 +42,7 @@ static const char mirror_help[] =
 	"Usage: mblk mirror SRC DST [--progress[=bar|json]] [--rate R]\n"
 	"                   [--buffer SIZE] [--chunk SIZE]\n"
 	"                   [--on-error stop|retry] [--retries N]\n"
+	"                   [--mode background|active]\n"
 	"                   [--write-load QD] [--load-bs SIZE]\n"
 	"                   [--load-time SECONDS] [--target-is-zero]\n"
 	"                   [--dst-cache direct|buffered]\n"
@@ -65,6 +66,10 @@ static const char mirror_help[] =
 	"  -e, --on-error stop|retry  on a copy failure: stop (default) or\n"
 	"                             copy the range again\n"
 	"      --retries N            failures to retry (default 3)\n"
+	"      --mode MODE            background (default: switch to active\n"
+	"                             when writes outrun the copy) or active\n"
+	"                             (writes go to DST too where the copy has\n"
+	"                             been, from the start)\n"
 	"  -W, --write-load QD        while copying, keep QD random writes in\n"
 	"                             flight through the mirror (SRC is then\n"
 	"                             written to!)\n"
@@ -221,7 +226,7 @@ static void load_submit(struct mirror_run *r, int i)
 
 int cmd_mirror(int argc, char **argv)
 {
-	enum { OPT_RATE = 256, OPT_RETRIES, OPT_DST_CACHE };
+	enum { OPT_RATE = 256, OPT_RETRIES, OPT_DST_CACHE, OPT_MODE };
 	static const struct option opts[] = {
 		{ "progress", optional_argument, NULL, 'p' },
 		{ "rate", required_argument, NULL, OPT_RATE },
@@ -233,6 +238,7 @@ int cmd_mirror(int argc, char **argv)
 		{ "load-bs", required_argument, NULL, 'B' },
 		{ "load-time", required_argument, NULL, 'T' },
 		{ "dst-cache", required_argument, NULL, OPT_DST_CACHE },
+		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "target-is-zero", no_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -296,6 +302,11 @@ int cmd_mirror(int argc, char **argv)
 						 "stop or retry, not "
 						 "'%s'",
 						 optarg);
+			break;
+		case OPT_MODE:
+			if (cli_parse_mirror_mode("mirror", "--mode", optarg,
+						  &mo.active))
+				return CLI_USAGE;
 			break;
 		case OPT_RETRIES:
 			if (cli_parse_uint("mirror", "--retries", optarg, 0,
@@ -469,11 +480,12 @@ int cmd_mirror(int argc, char **argv)
 		       ",\"copy_seconds\":%.3f,\"copy_writes\":%" PRIu64
 		       ",\"copy_iops\":%.0f,\"sync_seconds\":%.3f,"
 		       "\"sync_writes\":%" PRIu64 ",\"sync_iops\":%.0f,"
-		       "\"active\":%s}}\n",
+		       "\"active\":%s,\"started_active\":%s}}\n",
 		       r->load_qd, r->load_bs, tc, r->writes_at_sync,
 		       tc > 0 ? (double)r->writes_at_sync / tc : 0, ts, ws,
 		       ts > 0 ? (double)ws / ts : 0,
-		       r->active ? "true" : "false");
+		       r->active ? "true" : "false",
+		       mo.active ? "true" : "false");
 	}
 	if (r->stopped) {
 		char hd[32], ht[32];
@@ -501,9 +513,10 @@ int cmd_mirror(int argc, char **argv)
 				"mblk mirror: in sync after %" PRIu64
 				" foreground writes%s\n",
 				r->load_writes,
-				r->active ? "; switched to active mode to "
-					    "converge"
-					  : "");
+				mo.active   ? "; in active mode from the start"
+				: r->active ? "; switched to active mode to "
+					      "converge"
+					    : "");
 	}
 out:
 	if (have_sigs)

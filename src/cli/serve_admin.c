@@ -115,17 +115,10 @@ int serve_admin_option(struct serve_admin *a, int c, const char *arg)
 		return 1;
 	}
 	case SERVE_OPT_MIRROR_MODE:
-		if (strcmp(arg, "active") == 0)
-			a->mo.mirror.active = true;
-		else if (strcmp(arg, "background") == 0)
-			a->mo.mirror.active = false;
-		else
-			return cli_usage("serve",
-					 "--mirror-mode takes background or "
-					 "active, not '%s'",
-					 arg),
-			       -1;
-		return 1;
+		return cli_parse_mirror_mode("serve", "--mirror-mode", arg,
+					     &a->mo.mirror.active)
+			       ? -1
+			       : 1;
 	case SERVE_OPT_PIVOT_TIMEOUT: {
 		uint64_t sec;
 		if (cli_parse_uint("serve", "--pivot-timeout", arg, 1, 86400,

@@ -19,6 +19,14 @@ case "$ERR" in *"same size"*) ;; *) fail "size sentence: $ERR" ;; esac
 expect_rc 0 "$MBLK" mirror 'ram:a?size=8M' 'ram:b?size=8M' --write-load 16 \
 	--buffer 256K
 case "$ERR" in *"in sync after"*) ;; *) fail "load summary: $ERR" ;; esac
+# --mode active: active from the start, and it still converges.
+expect_rc 0 "$MBLK" mirror 'ram:a?size=8M' 'ram:b?size=8M' --write-load 16 \
+	--buffer 256K --mode active --progress=json && {
+	OUT=$(printf '%s\n' "$OUT" | tail -n 1)
+	check mode_active "$(json_get 'j["load"]["started_active"]')" True
+}
+case "$ERR" in *"active mode from the start"*) ;; *) fail "mode summary: $ERR" ;; esac
+expect_rc 2 "$MBLK" mirror 'ram:a?size=8M' 'ram:b?size=8M' --mode fast
 # Bad options.
 expect_rc 2 "$MBLK" mirror 'ram:a?size=8M' 'ram:b?size=8M' --chunk 3000
 expect_rc 2 "$MBLK" mirror 'ram:a?size=8M'
@@ -77,6 +85,10 @@ expect_rc 0 "$MBLK" mirror "file:$src" "file:$d/old.img" --buffer 1M \
 cp --sparse=always "$src" "$d/live.img"
 expect_rc 0 "$MBLK" mirror "$d/live.img" "$d/live2.img" --write-load 8 \
 	--buffer 512K && same "$d/live.img" "$d/live2.img"
+# The same in active mode from the start.
+rm -f "$d/live2.img"
+expect_rc 0 "$MBLK" mirror "$d/live.img" "$d/live2.img" --write-load 8 \
+	--buffer 512K --mode active && same "$d/live.img" "$d/live2.img"
 # A failing mirror leaves no destination it created behind.
 truncate -s 40M "$d/f.img"
 expect_rc 1 "$MBLK" mirror "$src" "fault:?inner=file:$d/f.img&fail=write&at=2" \
