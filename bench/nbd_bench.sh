@@ -157,6 +157,10 @@ for rep in $(seq "$REPS"); do
 	for srv in $SERVERS; do
 		rm -f "$FILE"
 		truncate -s "$BYTES" "$FILE"
+		# Nothing dirty left by the previous server: its writeback
+		# would otherwise run during this one's tests (the file
+		# servers write gigabytes through the page cache).
+		sync
 		start_server "$srv"
 		echo "== round $rep: $srv" >&2
 		run_copy "$srv" "$rep" nbdcopy-in "$IMG" "$URI"
