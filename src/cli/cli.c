@@ -99,6 +99,25 @@ int cli_parse_uint(const char *sub, const char *opt, const char *s,
 	return 0;
 }
 
+int cli_parse_seconds(const char *sub, const char *opt, const char *s,
+		      bool zero_ok, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end != '\0' || !(zero_ok ? v >= 0 : v > 0) ||
+	    v > 1e6) {
+		cli_usage(sub,
+			  zero_ok ? "%s wants seconds, 0 or more, such as 1, "
+				    "not '%s'"
+				  : "%s wants seconds above 0, such as 5 or "
+				    "0.5, not '%s'",
+			  opt, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 void cli_json_string(FILE *f, const char *s)
 {
 	fputc('"', f);

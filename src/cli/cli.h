@@ -59,6 +59,12 @@ int cli_parse_size(const char *sub, const char *opt, const char *s,
 int cli_parse_uint(const char *sub, const char *opt, const char *s,
 		   uint64_t min, uint64_t max, uint64_t *out);
 
+/* Parses seconds (fractions allowed) up to 1e6 for option opt: above 0,
+ * or 0 or more with zero_ok. Returns 0, or prints a usage sentence and
+ * returns -1. */
+int cli_parse_seconds(const char *sub, const char *opt, const char *s,
+		      bool zero_ok, double *out);
+
 /* Writes s to f as a JSON string, quotes included. */
 void cli_json_string(FILE *f, const char *s);
 

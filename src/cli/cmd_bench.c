@@ -435,30 +435,16 @@ int cmd_bench(int argc, char **argv)
 					   &qd) < 0)
 				return CLI_USAGE;
 			break;
-		case 'T': {
-			char *end;
-			secs = strtod(optarg, &end);
-			if (end == optarg || *end != '\0' || !(secs > 0) ||
-			    secs > 1e6)
-				return cli_usage("bench",
-						 "--time wants seconds "
-						 "above 0, such as 5 "
-						 "or 0.5, not '%s'",
-						 optarg);
+		case 'T':
+			if (cli_parse_seconds("bench", "--time", optarg, false,
+					      &secs) < 0)
+				return CLI_USAGE;
 			break;
-		}
-		case OPT_RAMP: {
-			char *end;
-			ramp = strtod(optarg, &end);
-			if (end == optarg || *end != '\0' || !(ramp >= 0) ||
-			    ramp > 1e6)
-				return cli_usage("bench",
-						 "--ramp wants seconds, "
-						 "0 or more, such as 1, "
-						 "not '%s'",
-						 optarg);
+		case OPT_RAMP:
+			if (cli_parse_seconds("bench", "--ramp", optarg, true,
+					      &ramp) < 0)
+				return CLI_USAGE;
 			break;
-		}
 		case 's':
 			if (cli_parse_size("bench", "--size", optarg, &size) <
 			    0)

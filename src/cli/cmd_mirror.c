@@ -332,16 +332,11 @@ int cmd_mirror(int argc, char **argv)
 						 "not %s",
 						 optarg);
 			break;
-		case 'T': {
-			char *end;
-			load_time = strtod(optarg, &end);
-			if (*end != '\0' || load_time < 0 || load_time > 1e6)
-				return cli_usage("mirror",
-						 "--load-time takes "
-						 "seconds, not '%s'",
-						 optarg);
+		case 'T':
+			if (cli_parse_seconds("mirror", "--load-time", optarg,
+					      true, &load_time) < 0)
+				return CLI_USAGE;
 			break;
-		}
 		case 'h': fputs(mirror_help, stdout); return CLI_OK;
 		default: return cli_bad_option("mirror", c, argv);
 		}
