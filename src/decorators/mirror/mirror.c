@@ -380,11 +380,19 @@ static void mirror_flush(mblk_dev *dev, mblk_req *req)
 /* ------------------------------------------------------------------ */
 /* Foreground: write, discard, write_zeroes                            */
 
+/* The request went to the primary alone, a primary-only write or a dual
+ * one that skipped the secondary: counted in po_inflight while it runs,
+ * and it marks its chunks dirty when done. */
+static bool fg_primary_only(const struct fg *f)
+{
+	return f->ent.kind == ENT_WRITE_PRIMARY || f->skip_sec;
+}
+
 static void mirror_fg_finish(struct mirror *m, struct fg *f)
 {
 	struct ent *e = &f->ent;
 	mblk_req *req = f->req;
-	if (e->kind == ENT_WRITE_PRIMARY || f->skip_sec) {
+	if (fg_primary_only(f)) {
 		m->po_inflight--;
 		/* Dirty again: counted against the copier's progress
 		 * (copy.c's notes, the progress window). */
@@ -483,7 +491,7 @@ static void mirror_fg_run(struct mirror *m, struct ent *e)
 		dual = false;
 	mblk_req *pc = mblk__mirror_fg_child(m, f->req, false);
 	mblk_req *sc = dual ? mblk__mirror_fg_child(m, f->req, true) : NULL;
-	if (e->kind == ENT_WRITE_PRIMARY || f->skip_sec)
+	if (fg_primary_only(f))
 		m->po_inflight++;
 	if (pc == NULL || (dual && sc == NULL)) {
 		/* Fail it as if the primary had: the lock entry and the
