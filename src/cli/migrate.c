@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mblk/backend.h>
 
@@ -383,6 +384,20 @@ void migrate_attach(struct migrate *m, mblk_dev *top, struct stats *st)
 	m->st = st;
 }
 
+/* DST becomes the clients' disk at the pivot. Written through the page
+ * cache in the copy's 1 MiB pieces, its cache would be large folios, and
+ * a 4 KiB write into a large folio costs Linux 4-5 times what it costs
+ * into a page written alone (7-11 us against 1.8-2.4 us on ext4 here),
+ * for the dual writes while copying and for every client write after the
+ * pivot until the cache turns over. So the copy writes a buffered file
+ * one page at a time (docs/migration.md, docs/BENCHMARKS.md). */
+static bool dst_is_buffered_file(mblk_dev *dst)
+{
+	char u[4096];
+	return mblk_get_uri(dst, u, sizeof(u)) >= 0 &&
+	       strncmp(u, "file:", 5) == 0 && strstr(u, "buffered=1") != NULL;
+}
+
 int migrate_open(const struct migrate_opts *o, uv_loop_t *loop,
 		 struct migrate **mp, mblk_dev **devp)
 {
@@ -419,6 +434,8 @@ int migrate_open(const struct migrate_opts *o, uv_loop_t *loop,
 	if (cli_open_dst("serve", loop, o->dst, MBLK_OPEN_NO_SAFE,
 			 o->dst_direct, &dst) < 0)
 		goto fail;
+	if (!mo.copy_write_bytes && dst_is_buffered_file(dst))
+		mo.copy_write_bytes = (uint64_t)sysconf(_SC_PAGESIZE);
 	if (mblk_mirror_open(src, dst, &mo, migrate_event_cb, m, &m->mirror) <
 	    0) {
 		cli_fail("serve", "cannot mirror %s onto %s: %s", o->src,

@@ -301,6 +301,56 @@ static void rate_limited(void)
 	close_dev(&loop, x.m);
 }
 
+/* copy_write_bytes: the copy writes the secondary one page at a time,
+ * all the pieces of an extent at once; the copy is exact. With a piece
+ * failing, the mirror stops with that piece's sentence (STOP), or copies
+ * the operation again and completes (RETRY). */
+static void copy_in_pieces(int fail)
+{
+	struct pair x;
+	uint64_t seed = 41;
+	const uint64_t bytes = 1 << 20;
+	mblk_dev *p = ram(&loop, bytes, 512), *sr = ram(&loop, bytes, 512);
+	fill_pattern(p, &seed, 100);
+	struct mblk_fault_rule rule = { .ops = MBLK_FAULT_WRITE };
+	if (fail) {
+		rule.error = EIO;
+		rule.at = 100;
+	}
+	mblk_dev *s;
+	CHECK_EQ(mblk_fault_wrap(sr, &rule, 1, &s), 0);
+	struct mblk_mirror_opts o = { .buffer_bytes = bytes,
+				      .chunk_bytes = 64 << 10,
+				      .copy_write_bytes = 4096,
+				      .on_error = fail == 2 ? MBLK_MIRROR_RETRY
+							    : MBLK_MIRROR_STOP,
+				      .retries = 2 };
+	open_pair(&x, p, s, &o);
+	run_until(&loop, &x.ev.done, 20000, "the copy in pieces");
+	struct mblk_fault_stats st;
+	CHECK_EQ(mblk_fault_get_stats(s, &st), 0);
+	if (fail == 1) {
+		CHECK(x.ev.failed == 1 && x.ev.complete == 0,
+		      "failed %d complete %d", x.ev.failed, x.ev.complete);
+		CHECK_EQ(x.ev.last_error, -EIO);
+		CHECK(strstr(x.ev.msg, "injected EIO") != NULL, "%s", x.ev.msg);
+		/* Every piece of the failed extent was waited for. */
+		CHECK_EQ(st.matched, bytes / 4096);
+	} else {
+		CHECK(x.ev.complete == 1 && x.ev.failed == 0,
+		      "complete %d failed %d %s", x.ev.complete, x.ev.failed,
+		      x.ev.msg);
+		CHECK(same_contents(p, sr), "copied in pieces (fail %d)", fail);
+		/* One write per 4 KiB page (one operation of 1 MiB would
+		 * make one write): a retry copies the operation again. */
+		CHECK_EQ(st.matched, (fail ? 2 : 1) * bytes / 4096);
+	}
+	char uri[1024];
+	CHECK(mblk_get_uri(x.m, uri, sizeof(uri)) > 0, "get_uri");
+	CHECK(strstr(uri, "&copy-write=4096") != NULL, "%s", uri);
+	close_dev(&loop, x.m);
+}
+
 /* Active mode from the start: a write into chunks the copy has not
  * reached goes to the primary only (the copy carries it over later); a
  * write into a copied chunk goes to both. The copier is held to its
@@ -540,6 +590,9 @@ int main(void)
 	in_sync();
 	active_skips_dirty();
 	active_write_across_scan();
+	copy_in_pieces(0);
+	copy_in_pieces(1);
+	copy_in_pieces(2);
 	failures_in_sync();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);

@@ -9,7 +9,9 @@
  * At the end the mirror must report Complete and the secondary must equal
  * the primary; then a second burst runs in sync and they must still be
  * equal. One seed in four also injects I/O errors on both sides during
- * the first burst (the mirror retries); once they stop it must sync.
+ * the first burst (the mirror retries); once they stop it must sync. One
+ * in three starts in active mode, one in five copies in pieces of one
+ * mirror sector.
  *
  * Then a client writing flat out against a slow secondary: the mirror
  * must switch to active mode by itself and finish.
@@ -192,6 +194,10 @@ static void one_seed(uint64_t seed)
 	/* One seed in three starts in active mode: dual writes, and the
 	 * primary only for chunks the copy has not reached. */
 	o.active = seed % 3 == 1;
+	/* One seed in five writes the secondary one mirror sector at a
+	 * time (copy_write_bytes): many pieces of one extent in flight. */
+	if (seed % 5 == 2)
+		o.copy_write_bytes = ss;
 	bool fresh = rng_below(&rng, 2);
 	o.secondary_is_zero = fresh && rng_below(&rng, 2);
 	/* One seed in four also injects I/O errors while the client runs:

@@ -133,6 +133,61 @@ static void copy_fail_nomem(struct copy_op *op)
 	copy_end(op, -ENOMEM, msg);
 }
 
+/* One piece of an extent written in pieces (copy_write_bytes) is done;
+ * the last one moves the operation on, or ends it with the first
+ * failure. */
+static void copy_piece_done(mblk_req *c)
+{
+	struct copy_op *op = c->done_data;
+	struct mirror *m = op->m;
+	if (c->status < 0 && op->pstatus == 0) {
+		op->pstatus = c->status;
+		snprintf(op->pmsg, sizeof(op->pmsg), "%s", c->msg);
+	}
+	if (--op->pieces == 0) {
+		if (op->pstatus < 0) {
+			copy_end(op, op->pstatus, op->pmsg);
+		} else {
+			op->pos = op->xend;
+			copy_step(op);
+		}
+	}
+	mblk_req_free(c);
+	mblk__mirror_bg_put(m);
+}
+
+/* Writes the extent just read, [pos, xend), to the secondary in pieces
+ * of m->piece mirror sectors, all at once. Returns false when no memory
+ * for the requests (nothing submitted). */
+static bool copy_write_pieces(struct copy_op *op)
+{
+	struct mirror *m = op->m;
+	uint64_t len = op->xend - op->pos;
+	int n = (int)((len + m->piece - 1) / m->piece);
+	mblk_req **w = op->preq;
+	for (int i = 0; i < n; i++) {
+		uint64_t at = op->pos + (uint64_t)i * m->piece;
+		w[i] = mblk__mirror_child(m->s, MBLK_OP_WRITE, at, m->sshift);
+		if (w[i] == NULL) {
+			while (i-- > 0)
+				mblk_req_free(w[i]);
+			return false;
+		}
+		uint64_t cnt = mblk__min_u64(m->piece, op->xend - at);
+		op->piov[i].iov_base =
+			op->buf + ((at - op->pos) << m->sec_shift);
+		op->piov[i].iov_len = (size_t)(cnt << m->sec_shift);
+		w[i]->iov = &op->piov[i];
+		w[i]->iovcnt = 1;
+	}
+	/* Counted before the first submit: a piece may complete at once. */
+	op->pieces = n;
+	op->pstatus = 0;
+	for (int i = 0; i < n; i++)
+		copy_submit(op, w[i], copy_piece_done);
+	return true;
+}
+
 static void copy_write_done(mblk_req *c)
 {
 	struct copy_op *op = c->done_data;
@@ -161,9 +216,14 @@ static void copy_read_done(mblk_req *c)
 		copy_step(op);
 	} else {
 		m->bytes_read += op->iov.iov_len;
-		mblk_req *w = mblk__mirror_child(m->s, MBLK_OP_WRITE, op->pos,
-						 m->sshift);
-		if (w == NULL) {
+		mblk_req *w = NULL;
+		if (m->piece && op->xend - op->pos > m->piece) {
+			mblk__mirror_lose_zero(m, op->pos, op->xend);
+			if (!copy_write_pieces(op))
+				copy_fail_nomem(op);
+		} else if ((w = mblk__mirror_child(m->s, MBLK_OP_WRITE,
+						   op->pos, m->sshift)) ==
+			   NULL) {
 			copy_fail_nomem(op);
 		} else {
 			mblk__mirror_lose_zero(m, op->pos, op->xend);
@@ -188,8 +248,23 @@ static void copy_read(struct copy_op *op)
 		size_t stride;
 		m->arena = mblk__iobuf_alloc_array((size_t)m->nops, m->op_bytes,
 						   m->buf_align, &stride);
-		for (int i = 0; m->arena != NULL && i < m->nops; i++)
+		if (m->arena != NULL && m->piece &&
+		    ((m->piovs = calloc((size_t)m->nops * m->npiece_max,
+					sizeof(*m->piovs))) == NULL ||
+		     (m->preqs = calloc((size_t)m->nops * m->npiece_max,
+					sizeof(*m->preqs))) == NULL)) {
+			free(m->piovs);
+			m->piovs = NULL;
+			free(m->arena);
+			m->arena = NULL;
+		}
+		for (int i = 0; m->arena != NULL && i < m->nops; i++) {
 			m->ops[i].buf = m->arena + (size_t)i * stride;
+			if (m->piece) {
+				m->ops[i].piov = m->piovs + i * m->npiece_max;
+				m->ops[i].preq = m->preqs + i * m->npiece_max;
+			}
+		}
 	}
 	mblk_req *c = op->buf ? mblk__mirror_child(m->p, MBLK_OP_READ, op->pos,
 						   m->pshift)

@@ -583,6 +583,8 @@ static void mirror_free(uv_handle_t *h)
 {
 	struct mirror *m = h->data;
 	free(m->arena);
+	free(m->piovs);
+	free(m->preqs);
 	mblk__bitmap_free(&m->dirty);
 	if (m->zero_known)
 		mblk__bitmap_free(&m->zero);
@@ -622,6 +624,9 @@ static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 	if (o->rate)
 		n += (size_t)snprintf(q + n, sizeof(q) - n, "&rate=%llu",
 				      (unsigned long long)o->rate);
+	if (o->copy_write_bytes)
+		n += (size_t)snprintf(q + n, sizeof(q) - n, "&copy-write=%llu",
+				      (unsigned long long)o->copy_write_bytes);
 	if (o->on_error == MBLK_MIRROR_RETRY)
 		n += (size_t)snprintf(q + n, sizeof(q) - n,
 				      "&on-error=retry&retries=%u", o->retries);
@@ -822,6 +827,14 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 		mblk__max_u64(4096, mblk__max_u64(pi.buf_align, si.buf_align));
 	for (int i = 0; i < m->nops; i++)
 		m->ops[i].m = m;
+	if (opts->copy_write_bytes) {
+		uint64_t ms = 1ull << m->sec_shift;
+		m->piece = (opts->copy_write_bytes + ms - 1) >> m->sec_shift;
+		uint64_t pb = m->piece << m->sec_shift;
+		m->npiece_max = (size_t)((m->op_bytes + pb - 1) / pb);
+		if (m->npiece_max <= 1)
+			m->piece = 0; /* an operation is one piece anyway */
+	}
 
 	/* Progress is judged every eighth of the map (at most 1024 chunks,
 	 * at least one operation): see copy.c's notes. */

@@ -50,6 +50,11 @@ struct copy_op {
 	uint64_t zmask;         /* chunk i of the op read as zeros on the
 	                   secondary when the op started */
 	struct mblk__walk walk; /* the primary's extents over the op */
+	struct iovec *piov;     /* copy_write_bytes: one per piece */
+	mblk_req **preq;        /* and its request, between alloc and submit */
+	int pieces;             /* pieces of the extent still in flight */
+	int pstatus;            /* the first piece's failure, or 0 */
+	char pmsg[MBLK_MSG_MAX];
 };
 
 /* Per-request context of a foreground request (mirror.c). */
@@ -96,6 +101,10 @@ struct mirror {
 	size_t op_bytes;    /* buffer bytes per operation */
 	size_t buf_align;
 	char *arena; /* every op's buffer (iobuf.h), allocated on first use */
+	uint64_t piece;       /* mirror sectors per copy write; 0: no limit */
+	struct iovec *piovs;  /* every op's piece iovecs, with the arena */
+	mblk_req **preqs;     /* and requests */
+	size_t npiece_max;    /* pieces per operation at most */
 	uint64_t cursor; /* next chunk the pass looks at */
 	uint64_t launched_in_pass;
 	uint64_t prev_dirty; /* ndirty at the end of the previous pass */

@@ -95,6 +95,8 @@ static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 	if ((r = mblk_uri_get_size(u, "buffer", &o.buffer_bytes)) < 0 ||
 	    (r = mblk_uri_get_size(u, "chunk", &o.chunk_bytes)) < 0 ||
 	    (r = mblk_uri_get_size(u, "rate", &o.rate)) < 0 ||
+	    (r = mblk_uri_get_size(u, "copy-write", &o.copy_write_bytes)) <
+		    0 ||
 	    (r = mblk_uri_get_uint(u, "retries", &retries)) < 0 ||
 	    (r = mblk_uri_get_bool(u, "secondary-zero", &o.secondary_is_zero)) <
 		    0 ||
@@ -168,6 +170,9 @@ static const struct mblk_uri_key mirror_keys[] = {
 	{ "chunk", "size",
 	  "tracking granularity, a power of two (default 64K)" },
 	{ "rate", "size", "copy at most this many bytes per second" },
+	{ "copy-write", "size",
+	  "the largest write the copy makes on the secondary (default: "
+	  "whole extents)" },
 	{ "on-error", "stop|retry", "when copying fails (default stop)" },
 	{ "retries", "number", "with on-error=retry: failures allowed (3)" },
 	{ "secondary-zero", "bool",
