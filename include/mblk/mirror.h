@@ -43,15 +43,13 @@ struct mblk_mirror_opts {
 	                          huge devices until the map fits 64 MiB) */
 	uint64_t rate;         /* copy at most this many bytes per second of
 	                          data read; 0: no limit */
-	uint64_t copy_write_bytes; /* the largest write the copy makes on the
-	                          secondary (rounded up to whole mirror
-	                          sectors); 0: one write per extent read, up
-	                          to an operation (1 MiB). A buffered file
-	                          that will take small writes later wants
-	                          the page size: Linux caches a large write
-	                          in large folios, and a 4 KiB write into one
-	                          costs 4-5 times as much as into a page
-	                          written alone (docs/decorators/mirror.md) */
+	/* The largest write the copy makes on the secondary (rounded up to
+	 * whole mirror sectors); 0: one write per extent read, up to an
+	 * operation (1 MiB). A buffered file that will take small writes
+	 * later wants the page size: Linux caches a large write in large
+	 * folios, and a 4 KiB write into one costs 4-5 times as much as
+	 * into a page written alone (docs/decorators/mirror.md). */
+	uint64_t copy_write_bytes;
 	enum mblk_mirror_on_error on_error;
 	unsigned retries;          /* MBLK_MIRROR_RETRY: failures allowed */
 	bool secondary_is_zero;    /* the secondary reads as zeros everywhere:

@@ -221,9 +221,8 @@ static void copy_read_done(mblk_req *c)
 			mblk__mirror_lose_zero(m, op->pos, op->xend);
 			if (!copy_write_pieces(op))
 				copy_fail_nomem(op);
-		} else if ((w = mblk__mirror_child(m->s, MBLK_OP_WRITE,
-						   op->pos, m->sshift)) ==
-			   NULL) {
+		} else if ((w = mblk__mirror_child(m->s, MBLK_OP_WRITE, op->pos,
+						   m->sshift)) == NULL) {
 			copy_fail_nomem(op);
 		} else {
 			mblk__mirror_lose_zero(m, op->pos, op->xend);

@@ -101,11 +101,11 @@ struct mirror {
 	size_t op_bytes;    /* buffer bytes per operation */
 	size_t buf_align;
 	char *arena; /* every op's buffer (iobuf.h), allocated on first use */
-	uint64_t piece;       /* mirror sectors per copy write; 0: no limit */
-	struct iovec *piovs;  /* every op's piece iovecs, with the arena */
-	mblk_req **preqs;     /* and requests */
-	size_t npiece_max;    /* pieces per operation at most */
-	uint64_t cursor; /* next chunk the pass looks at */
+	uint64_t piece;      /* mirror sectors per copy write; 0: no limit */
+	struct iovec *piovs; /* every op's piece iovecs, with the arena */
+	mblk_req **preqs;    /* and requests */
+	size_t npiece_max;   /* pieces per operation at most */
+	uint64_t cursor;     /* next chunk the pass looks at */
 	uint64_t launched_in_pass;
 	uint64_t prev_dirty; /* ndirty at the end of the previous pass */
 	unsigned passes;

@@ -95,8 +95,7 @@ static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 	if ((r = mblk_uri_get_size(u, "buffer", &o.buffer_bytes)) < 0 ||
 	    (r = mblk_uri_get_size(u, "chunk", &o.chunk_bytes)) < 0 ||
 	    (r = mblk_uri_get_size(u, "rate", &o.rate)) < 0 ||
-	    (r = mblk_uri_get_size(u, "copy-write", &o.copy_write_bytes)) <
-		    0 ||
+	    (r = mblk_uri_get_size(u, "copy-write", &o.copy_write_bytes)) < 0 ||
 	    (r = mblk_uri_get_uint(u, "retries", &retries)) < 0 ||
 	    (r = mblk_uri_get_bool(u, "secondary-zero", &o.secondary_is_zero)) <
 		    0 ||
