@@ -351,6 +351,23 @@ static void copy_in_pieces(int fail)
 	close_dev(&loop, x.m);
 }
 
+/* A copy_write_bytes of an operation or more (UINT64_MAX too) is one
+ * write per extent, as 0 is. */
+static void huge_copy_write(void)
+{
+	struct pair x;
+	uint64_t seed = 43;
+	mblk_dev *p = ram(&loop, 256 << 10, 512),
+		 *s = ram(&loop, 256 << 10, 512);
+	fill_pattern(p, &seed, 100);
+	struct mblk_mirror_opts o = { .copy_write_bytes = UINT64_MAX };
+	open_pair(&x, p, s, &o);
+	run_until(&loop, &x.ev.done, 20000, "the copy");
+	CHECK(x.ev.complete == 1, "complete %d %s", x.ev.complete, x.ev.msg);
+	CHECK(same_contents(p, s), "copy-write UINT64_MAX");
+	close_dev(&loop, x.m);
+}
+
 /* Active mode from the start: a write into chunks the copy has not
  * reached goes to the primary only (the copy carries it over later); a
  * write into a copied chunk goes to both. The copier is held to its
@@ -593,6 +610,7 @@ int main(void)
 	copy_in_pieces(0);
 	copy_in_pieces(1);
 	copy_in_pieces(2);
+	huge_copy_write();
 	failures_in_sync();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);

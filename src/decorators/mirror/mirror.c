@@ -827,13 +827,15 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 		mblk__max_u64(4096, mblk__max_u64(pi.buf_align, si.buf_align));
 	for (int i = 0; i < m->nops; i++)
 		m->ops[i].m = m;
-	if (opts->copy_write_bytes) {
+	/* A piece of an operation or more: an operation is one piece
+	 * anyway (and the rounding below cannot overflow). */
+	if (opts->copy_write_bytes && opts->copy_write_bytes < m->op_bytes) {
 		uint64_t ms = 1ull << m->sec_shift;
 		m->piece = (opts->copy_write_bytes + ms - 1) >> m->sec_shift;
 		uint64_t pb = m->piece << m->sec_shift;
 		m->npiece_max = (size_t)((m->op_bytes + pb - 1) / pb);
 		if (m->npiece_max <= 1)
-			m->piece = 0; /* an operation is one piece anyway */
+			m->piece = 0;
 	}
 
 	/* Progress is judged every eighth of the map (at most 1024 chunks,
