@@ -48,6 +48,7 @@
 #include <mblk/backend.h>
 
 #include "../common/size.h"
+#include "../core/uri.h"
 #include "cli.h"
 #include "migrate.h"
 #include "stats.h"
@@ -393,9 +394,19 @@ void migrate_attach(struct migrate *m, mblk_dev *top, struct stats *st)
  * one page at a time (docs/migration.md, docs/BENCHMARKS.md). */
 static bool dst_is_buffered_file(mblk_dev *dst)
 {
-	char u[4096];
-	return mblk_get_uri(dst, u, sizeof(u)) >= 0 &&
-	       strncmp(u, "file:", 5) == 0 && strstr(u, "buffered=1") != NULL;
+	static const char *const known[] = { "file", NULL };
+	char text[4096];
+	struct mblk_uri u;
+	int n = mblk_get_uri(dst, text, sizeof(text));
+	if (n < 0 || (size_t)n >= sizeof(text) ||
+	    strncmp(text, "file:", 5) != 0 ||
+	    mblk__uri_parse(text, known, &u) < 0)
+		return false;
+	bool buffered = false;
+	bool yes = mblk_uri_get_bool(&u, "buffered", &buffered) == 0 &&
+		   buffered;
+	mblk__uri_free(&u);
+	return yes;
 }
 
 int migrate_open(const struct migrate_opts *o, uv_loop_t *loop,

@@ -3,7 +3,10 @@
 # every command and every error case, with real NBD clients (libnbd's
 # python binding) on the export throughout.
 #
-#   A  manual pivot: the socket's mode, status, a pivot refused before
+#   A0 --dst-cache direct: the copy writes whole extents, unless O_DIRECT
+#      was refused and DST opened buffered (then page by page, as in A)
+#   A  manual pivot: the socket's mode, status (a buffered DST copied page
+#      by page), a pivot refused before
 #      sync, malformed JSON, a non-object, a missing or unknown command,
 #      ids echoed, set-rate's bad values, a second controller, a line too
 #      long, add-export / remove-export (with a client on it), a
@@ -94,6 +97,19 @@ ok("... saying why", "not a socket" in p.stderr, p.stderr)
 check("... and leaves the file alone", L.read_file(notsock), b"keep me")
 __import__("shutil").rmtree(d0, ignore_errors=True)
 
+# ------------------------------------------------------------------ A0
+# --dst-cache direct: DST is written with O_DIRECT and copied in whole
+# extents; where O_DIRECT is refused it is opened buffered (with a note),
+# and then copied page by page.
+with scenario(["--mirror-to", "dst.img", "--pivot=manual", "--rate", "1M",
+               "--dst-cache", "direct"]) as (srv, model):
+    dev = L.Control(srv.ctl).status()["exports"][0]["device"]
+    direct = "dst.img?buffered=0" in dev
+    ok("--dst-cache direct: dst.img opened one way or the other",
+       direct or "dst.img?buffered=1" in dev, dev)
+    check("--dst-cache direct: pieces only when opened buffered",
+          "&copy-write=" in dev, not direct)
+
 # ------------------------------------------------------------------ A
 with scenario(["--mirror-to", "dst.img", "--pivot=manual",
                "--rate", "1M"]) as (srv, model):
@@ -111,6 +127,12 @@ with scenario(["--mirror-to", "dst.img", "--pivot=manual",
     check("status: size", m["bytes_total"], SIZE)
     check("status: rate limit", m["rate_limit_bytes_per_s"], 1 << 20)
     check("status: background mode by default", m["mode"], "background")
+    # A DST opened through the page cache is copied a page at a time
+    # (docs/migration.md): the mirror's URI says so.
+    page = "&copy-write=%d" % os.sysconf("SC_PAGESIZE")
+    dev = st["exports"][0]["device"]
+    ok("status: dst.img opened buffered", "dst.img?buffered=1" in dev, dev)
+    ok("status: ... and copied page by page", page in dev, dev)
     ok("status: bytes left", m["bytes_remaining"] > 0, str(m))
 
     r = c.cmd("pivot")
