@@ -133,10 +133,9 @@ static void copy_fail_nomem(struct copy_op *op)
 	copy_end(op, -ENOMEM, msg);
 }
 
-/* One piece of an extent written in pieces (copy_write_bytes) is done;
- * the last one moves the operation on, or ends it with the first
- * failure. */
-static void copy_piece_done(mblk_req *c)
+/* One piece of the extent's write is done; the last one moves the
+ * operation on, or ends it with the first failure. */
+static void copy_write_done(mblk_req *c)
 {
 	struct copy_op *op = c->done_data;
 	struct mirror *m = op->m;
@@ -156,24 +155,26 @@ static void copy_piece_done(mblk_req *c)
 	mblk__mirror_bg_put(m);
 }
 
-/* Writes the extent just read, [pos, xend), to the secondary in pieces
- * of m->piece mirror sectors, all at once. Returns false when no memory
- * for the requests (nothing submitted). */
-static bool copy_write_pieces(struct copy_op *op)
+/* Writes the extent just read, [pos, xend), to the secondary: in one
+ * write, or in pieces of m->piece mirror sectors (copy_write_bytes), all
+ * at once. Returns false when no memory for the requests (nothing
+ * submitted). */
+static bool copy_write(struct copy_op *op)
 {
 	struct mirror *m = op->m;
 	uint64_t len = op->xend - op->pos;
-	int n = (int)((len + m->piece - 1) / m->piece);
+	uint64_t piece = m->piece ? m->piece : len;
+	int n = (int)((len + piece - 1) / piece);
 	mblk_req **w = op->preq;
 	for (int i = 0; i < n; i++) {
-		uint64_t at = op->pos + (uint64_t)i * m->piece;
+		uint64_t at = op->pos + (uint64_t)i * piece;
 		w[i] = mblk__mirror_child(m->s, MBLK_OP_WRITE, at, m->sshift);
 		if (w[i] == NULL) {
 			while (i-- > 0)
 				mblk_req_free(w[i]);
 			return false;
 		}
-		uint64_t cnt = mblk__min_u64(m->piece, op->xend - at);
+		uint64_t cnt = mblk__min_u64(piece, op->xend - at);
 		op->piov[i].iov_base =
 			op->buf + ((at - op->pos) << m->sec_shift);
 		op->piov[i].iov_len = (size_t)(cnt << m->sec_shift);
@@ -184,19 +185,17 @@ static bool copy_write_pieces(struct copy_op *op)
 	op->pieces = n;
 	op->pstatus = 0;
 	for (int i = 0; i < n; i++)
-		copy_submit(op, w[i], copy_piece_done);
+		copy_submit(op, w[i], copy_write_done);
 	return true;
 }
 
-static void copy_write_done(mblk_req *c)
+/* A hole zeroed (or discarded) on the secondary. */
+static void copy_zero_done(mblk_req *c)
 {
 	struct copy_op *op = c->done_data;
 	struct mirror *m = op->m;
-	if (c->status < 0)
+	if (c->status < 0) {
 		copy_end(op, c->status, c->msg);
-	else if (c->op == MBLK_OP_WRITE) {
-		op->pos = op->xend;
-		copy_step(op);
 	} else {
 		copy_hole_done(m, (op->xend - op->pos) << m->sec_shift);
 		op->pos = op->xend;
@@ -216,20 +215,11 @@ static void copy_read_done(mblk_req *c)
 		copy_step(op);
 	} else {
 		m->bytes_read += op->iov.iov_len;
-		mblk_req *w = NULL;
-		if (m->piece && op->xend - op->pos > m->piece) {
-			mblk__mirror_lose_zero(m, op->pos, op->xend);
-			if (!copy_write_pieces(op))
-				copy_fail_nomem(op);
-		} else if ((w = mblk__mirror_child(m->s, MBLK_OP_WRITE, op->pos,
-						   m->sshift)) == NULL) {
+		/* Before the write: on no memory, copy_end loses the zero
+		 * map over the whole operation anyway. */
+		mblk__mirror_lose_zero(m, op->pos, op->xend);
+		if (!copy_write(op))
 			copy_fail_nomem(op);
-		} else {
-			mblk__mirror_lose_zero(m, op->pos, op->xend);
-			w->iov = &op->iov;
-			w->iovcnt = 1;
-			copy_submit(op, w, copy_write_done);
-		}
 	}
 	mblk_req_free(c);
 	mblk__mirror_bg_put(m);
@@ -247,7 +237,7 @@ static void copy_read(struct copy_op *op)
 		size_t stride;
 		m->arena = mblk__iobuf_alloc_array((size_t)m->nops, m->op_bytes,
 						   m->buf_align, &stride);
-		if (m->arena != NULL && m->piece &&
+		if (m->arena != NULL &&
 		    ((m->piovs = calloc((size_t)m->nops * m->npiece_max,
 					sizeof(*m->piovs))) == NULL ||
 		     (m->preqs = calloc((size_t)m->nops * m->npiece_max,
@@ -259,10 +249,8 @@ static void copy_read(struct copy_op *op)
 		}
 		for (int i = 0; m->arena != NULL && i < m->nops; i++) {
 			m->ops[i].buf = m->arena + (size_t)i * stride;
-			if (m->piece) {
-				m->ops[i].piov = m->piovs + i * m->npiece_max;
-				m->ops[i].preq = m->preqs + i * m->npiece_max;
-			}
+			m->ops[i].piov = m->piovs + i * m->npiece_max;
+			m->ops[i].preq = m->preqs + i * m->npiece_max;
 		}
 	}
 	mblk_req *c = op->buf ? mblk__mirror_child(m->p, MBLK_OP_READ, op->pos,
@@ -306,7 +294,7 @@ static bool copy_zero(struct copy_op *op)
 		return false;
 	}
 	c->count = (op->xend - op->pos) << m->sshift;
-	copy_submit(op, c, copy_write_done);
+	copy_submit(op, c, copy_zero_done);
 	return false;
 }
 

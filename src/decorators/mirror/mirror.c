@@ -829,12 +829,13 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 		m->ops[i].m = m;
 	/* A piece of an operation or more: an operation is one piece
 	 * anyway (and the rounding below cannot overflow). */
+	m->npiece_max = 1;
 	if (opts->copy_write_bytes && opts->copy_write_bytes < m->op_bytes) {
 		uint64_t ms = 1ull << m->sec_shift;
 		m->piece = (opts->copy_write_bytes + ms - 1) >> m->sec_shift;
 		uint64_t pb = m->piece << m->sec_shift;
 		m->npiece_max = (size_t)((m->op_bytes + pb - 1) / pb);
-		if (m->npiece_max <= 1)
+		if (m->npiece_max == 1)
 			m->piece = 0;
 	}
 

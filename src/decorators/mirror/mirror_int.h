@@ -50,7 +50,7 @@ struct copy_op {
 	uint64_t zmask;         /* chunk i of the op read as zeros on the
 	                   secondary when the op started */
 	struct mblk__walk walk; /* the primary's extents over the op */
-	struct iovec *piov;     /* copy_write_bytes: one per piece */
+	struct iovec *piov;     /* the write of an extent: one per piece */
 	mblk_req **preq;        /* and its request, between alloc and submit */
 	int pieces;             /* pieces of the extent still in flight */
 	int pstatus;            /* the first piece's failure, or 0 */
@@ -104,7 +104,7 @@ struct mirror {
 	uint64_t piece;      /* mirror sectors per copy write; 0: no limit */
 	struct iovec *piovs; /* every op's piece iovecs, with the arena */
 	mblk_req **preqs;    /* and requests */
-	size_t npiece_max;   /* pieces per operation at most */
+	size_t npiece_max;   /* pieces per operation at most (1: no limit) */
 	uint64_t cursor;     /* next chunk the pass looks at */
 	uint64_t launched_in_pass;
 	uint64_t prev_dirty; /* ndirty at the end of the previous pass */
