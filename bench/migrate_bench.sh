@@ -8,7 +8,9 @@
 #                               [-R RATE]
 #        QUICK=1 bench/migrate_bench.sh    a seconds-long check of the script
 #        environment: MBLK=path/to/mblk (default build/mblk);
-#        SERVE_ARGS: more options for every mblk serve (word-split)
+#        SERVE_ARGS: more options for every mblk serve (word-split);
+#        MIGRATE_ARGS: more options for the migrating one only (such as
+#        --copy-share 100)
 #
 # In DIR (default /var/tmp) it makes a sparse SIZE (default 2G) image with
 # 25 % data in 1 MiB extents at random places. Then for REPS rounds
@@ -190,8 +192,9 @@ PY
 	# The copy is held to a trickle until the client is writing, then
 	# let go: copied at the page cache's speed, it would be over before
 	# fio's first request (0.1 s for 128 MiB of data here).
+	# shellcheck disable=SC2086 # MIGRATE_ARGS is a list of options
 	serve "$work/src.img" --mirror-to "$work/dst.img" --pivot=auto \
-		--control "$work/ctl.sock" --rate 1M
+		--control "$work/ctl.sock" --rate 1M ${MIGRATE_ARGS:-}
 	events "$work/events.log"
 	(
 		sleep "$release"

@@ -13,7 +13,7 @@
  *
  * By URI (mblk_open):
  *   mirror:?primary=<URI>&secondary=<URI>[&buffer=16M][&chunk=64K]
- *          [&rate=BYTES/s][&on-error=stop|retry][&retries=N]
+ *          [&rate=BYTES/s][&share=PERCENT][&on-error=stop|retry][&retries=N]
  *          [&secondary-zero=1][&in-sync=1][&scan=0][&active=1]
  *          [&pivot-timeout-ms=N]
  * (inner URIs with their '&' and '%' percent-encoded as %26 and %25).
@@ -50,6 +50,14 @@ struct mblk_mirror_opts {
 	 * folios, and a 4 KiB write into one costs 4-5 times as much as
 	 * into a page written alone (docs/decorators/mirror.md). */
 	uint64_t copy_write_bytes;
+	/* While the mirror's users have requests in flight, the copy has an
+	 * operation out at most this percent of the time (1-100; after each
+	 * operation it rests in proportion to how long the operation took),
+	 * so that a busy device keeps more of its rate; idle, the copy runs
+	 * flat out. 0 or 100: never rest. The price is a longer copy, and
+	 * one that has more to copy when the users write ahead of it
+	 * (docs/decorators/mirror.md). */
+	unsigned copy_share;
 	enum mblk_mirror_on_error on_error;
 	unsigned retries;          /* MBLK_MIRROR_RETRY: failures allowed */
 	bool secondary_is_zero;    /* the secondary reads as zeros everywhere:

@@ -61,6 +61,10 @@ static const char mirror_help[] =
 	"                             or JSON lines on stdout\n"
 	"      --rate RATE            read at most RATE bytes of data a second\n"
 	"                             (K..E suffixes; default: no limit)\n"
+	"      --copy-share PERCENT   while the -W load has requests in flight,\n"
+	"                             the copy is at work at most PERCENT of\n"
+	"                             the time (1-100; default 100:\n"
+	"                             never rest)\n"
 	"  -b, --buffer SIZE          memory for copying (default 16M)\n"
 	"  -c, --chunk SIZE           tracking granularity (default 64K)\n"
 	"  -e, --on-error stop|retry  on a copy failure: stop (default) or\n"
@@ -226,10 +230,17 @@ static void load_submit(struct mirror_run *r, int i)
 
 int cmd_mirror(int argc, char **argv)
 {
-	enum { OPT_RATE = 256, OPT_RETRIES, OPT_DST_CACHE, OPT_MODE };
+	enum {
+		OPT_RATE = 256,
+		OPT_RETRIES,
+		OPT_DST_CACHE,
+		OPT_MODE,
+		OPT_SHARE
+	};
 	static const struct option opts[] = {
 		{ "progress", optional_argument, NULL, 'p' },
 		{ "rate", required_argument, NULL, OPT_RATE },
+		{ "copy-share", required_argument, NULL, OPT_SHARE },
 		{ "buffer", required_argument, NULL, 'b' },
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "on-error", required_argument, NULL, 'e' },
@@ -270,6 +281,14 @@ int cmd_mirror(int argc, char **argv)
 					   &mo.rate) < 0)
 				return CLI_USAGE;
 			break;
+		case OPT_SHARE: {
+			uint64_t n;
+			if (cli_parse_uint("mirror", "--copy-share", optarg, 1,
+					   100, &n) < 0)
+				return CLI_USAGE;
+			mo.copy_share = (unsigned)n;
+			break;
+		}
 		case 'b':
 			if (cli_parse_size("mirror", "--buffer", optarg,
 					   &mo.buffer_bytes) < 0)

@@ -44,6 +44,10 @@ const char serve_admin_help[] =
 	"                            (writes go to DST too where the copy has\n"
 	"                            been, from the start)\n"
 	"      --rate R              copy at most R bytes per second\n"
+	"      --copy-share PERCENT  while clients have requests in flight,\n"
+	"                            the copy is at work at most PERCENT of\n"
+	"                            the time (1-100; default 100:\n"
+	"                            never rest)\n"
 	"      --on-error stop|retry on a copy failure: stop the mirror\n"
 	"                            (default; the export goes on serving the\n"
 	"                            source) or copy the range again\n"
@@ -81,6 +85,14 @@ int serve_admin_option(struct serve_admin *a, int c, const char *arg)
 				      &a->mo.mirror.rate) < 0
 			       ? -1
 			       : 1;
+	case SERVE_OPT_COPY_SHARE: {
+		uint64_t n;
+		if (cli_parse_uint("serve", "--copy-share", arg, 1, 100, &n) <
+		    0)
+			return -1;
+		a->mo.mirror.copy_share = (unsigned)n;
+		return 1;
+	}
 	case SERVE_OPT_DST_CACHE:
 		return cli_parse_dst_cache("serve", arg, &a->mo.dst_direct) ? -1
 									    : 1;

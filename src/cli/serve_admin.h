@@ -36,6 +36,7 @@ enum {
 	SERVE_OPT_RETRIES,
 	SERVE_OPT_PIVOT_TIMEOUT,
 	SERVE_OPT_MIRROR_MODE,
+	SERVE_OPT_COPY_SHARE,
 };
 /* clang-format off */
 #define SERVE_ADMIN_LONGOPTS \
@@ -49,7 +50,8 @@ enum {
 	{ "on-error", required_argument, NULL, SERVE_OPT_ON_ERROR }, \
 	{ "retries", required_argument, NULL, SERVE_OPT_RETRIES }, \
 	{ "pivot-timeout", required_argument, NULL, SERVE_OPT_PIVOT_TIMEOUT }, \
-	{ "mirror-mode", required_argument, NULL, SERVE_OPT_MIRROR_MODE }
+	{ "mirror-mode", required_argument, NULL, SERVE_OPT_MIRROR_MODE }, \
+	{ "copy-share", required_argument, NULL, SERVE_OPT_COPY_SHARE }
 /* clang-format on */
 
 struct admin_export {

@@ -583,6 +583,111 @@ static void huge_sparse(void)
 	close_dev(&loop, m);
 }
 
+/* copy_share: reads of the primary take 10 ms, so a copy operation takes
+ * 10 ms. While a user's read is always in flight, a copy with a share of
+ * 20 % rests 40 ms after each: it copies far less in 400 ms than one
+ * that never rests. Once the user stops, the copy ends at full speed;
+ * and with no user at all it never rests, whatever its share: with 1 %
+ * it could not end within the bound otherwise (64 operations of 10 ms
+ * would owe 63 s of rest). */
+struct fg_reader {
+	mblk_dev *m;
+	char buf[4096];
+	struct iovec iov;
+	bool go, out;
+	int errors;
+};
+
+static void fg_read_done(void *data, int status, const char *error)
+{
+	struct fg_reader *f = data;
+	(void)error;
+	f->out = false;
+	if (status < 0)
+		f->errors++;
+	if (f->go && mblk_read(f->m, 0, &f->iov, 1, fg_read_done, f) == 0)
+		f->out = true;
+}
+
+static uint64_t copied_while_busy(unsigned share, bool busy)
+{
+	struct pair x;
+	uint64_t seed = 77;
+	const uint64_t bytes = 4 << 20;
+	mblk_dev *pr = ram(&loop, bytes, 512);
+	fill_pattern(pr, &seed, 100);
+	struct mblk_fault_rule slow = { .ops = MBLK_FAULT_READ,
+					.delay_us = 10000 };
+	mblk_dev *p;
+	CHECK_EQ(mblk_fault_wrap(pr, &slow, 1, &p), 0);
+	struct mblk_mirror_opts o = { .buffer_bytes = 64 << 10,
+				      .chunk_bytes = 64 << 10,
+				      .copy_share = share };
+	open_pair(&x, p, ram(&loop, bytes, 512), &o);
+	struct fg_reader f = { .m = x.m, .iov = { f.buf, sizeof(f.buf) } };
+	uint64_t done = 0;
+	if (busy) {
+		f.go = true;
+		fg_read_done(&f, 0, NULL);
+		uint64_t t0 = uv_hrtime();
+		while (uv_hrtime() - t0 < 400000000ull)
+			uv_run(&loop, UV_RUN_ONCE);
+		struct mblk_mirror_progress pg;
+		CHECK_EQ(mblk_mirror_get_progress(x.m, &pg), 0);
+		done = pg.bytes_read;
+		f.go = false;
+		while (f.out)
+			uv_run(&loop, UV_RUN_ONCE);
+		CHECK_EQ(f.errors, 0);
+	}
+	/* Idle now: full speed (64 operations of 10 ms). */
+	run_until(&loop, &x.ev.done, 10000, "the copy once idle");
+	CHECK(x.ev.complete == 1 && x.ev.failed == 0, "complete %d failed %d",
+	      x.ev.complete, x.ev.failed);
+	CHECK(same_contents(pr, x.s), "copy with share %u", share);
+	char uri[1024];
+	CHECK(mblk_get_uri(x.m, uri, sizeof(uri)) > 0, "get_uri");
+	char want[32];
+	snprintf(want, sizeof(want), "&share=%u", share);
+	CHECK(strstr(uri, want) != NULL, "%s lacks %s", uri, want);
+	close_dev(&loop, x.m);
+	return done;
+}
+
+static void copy_share(void)
+{
+	uint64_t flat = copied_while_busy(100, true);
+	uint64_t shared = copied_while_busy(20, true);
+	CHECK(shared > 0, "a share of 20 %% copied nothing in 400 ms");
+	CHECK(shared * 2 < flat,
+	      "a share of 20 %% copied %llu bytes in 400 ms, and flat out "
+	      "%llu: it did not rest",
+	      (unsigned long long)shared, (unsigned long long)flat);
+	copied_while_busy(1, false);
+	/* Out of range: refused with a sentence, by option and by URI. */
+	mblk_dev *p = ram(&loop, 1 << 20, 512), *s = ram(&loop, 1 << 20, 512);
+	mblk_dev *m;
+	struct mblk_mirror_opts o = { .copy_share = 101 };
+	CHECK_EQ(mblk_mirror_open(p, s, &o, NULL, NULL, &m), -EINVAL);
+	CHECK(strstr(mblk_last_error(), "share") != NULL, "%s",
+	      mblk_last_error());
+	close_dev(&loop, p);
+	close_dev(&loop, s);
+	const char *bad[] = { "share=0", "share=101", "share=x" };
+	for (int i = 0; i < 3; i++) {
+		char uri[256];
+		snprintf(uri, sizeof(uri),
+			 "mirror:?primary=[ram:?size=1M]&secondary=[ram:?size="
+			 "1M]&%s",
+			 bad[i]);
+		CHECK(mblk_open_sync(&loop, uri, MBLK_OPEN_NO_SAFE, &m) ==
+			      -EINVAL,
+		      "%s opened", uri);
+		CHECK(strstr(mblk_last_error(), "share") != NULL, "%s: %s", uri,
+		      mblk_last_error());
+	}
+}
+
 int main(void)
 {
 	uv_loop_init(&loop);
@@ -611,6 +716,7 @@ int main(void)
 	copy_in_pieces(1);
 	copy_in_pieces(2);
 	huge_copy_write();
+	copy_share();
 	failures_in_sync();
 	uv_run(&loop, UV_RUN_DEFAULT);
 	CHECK_EQ(uv_loop_close(&loop), 0);

@@ -73,6 +73,22 @@
  * rate (mblk_mirror_set_rate) stops it and lets the kick arm it again
  * for the new rate's deadline, so that raising the rate from a crawl
  * takes effect at once, not when the old debt would have been paid.
+ *
+ * The copy's share (copy_share; 100 %, the default, turns it off): while the mirror's users
+ * have requests in flight, the copy keeps one operation out (the rule in
+ * mblk__mirror_kick) and, after each, rests: an operation out for t owes
+ * t * (100 - share) / share of time with none out. The debt is paid only
+ * while no operation is out (from rest_mark_ns) and forgiven when the
+ * device goes idle, where the copy runs flat out. Rests under a
+ * millisecond (the timer's grain) are not taken at once but carried to
+ * the next. Why wall time, not CPU: the copy's work (the primary's reads,
+ * the secondary's writes) runs on the caller's loop, interleaved with the
+ * users' requests, or in the kernel's and libuv's threads, and its wall
+ * time is what bounds what it takes from them. Why at all: on two cores,
+ * a copy at full speed left a client of mblk serve --mirror-to a third
+ * of its rate (docs/BENCHMARKS.md); background work that yields to the
+ * foreground is what RAID resync (speed_limit_min) and Ceph's recovery
+ * do. The convergence rules above still hold: the copy only gets slower.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -109,6 +125,13 @@ static void copy_end(struct copy_op *op, int status, const char *msg)
 	}
 	op->busy = false;
 	m->ops_busy--;
+	if (m->share < 100 && mblk_dev_inflight(m->dev) > 0) {
+		/* Busy device: this operation's time buys a rest. */
+		uint64_t now = uv_hrtime();
+		m->rest_ns += (now - op->t0_ns) * (100 - m->share) / m->share;
+		if (m->ops_busy == 0)
+			m->rest_mark_ns = now;
+	}
 	mblk__mirror_lock_remove(m, e);
 	if (status < 0)
 		mblk__mirror_failure(m, status, msg);
@@ -435,6 +458,10 @@ static void copy_launch(struct mirror *m, uint64_t c, uint64_t n)
 	e->run = copy_run;
 	if (m->rate) /* charged now, holes given back: see the notes */
 		m->tokens -= (double)((e->end - e->start) << m->sec_shift);
+	if (m->share < 100) {
+		op->t0_ns = uv_hrtime();
+		m->rest_mark_ns = 0; /* no rest is paid while copying */
+	}
 	mblk__mirror_lock_add(m, e);
 }
 
@@ -503,6 +530,32 @@ static void copy_maybe_sync(struct mirror *m)
 	mblk_req_submit(c, copy_flush_done, m);
 }
 
+/* Pays the rest owed since the mark; true when the copy must rest
+ * longer, with the timer armed for it. */
+static bool copy_resting(struct mirror *m)
+{
+	if (m->rest_ns == 0)
+		return false;
+	if (mblk_dev_inflight(m->dev) == 0) {
+		m->rest_ns = 0; /* idle: nobody to yield to */
+		return false;
+	}
+	uint64_t now = uv_hrtime();
+	if (m->rest_mark_ns != 0) {
+		uint64_t paid = now - m->rest_mark_ns;
+		m->rest_ns -= paid < m->rest_ns ? paid : m->rest_ns;
+		m->rest_mark_ns = now;
+	}
+	if (m->rest_ns < 1000000) /* under the timer's grain: carried */
+		return false;
+	if (!m->timer_armed) {
+		m->timer_armed = true;
+		uv_timer_start(&m->timer, mblk__mirror_timer_cb,
+			       m->rest_ns / 1000000, 0);
+	}
+	return true;
+}
+
 static void copy_refill(struct mirror *m)
 {
 	uint64_t now = uv_hrtime();
@@ -537,6 +590,8 @@ void mblk__mirror_kick(struct mirror *m)
 	 * outrun it, so it converges without a person either way. */
 	int max_ops = mblk_dev_inflight(m->dev) > 0 ? 1 : m->nops;
 	while (m->ops_busy < max_ops) {
+		if (m->ops_busy == 0 && copy_resting(m))
+			break;
 		if (m->rate && m->tokens < 0) {
 			if (!m->timer_armed) {
 				uint64_t ms = (uint64_t)(-m->tokens * 1000.0 /

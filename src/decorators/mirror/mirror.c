@@ -627,6 +627,9 @@ static int mirror_get_uri(mblk_dev *dev, char *buf, size_t len)
 	if (o->copy_write_bytes)
 		n += (size_t)snprintf(q + n, sizeof(q) - n, "&copy-write=%llu",
 				      (unsigned long long)o->copy_write_bytes);
+	if (o->copy_share)
+		n += (size_t)snprintf(q + n, sizeof(q) - n, "&share=%u",
+				      o->copy_share);
 	if (o->on_error == MBLK_MIRROR_RETRY)
 		n += (size_t)snprintf(q + n, sizeof(q) - n,
 				      "&on-error=retry&retries=%u", o->retries);
@@ -780,6 +783,12 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	    opts->on_error != MBLK_MIRROR_RETRY)
 		return mblk_set_error(-EINVAL, "mirror: unknown on_error %d",
 				      (int)opts->on_error);
+	if (opts->copy_share > 100)
+		return mblk_set_error(-EINVAL,
+				      "cannot mirror %s onto %s: the copy's "
+				      "share is %u %%; give 1 to 100 (100: "
+				      "never rest)",
+				      pn, sn, opts->copy_share);
 
 	struct mirror *m = calloc(1, sizeof(*m));
 	if (m == NULL)
@@ -847,6 +856,7 @@ int mblk_mirror_open(mblk_dev *primary, mblk_dev *secondary,
 	m->pivot_timeout_ms = opts->pivot_timeout_ms ? opts->pivot_timeout_ms
 						     : 30000;
 	m->rate = opts->rate;
+	m->share = opts->copy_share ? opts->copy_share : 100;
 	m->tokens_cap = 0; /* no credit: the rate holds from the first byte */
 	m->tokens = 0;
 	m->on_error = opts->on_error;

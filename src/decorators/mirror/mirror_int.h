@@ -55,6 +55,7 @@ struct copy_op {
 	int pieces;             /* pieces of the extent still in flight */
 	int pstatus;            /* the first piece's failure, or 0 */
 	char pmsg[MBLK_MSG_MAX];
+	uint64_t t0_ns; /* when it was launched (the copy's share) */
 };
 
 /* Per-request context of a foreground request (mirror.c). */
@@ -126,7 +127,12 @@ struct mirror {
 	uint64_t rate;
 	double tokens, tokens_cap;
 	uint64_t refill_ns;
-	uv_timer_t timer; /* start, and waits for tokens */
+	/* The copy's share of time while the device is busy (copy.c's
+	 * notes): rest owed, in ns, paid from rest_mark_ns on while no
+	 * operation is out (0: not paying). */
+	unsigned share;
+	uint64_t rest_ns, rest_mark_ns;
+	uv_timer_t timer; /* start, and waits for tokens or rest */
 	bool timer_armed;
 
 	struct mblk_mirror_opts opts; /* as given, for get_uri */

@@ -1,7 +1,7 @@
 /* mirror_uri.c - opening a mirror by URI.
  *
  *   mirror:?primary=[URI]&secondary=[URI][&buffer=SIZE][&chunk=SIZE]
- *          [&rate=SIZE][&on-error=stop|retry][&retries=N]
+ *          [&rate=SIZE][&share=PERCENT][&on-error=stop|retry][&retries=N]
  *          [&pivot-timeout-ms=N]
  *          [&secondary-zero=1][&in-sync=1][&active=1]
  *
@@ -84,7 +84,7 @@ static void mirror_secondary_opened(void *data, int status, mblk_dev *dev,
 static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 {
 	struct mblk_mirror_opts o = { 0 };
-	uint64_t retries = 0;
+	uint64_t retries = 0, share = 0;
 	bool scan = true;
 	const char *text = mblk_uri_text(u);
 	int r;
@@ -97,6 +97,7 @@ static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 	    (r = mblk_uri_get_size(u, "rate", &o.rate)) < 0 ||
 	    (r = mblk_uri_get_size(u, "copy-write", &o.copy_write_bytes)) < 0 ||
 	    (r = mblk_uri_get_uint(u, "retries", &retries)) < 0 ||
+	    (r = mblk_uri_get_uint(u, "share", &share)) < 0 ||
 	    (r = mblk_uri_get_bool(u, "secondary-zero", &o.secondary_is_zero)) <
 		    0 ||
 	    (r = mblk_uri_get_bool(u, "in-sync", &o.secondary_in_sync)) < 0 ||
@@ -123,6 +124,13 @@ static int mirror_open_start(struct mblk_open_req *req, struct mblk_uri *u)
 				      "retry",
 				      oe, text);
 	o.no_scan = !scan;
+	if (share > 100 || (share == 0 && mblk_uri_get(u, "share") != NULL))
+		return mblk_set_error(-EINVAL,
+				      "share=%llu in URI '%s': give the copy's "
+				      "share of a busy device's time, 1 to "
+				      "100 (percent)",
+				      (unsigned long long)share, text);
+	o.copy_share = (unsigned)share;
 	if (retries > 1000000000u)
 		retries = 1000000000u;
 	o.retries = (unsigned)retries;
@@ -172,6 +180,9 @@ static const struct mblk_uri_key mirror_keys[] = {
 	{ "copy-write", "size",
 	  "the largest write the copy makes on the secondary (default: "
 	  "whole extents)" },
+	{ "share", "percent",
+	  "while the device is in use, the copy's share of the time (1-100, "
+	  "default 100: never rest)" },
 	{ "on-error", "stop|retry", "when copying fails (default stop)" },
 	{ "retries", "number", "with on-error=retry: failures allowed (3)" },
 	{ "secondary-zero", "bool",
