@@ -125,12 +125,14 @@ static void copy_end(struct copy_op *op, int status, const char *msg)
 	}
 	op->busy = false;
 	m->ops_busy--;
-	if (m->share < 100 && mblk_dev_inflight(m->dev) > 0) {
-		/* Busy device: this operation's time buys a rest. */
+	if (m->share < 100) {
 		uint64_t now = uv_hrtime();
-		m->rest_ns += (now - op->t0_ns) * (100 - m->share) / m->share;
+		/* Busy device: this operation's time buys a rest. */
+		if (mblk_dev_inflight(m->dev) > 0)
+			m->rest_ns +=
+				(now - op->t0_ns) * (100 - m->share) / m->share;
 		if (m->ops_busy == 0)
-			m->rest_mark_ns = now;
+			m->rest_mark_ns = now; /* the rest is paid from now */
 	}
 	mblk__mirror_lock_remove(m, e);
 	if (status < 0)
@@ -544,14 +546,17 @@ static bool copy_resting(struct mirror *m)
 	if (m->rest_mark_ns != 0) {
 		uint64_t paid = now - m->rest_mark_ns;
 		m->rest_ns -= paid < m->rest_ns ? paid : m->rest_ns;
-		m->rest_mark_ns = now;
 	}
+	m->rest_mark_ns = now;    /* called with no operation out */
 	if (m->rest_ns < 1000000) /* under the timer's grain: carried */
 		return false;
+	/* At most 100 ms at a time: a device gone idle meanwhile ends the
+	 * rest within that, even after a long operation at a small share. */
 	if (!m->timer_armed) {
+		uint64_t ms = m->rest_ns / 1000000;
 		m->timer_armed = true;
 		uv_timer_start(&m->timer, mblk__mirror_timer_cb,
-			       m->rest_ns / 1000000, 0);
+			       ms < 100 ? ms : 100, 0);
 	}
 	return true;
 }
