@@ -37,7 +37,8 @@
 # that). Output: a markdown table (stdout and OUT.md, default
 # DIR/migrate_bench.md) and one CSV row per round and side (OUT.csv,
 # default DIR/migrate_bench.csv). Results go in docs/BENCHMARKS.md; do
-# not take them on a busy machine.
+# not take them on a busy machine: the table gives the CPU time the host
+# took from the VM (steal) during each side, and says NOT QUIET above 2 %.
 set -euo pipefail
 
 reps=3
@@ -135,15 +136,24 @@ stop() {
 	spid=
 }
 
+# CPU time the host took from this VM (steal) and all CPU time, in ticks
+# of /proc/stat, so that each run says whether the machine was quiet.
+cpu_ticks() { awk '/^cpu /{ t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
+
 # fio_run SECONDS NAME: the client, on the export. Every request's
 # latency is logged (no log_avg_msec: an average over a window would hide
 # the pause), stamped in Unix-epoch ms to line up with the events.
 fio_run() {
+	local before
+	before=$(cpu_ticks)
 	fio --name=client --ioengine=nbd --uri="$(head -n1 "$work/serve.out")" \
 		--rw=randwrite --bs=4k --iodepth=16 --time_based \
 		--runtime="$1" --randseed=14 --norandommap \
 		--write_lat_log="$work/$2" --log_unix_epoch=1 \
 		--output-format=json --output="$work/$2.json"
+	echo "$before $(cpu_ticks)" |
+		awk '{ p = $4 > $2 ? 100 * ($3 - $1) / ($4 - $2) : 0; printf "%.2f\n", p }' \
+			>"$work/$2.steal"
 }
 
 # events FILE: reads the control socket's events in the background, each
@@ -182,8 +192,9 @@ for round in $(seq "$reps"); do
 import json, sys
 work, name, rnd = sys.argv[1:]
 j = json.load(open("%s/%s.json" % (work, name)))["jobs"][0]["write"]
+steal = float(open("%s/%s.steal" % (work, name)).read())
 print(json.dumps({"round": int(rnd), "side": "plain", "iops": j["iops"],
-                  "clat_max_ms": j["clat_ns"]["max"] / 1e6}))
+                  "clat_max_ms": j["clat_ns"]["max"] / 1e6, "steal_pct": steal}))
 PY
 
 	say migrate
@@ -264,7 +275,8 @@ print(json.dumps({
     "remaining_MiB": st.get("bytes_remaining", 0) / 1048576,
     "pause_ms": st.get("pause_ms"), "pivot_ms": st.get("pivot_ms"),
     "clat_max_near_pivot_ms": clat_near, "gap_max_near_pivot_ms": gap,
-    "clat_max_ms": j["clat_ns"]["max"] / 1e6}))
+    "clat_max_ms": j["clat_ns"]["max"] / 1e6,
+    "steal_pct": float(open("%s/%s.steal" % (work, name)).read())}))
 PY
 	rm -f "$work"/*.log "$work/src.img" "$work/dst.img" "$work/status.json" \
 		"$work/release.time"
@@ -278,7 +290,7 @@ plain = [r for r in rows if r["side"] == "plain"]
 mig = [r for r in rows if r["side"] == "migrate"]
 cols = ["round", "side", "iops", "copy_iops", "after_iops", "pivot_s",
         "state", "mode", "remaining_MiB", "pivot_ms", "pause_ms", "clat_max_near_pivot_ms",
-        "gap_max_near_pivot_ms", "clat_max_ms"]
+        "gap_max_near_pivot_ms", "clat_max_ms", "steal_pct"]
 with open(csvpath, "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
     w.writeheader()
@@ -321,7 +333,13 @@ lines = [
     row("slowest request of the whole run, migrating (fio), ms", "clat_max_ms", mig, "%.1f"),
     "| converged and pivoted by itself | %d of %d | |"
     % (sum(r["state"] == "pivoted" and r["pivot_s"] is not None for r in mig), len(mig)),
+    row("host steal while the client ran, plain, % of CPU time", "steal_pct", plain, "%.1f"),
+    row("host steal while the client ran, migrating, % of CPU time", "steal_pct", mig, "%.1f"),
 ]
+worst = max([r.get("steal_pct") or 0 for r in rows] + [0])
+if worst > 2:
+    lines += ["", "NOT QUIET: the host took up to %.1f %% of this VM's CPU time in a "
+              "run; these are not results." % worst]
 text = "\n".join(lines)
 print(text)
 open(out, "w").write(text + "\n")

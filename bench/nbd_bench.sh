@@ -121,6 +121,10 @@ ticks() {
 		"/proc/$SPID/stat" 2>/dev/null || echo 0
 }
 HZ=$(getconf CLK_TCK)
+# CPU time the host took from this VM (steal) and all CPU time, in ticks
+# of /proc/stat: the run ends by saying whether the machine was quiet.
+cpu_ticks() { awk '/^cpu /{ t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
+STEAL0=$(cpu_ticks)
 
 # A fresh CSV each run: rows left by an earlier run (a QUICK check, say)
 # must not be mixed into this run's medians.
@@ -244,3 +248,8 @@ for t in tests:
         ratios.append("%.2fx" % (x / y) if x and y else "")
     print("| %s | %s | %s |" % (t, " | ".join(cells), " | ".join(ratios)))
 PY
+echo "$STEAL0 $(cpu_ticks)" | awk '{
+	p = $4 > $2 ? 100 * ($3 - $1) / ($4 - $2) : 0
+	w = p > 2 ? " (NOT QUIET: these are not results)" : ""
+	printf "host steal over the run: %.1f %% of CPU time%s\n", p, w }' |
+	tee -a "$WORK/nbd.md"
