@@ -229,6 +229,11 @@ MBLK_API int mblk_mirror_resume(mblk_dev *dev);
  * imposed. Returns 0 or -EINVAL (not a mirror). */
 MBLK_API int mblk_mirror_set_rate(mblk_dev *dev, uint64_t rate);
 
+/* Changes the copy's share of a busy device's time (copy_share, 1-100;
+ * 100: never rest), at once: a rest owed under the old share is
+ * dropped. -EINVAL, with a sentence, for anything else. */
+MBLK_API int mblk_mirror_set_share(mblk_dev *dev, unsigned share);
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,6 +42,8 @@ static const char ctl_help[] =
 	"                            everything onto the destination again\n"
 	"  set-rate RATE             the copy's limit in bytes/s (K/M/G; 0:\n"
 	"                            none)\n"
+	"  set-share PERCENT         the copy's share of a busy export's time\n"
+	"                            (1-100; 100: never rest)\n"
 	"  add-export NAME URI [--read-only] [--description TEXT]\n"
 	"  remove-export NAME        drop its clients and close its device\n"
 	"  quit                      stop the server gracefully\n"
@@ -451,6 +453,15 @@ int cmd_ctl(int argc, char **argv)
 		if (npos == 1)
 			req = json_pack("{s:s,s:I}", "cmd", cmd, "rate",
 					(json_int_t)rate);
+	} else if (strcmp(cmd, "set-share") == 0) {
+		want = 1;
+		uint64_t share;
+		if (npos == 1 && cli_parse_uint("ctl", "set-share", pos[0], 1,
+						100, &share) < 0)
+			return CLI_USAGE;
+		if (npos == 1)
+			req = json_pack("{s:s,s:I}", "cmd", cmd, "share",
+					(json_int_t)share);
 	} else if (strcmp(cmd, "add-export") == 0) {
 		want = 2;
 		if (npos == 2) {

@@ -6,6 +6,7 @@
  * a chmod after it in case the filesystem ignored it), speaking JSON
  * lines: each request is one object on one line,
  *     {"cmd":"status"}  {"cmd":"set-rate","rate":"10M","id":7}
+ *     {"cmd":"set-share","share":40}
  * and gets exactly one reply line, in order,
  *     {"ok":true,"result":{...}}  {"ok":false,"error":"<sentence>",
  *                                   "errno":"EBUSY"}
@@ -233,7 +234,7 @@ static json_t *ctl_mirror_json(struct serve_admin *a)
 	migrate_status(a->mig, &s);
 	json_t *m = json_pack(
 		"{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:i,s:i,s:f,"
-		"s:I,s:I}",
+		"s:I,s:I,s:i}",
 		"source", s.src, "destination", s.dst, "state", s.state, "mode",
 		s.mode, "pivot", s.pivot, "bytes_total",
 		(json_int_t)s.p.bytes_total, "bytes_done",
@@ -243,7 +244,8 @@ static json_t *ctl_mirror_json(struct serve_admin *a)
 		(json_int_t)s.p.bytes_zeroed, "copy_rate_bytes_per_s", s.p.rate,
 		"percent", s.p.percent, "passes", (int)s.p.passes, "elapsed_s",
 		s.p.elapsed, "rate_limit_bytes_per_s", (json_int_t)s.rate_limit,
-		"copy_errors", (json_int_t)s.copy_errors);
+		"copy_errors", (json_int_t)s.copy_errors, "copy_share_percent",
+		(int)s.copy_share);
 	json_object_set_new(m, "error",
 			    s.error ? json_string(s.error) : json_null());
 	json_object_set_new(m, "pivot_ms",
@@ -405,12 +407,13 @@ static void ctl_command(struct ctl_client *cl, json_t *req)
 	char msg[600];
 	if (!json_is_string(jcmd)) {
 		ctl_send(cl,
-			 ctl_with_id(ctl_error(-EINVAL,
-					       "a request needs \"cmd\", a "
-					       "string: status, pivot, cancel, "
-					       "retry, set-rate, add-export, "
-					       "remove-export or quit"),
-				     id),
+			 ctl_with_id(
+				 ctl_error(-EINVAL,
+					   "a request needs \"cmd\", a "
+					   "string: status, pivot, cancel, "
+					   "retry, set-rate, set-share, add-export, "
+					   "remove-export or quit"),
+				 id),
 			 false);
 		return;
 	}
@@ -460,6 +463,28 @@ static void ctl_command(struct ctl_client *cl, json_t *req)
 						     "{s:I}",
 						     "rate_limit_bytes_per_s",
 						     (json_int_t)rate)),
+				     id),
+			 false);
+	} else if (strcmp(cmd, "set-share") == 0) {
+		if (!ctl_need_mirror(cl, id, cmd))
+			return;
+		json_t *v = json_object_get(req, "share");
+		r = -EINVAL;
+		snprintf(msg, sizeof(msg),
+			 "set-share wants \"share\": the copy's share of a busy "
+			 "export's time, a whole percent from 1 to 100 (100: "
+			 "never rest)");
+		if (json_is_integer(v) && json_integer_value(v) >= 1 &&
+		    json_integer_value(v) <= 100 &&
+		    (r = migrate_set_share(a->mig, (unsigned)json_integer_value(
+							   v))) < 0)
+			snprintf(msg, sizeof(msg), "%s", mblk_last_error());
+		ctl_send(cl,
+			 ctl_with_id(r < 0 ? ctl_error(r, msg)
+					   : ctl_ok(json_pack(
+						     "{s:I}",
+						     "copy_share_percent",
+						     json_integer_value(v))),
 				     id),
 			 false);
 	} else if (strcmp(cmd, "add-export") == 0 ||
@@ -514,7 +539,7 @@ static void ctl_command(struct ctl_client *cl, json_t *req)
 	} else {
 		snprintf(msg, sizeof(msg),
 			 "unknown command '%.100s'; the commands are status, "
-			 "pivot, cancel, retry, set-rate, add-export, "
+			 "pivot, cancel, retry, set-rate, set-share, add-export, "
 			 "remove-export and quit",
 			 cmd);
 		ctl_send(cl, ctl_with_id(ctl_error(-EINVAL, msg), id), false);

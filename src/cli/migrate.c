@@ -71,6 +71,7 @@ struct migrate {
 	bool in_sync_seen, pivoting, pivoted, stopped, reported;
 	int auto_tries;
 	uint64_t rate;
+	unsigned share; /* the copy's share, percent */
 	uint64_t copy_errors;
 	char *error;
 	uint64_t pivot_t0;
@@ -337,6 +338,15 @@ int migrate_retry(struct migrate *m)
 	return 0;
 }
 
+int migrate_set_share(struct migrate *m, unsigned share)
+{
+	int r = mblk_mirror_set_share(m->top, share);
+	if (r < 0)
+		return r; /* the sentence names the mirror and the share */
+	m->share = share;
+	return 0;
+}
+
 int migrate_set_rate(struct migrate *m, uint64_t rate)
 {
 	int r = mblk_mirror_set_rate(m->top, rate);
@@ -356,6 +366,7 @@ void migrate_status(struct migrate *m, struct migrate_status *st)
 	st->dst = m->dst;
 	st->pivot = m->o.pivot == MIGRATE_PIVOT_AUTO ? "auto" : "manual";
 	st->rate_limit = m->rate;
+	st->copy_share = m->share;
 	st->copy_errors = m->copy_errors;
 	st->error = m->error;
 	st->pivot_ms = m->pivoted ? m->pivot_ms : -1;
@@ -420,6 +431,7 @@ int migrate_open(const struct migrate_opts *o, uv_loop_t *loop,
 	m->src = strdup(o->src);
 	m->dst = strdup(o->dst);
 	m->rate = o->mirror.rate;
+	m->share = o->mirror.copy_share ? o->mirror.copy_share : 100;
 	m->pivot_ms = m->pause_ms = -1;
 	mblk_dev *src = NULL, *dst = NULL;
 	char path[4096];

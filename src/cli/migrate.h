@@ -6,7 +6,7 @@
  *   migrate_open(&mo, loop, &m, &dev)   opens SRC and DST and the mirror
  *   ... export dev (clients see one device throughout) ...
  *   migrate_pivot(m, cb, data) / migrate_cancel(m) / migrate_retry(m)
- *   migrate_set_rate
+ *   migrate_set_rate, migrate_set_share
  *   migrate_status(m, &st)              for status and metrics
  *   migrate_stop(m)                     stops its timers (shutdown)
  *   migrate_free(m)                     after dev is closed
@@ -59,6 +59,7 @@ struct migrate_status {
 	const char *pivot; /* "auto" or "manual" */
 	struct mblk_mirror_progress p; /* zero once pivoted but for total */
 	uint64_t rate_limit;           /* bytes/s, 0: none */
+	unsigned copy_share;           /* percent, 100: never rests */
 	uint64_t copy_errors;          /* failures seen (retried or not) */
 	const char *error;             /* the last failure, or NULL */
 	double pivot_ms;               /* how long the pivot took, or -1 */
@@ -92,6 +93,7 @@ int migrate_cancel(struct migrate *m);
 /* After a failure or a cancel: copy everything again. */
 int migrate_retry(struct migrate *m);
 int migrate_set_rate(struct migrate *m, uint64_t rate);
+int migrate_set_share(struct migrate *m, unsigned share);
 
 void migrate_status(struct migrate *m, struct migrate_status *st);
 

@@ -174,6 +174,20 @@ with scenario(["--mirror-to", "dst.img", "--pivot=manual",
     r = c.cmd("set-rate", rate="2M")
     check("set-rate 2M", (r["ok"], r["result"]["rate_limit_bytes_per_s"]),
           (True, 2 << 20))
+    # The copy's share: 1-100, a whole number, shown by status.
+    check("status: share 100 by default",
+          c.cmd("status")["result"]["mirror"]["copy_share_percent"], 100)
+    for bad in (None, 0, 101, "40", 40.5, -3):
+        r = c.cmd("set-share") if bad is None else c.cmd("set-share",
+                                                          share=bad)
+        check("set-share %r" % (bad,), err_of(r), (False, "EINVAL"))
+        ok("set-share %r says what it wants" % (bad,),
+           "1 to 100" in r.get("error", ""), str(r))
+    r = c.cmd("set-share", share=40)
+    check("set-share 40", (r["ok"], r["result"]["copy_share_percent"]),
+          (True, 40))
+    check("status: share 40 (set)",
+          c.cmd("status")["result"]["mirror"]["copy_share_percent"], 40)
 
     # Two controllers at once, each with its own replies; up to 8.
     c2 = L.Control(srv.ctl)
@@ -271,6 +285,10 @@ with scenario(["--mirror-to", "dst.img", "--pivot=manual",
     check("mblk ctl with an unknown command exits 2", rc, 2)
     rc, out, errs = ctl_cli(srv, "set-rate")
     check("mblk ctl set-rate without a rate exits 2", rc, 2)
+    rc, out, errs = ctl_cli(srv, "set-share", "101")
+    check("mblk ctl set-share 101 exits 2", rc, 2)
+    rc, out, errs = ctl_cli(srv, "set-share", "100")
+    check("mblk ctl set-share 100", rc, 0)
     rc, out, errs = ctl_cli(srv, "send", '{"cmd":"status"}', "--json")
     check("mblk ctl send", rc, 0)
     ok("mblk ctl send prints the reply", '"ok":true' in out, out)

@@ -609,7 +609,7 @@ static void fg_read_done(void *data, int status, const char *error)
 		f->out = true;
 }
 
-static uint64_t copied_while_busy(unsigned share, bool busy)
+static uint64_t copied_while_busy(unsigned share, bool busy, bool later)
 {
 	struct pair x;
 	uint64_t seed = 77;
@@ -622,8 +622,10 @@ static uint64_t copied_while_busy(unsigned share, bool busy)
 	CHECK_EQ(mblk_fault_wrap(pr, &slow, 1, &p), 0);
 	struct mblk_mirror_opts o = { .buffer_bytes = 64 << 10,
 				      .chunk_bytes = 64 << 10,
-				      .copy_share = share };
+				      .copy_share = later ? 0 : share };
 	open_pair(&x, p, ram(&loop, bytes, 512), &o);
+	if (later) /* mblk_mirror_set_share, once copying */
+		CHECK_EQ(mblk_mirror_set_share(x.m, share), 0);
 	struct fg_reader f = { .m = x.m, .iov = { f.buf, sizeof(f.buf) } };
 	uint64_t done = 0;
 	if (busy) {
@@ -656,14 +658,18 @@ static uint64_t copied_while_busy(unsigned share, bool busy)
 
 static void copy_share(void)
 {
-	uint64_t flat = copied_while_busy(100, true);
-	uint64_t shared = copied_while_busy(20, true);
+	uint64_t flat = copied_while_busy(100, true, false);
+	uint64_t shared = copied_while_busy(20, true, false);
+	uint64_t set = copied_while_busy(20, true, true);
 	CHECK(shared > 0, "a share of 20 %% copied nothing in 400 ms");
 	CHECK(shared * 2 < flat,
 	      "a share of 20 %% copied %llu bytes in 400 ms, and flat out "
 	      "%llu: it did not rest",
 	      (unsigned long long)shared, (unsigned long long)flat);
-	copied_while_busy(1, false);
+	CHECK(set > 0 && set * 2 < flat,
+	      "set to 20 %% while copying: %llu bytes in 400 ms, flat out %llu",
+	      (unsigned long long)set, (unsigned long long)flat);
+	copied_while_busy(1, false, false);
 	/* Out of range: refused with a sentence, by option and by URI. */
 	mblk_dev *p = ram(&loop, 1 << 20, 512), *s = ram(&loop, 1 << 20, 512);
 	mblk_dev *m;
@@ -671,6 +677,15 @@ static void copy_share(void)
 	CHECK_EQ(mblk_mirror_open(p, s, &o, NULL, NULL, &m), -EINVAL);
 	CHECK(strstr(mblk_last_error(), "share") != NULL, "%s",
 	      mblk_last_error());
+	CHECK_EQ(mblk_mirror_set_share(p, 50), -EINVAL); /* not a mirror */
+	CHECK_EQ(mblk_mirror_open(p, s, NULL, NULL, NULL, &m), 0);
+	CHECK_EQ(mblk_mirror_set_share(m, 0), -EINVAL);
+	CHECK_EQ(mblk_mirror_set_share(m, 101), -EINVAL);
+	CHECK(strstr(mblk_last_error(), "1 to 100") != NULL, "%s",
+	      mblk_last_error());
+	close_dev(&loop, m);
+	p = ram(&loop, 1 << 20, 512);
+	s = ram(&loop, 1 << 20, 512);
 	close_dev(&loop, p);
 	close_dev(&loop, s);
 	const char *bad[] = { "share=0", "share=101", "share=x" };

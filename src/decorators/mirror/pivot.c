@@ -490,6 +490,29 @@ int mblk_mirror_resume(mblk_dev *dev)
 	return 0;
 }
 
+int mblk_mirror_set_share(mblk_dev *dev, unsigned share)
+{
+	struct mirror *m = mblk__mirror_find(dev);
+	if (m == NULL)
+		return mblk_set_error(-EINVAL, "mblk_mirror_set_share: not a "
+					       "mirror");
+	if (share < 1 || share > 100)
+		return mblk_set_error(-EINVAL,
+				      "%s: the copy's share is %u %%; give 1 "
+				      "to 100 (100: never rest)",
+				      mblk_dev_name(dev), share);
+	m->share = share;
+	m->opts.copy_share = share;
+	m->rest_ns = 0; /* owed under the old share */
+	if (!m->pivoting && !m->preflushing && m->started) {
+		/* A rest may be armed for the old share's debt. */
+		uv_timer_stop(&m->timer);
+		m->timer_armed = false;
+		mblk__mirror_kick(m);
+	}
+	return 0;
+}
+
 int mblk_mirror_set_rate(mblk_dev *dev, uint64_t rate)
 {
 	struct mirror *m = mblk__mirror_find(dev);
