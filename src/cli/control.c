@@ -399,6 +399,19 @@ static bool ctl_need_mirror(struct ctl_client *cl, json_t *id, const char *cmd)
 	return false;
 }
 
+/* The reply to a set- command: {KEY: value} when r is 0, else the error
+ * r with its sentence msg. */
+static void ctl_reply_set(struct ctl_client *cl, json_t *id, int r,
+			  const char *msg, const char *key, json_int_t value)
+{
+	json_t *reply;
+	if (r == 0)
+		reply = ctl_ok(json_pack("{s:I}", key, value));
+	else
+		reply = ctl_error(r, msg);
+	ctl_send(cl, ctl_with_id(reply, id), false);
+}
+
 static void ctl_command(struct ctl_client *cl, json_t *req)
 {
 	struct serve_admin *a = cl->ctl->a;
@@ -457,14 +470,8 @@ static void ctl_command(struct ctl_client *cl, json_t *req)
 				 sizeof(msg));
 		if (r == 0 && (r = migrate_set_rate(a->mig, rate)) < 0)
 			snprintf(msg, sizeof(msg), "%s", mblk_last_error());
-		ctl_send(cl,
-			 ctl_with_id(r < 0 ? ctl_error(r, msg)
-					   : ctl_ok(json_pack(
-						     "{s:I}",
-						     "rate_limit_bytes_per_s",
-						     (json_int_t)rate)),
-				     id),
-			 false);
+		ctl_reply_set(cl, id, r, msg, "rate_limit_bytes_per_s",
+			      (json_int_t)rate);
 	} else if (strcmp(cmd, "set-share") == 0) {
 		if (!ctl_need_mirror(cl, id, cmd))
 			return;
@@ -474,19 +481,12 @@ static void ctl_command(struct ctl_client *cl, json_t *req)
 			 "set-share wants \"share\": the copy's share of a busy "
 			 "export's time, a whole percent from 1 to 100 (100: "
 			 "never rest)");
-		if (json_is_integer(v) && json_integer_value(v) >= 1 &&
-		    json_integer_value(v) <= 100 &&
-		    (r = migrate_set_share(a->mig, (unsigned)json_integer_value(
-							   v))) < 0)
+		json_int_t share = json_is_integer(v) ? json_integer_value(v)
+						      : 0;
+		if (share >= 1 && share <= 100 &&
+		    (r = migrate_set_share(a->mig, (unsigned)share)) < 0)
 			snprintf(msg, sizeof(msg), "%s", mblk_last_error());
-		ctl_send(cl,
-			 ctl_with_id(r < 0 ? ctl_error(r, msg)
-					   : ctl_ok(json_pack(
-						     "{s:I}",
-						     "copy_share_percent",
-						     json_integer_value(v))),
-				     id),
-			 false);
+		ctl_reply_set(cl, id, r, msg, "copy_share_percent", share);
 	} else if (strcmp(cmd, "add-export") == 0 ||
 		   strcmp(cmd, "remove-export") == 0) {
 		bool add = cmd[0] == 'a';
