@@ -490,6 +490,18 @@ int mblk_mirror_resume(mblk_dev *dev)
 	return 0;
 }
 
+/* After a new rate or share: a timer armed for the old one's wait may be
+ * minutes away; the new setting decides when the copier goes on. The
+ * timer is the pivot's while one is under way. */
+static void mirror_rekick(struct mirror *m)
+{
+	if (!m->pivoting && !m->preflushing && m->started) {
+		uv_timer_stop(&m->timer);
+		m->timer_armed = false;
+		mblk__mirror_kick(m);
+	}
+}
+
 int mblk_mirror_set_share(mblk_dev *dev, unsigned share)
 {
 	struct mirror *m = mblk__mirror_find(dev);
@@ -504,12 +516,7 @@ int mblk_mirror_set_share(mblk_dev *dev, unsigned share)
 	m->share = share;
 	m->opts.copy_share = share;
 	m->rest_ns = 0; /* owed under the old share */
-	if (!m->pivoting && !m->preflushing && m->started) {
-		/* A rest may be armed for the old share's debt. */
-		uv_timer_stop(&m->timer);
-		m->timer_armed = false;
-		mblk__mirror_kick(m);
-	}
+	mirror_rekick(m);
 	return 0;
 }
 
@@ -525,12 +532,6 @@ int mblk_mirror_set_rate(mblk_dev *dev, uint64_t rate)
 	if (m->tokens > m->tokens_cap)
 		m->tokens = m->tokens_cap;
 	m->refill_ns = 0;
-	if (!m->pivoting && !m->preflushing && m->started) {
-		/* A timer armed for the old rate's debt may be minutes away:
-		 * the new rate decides when the copier goes on. */
-		uv_timer_stop(&m->timer);
-		m->timer_armed = false;
-		mblk__mirror_kick(m);
-	}
+	mirror_rekick(m);
 	return 0;
 }
