@@ -460,10 +460,9 @@ static void copy_launch(struct mirror *m, uint64_t c, uint64_t n)
 	e->run = copy_run;
 	if (m->rate) /* charged now, holes given back: see the notes */
 		m->tokens -= (double)((e->end - e->start) << m->sec_shift);
-	if (m->share < 100) {
-		op->t0_ns = uv_hrtime();
-		m->rest_mark_ns = 0; /* no rest is paid while copying */
-	}
+	/* Whatever the share now: mblk_mirror_set_share may lower it while
+	 * this operation is out, and copy_end then charges its time. */
+	op->t0_ns = uv_hrtime();
 	mblk__mirror_lock_add(m, e);
 }
 

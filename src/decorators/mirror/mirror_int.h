@@ -128,8 +128,9 @@ struct mirror {
 	double tokens, tokens_cap;
 	uint64_t refill_ns;
 	/* The copy's share of time while the device is busy (copy.c's
-	 * notes): rest owed, in ns, paid from rest_mark_ns on while no
-	 * operation is out (0: not paying). */
+	 * notes): rest owed, in ns, paid from rest_mark_ns (when the last
+	 * operation ended, or the rest was last looked at) on while no
+	 * operation is out. */
 	unsigned share;
 	uint64_t rest_ns, rest_mark_ns;
 	uv_timer_t timer; /* start, and waits for tokens or rest */
