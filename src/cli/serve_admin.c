@@ -46,7 +46,7 @@ const char serve_admin_help[] =
 	"      --rate R              copy at most R bytes per second\n"
 	"      --copy-share PERCENT  while clients have requests in flight,\n"
 	"                            the copy is at work at most PERCENT of\n"
-	"                            the time (1-100; default 100:\n"
+	"                            the time (1-100; default 50; 100:\n"
 	"                            never rest)\n"
 	"      --on-error stop|retry on a copy failure: stop the mirror\n"
 	"                            (default; the export goes on serving the\n"

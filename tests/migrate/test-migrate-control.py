@@ -175,8 +175,8 @@ with scenario(["--mirror-to", "dst.img", "--pivot=manual",
     check("set-rate 2M", (r["ok"], r["result"]["rate_limit_bytes_per_s"]),
           (True, 2 << 20))
     # The copy's share: 1-100, a whole number, shown by status.
-    check("status: share 100 by default",
-          c.cmd("status")["result"]["mirror"]["copy_share_percent"], 100)
+    check("status: share 50 by default",
+          c.cmd("status")["result"]["mirror"]["copy_share_percent"], 50)
     for bad in (None, 0, 101, "40", 40.5, -3):
         r = c.cmd("set-share") if bad is None else c.cmd("set-share",
                                                           share=bad)
