@@ -6,6 +6,9 @@
 #   MBLK=build/mblk   REPS=3   RUNTIME=5   RAMP=1   SIZE=2G   PRECOND=1
 #   WORK=/tmp/mblk-nbd-bench   OUT=$WORK/nbd.csv   ONLY=<regex on test>
 #   SERVERS="mblk-ram nbdkit-memory mblk-file nbdkit-file qemu-nbd"
+#   QUIET_MAX=2: a measurement taken while the host took more than this %
+#            of the VM's CPU time (steal) is kept in the CSV but left out
+#            of the table.
 #   QUICK=1: 64 MiB, 1 s, one rep, a few tests (checks the script works;
 #            the numbers mean nothing).
 #
@@ -33,7 +36,10 @@
 # Rounds are interleaved (every server, every test, then the next round)
 # so the machine's noise falls on all sides alike; each server is started
 # fresh per round and stopped by its own PID. Server CPU per I/O comes
-# from /proc/PID/stat around each test.
+# from /proc/PID/stat around each test, the client's (fio with libnbd)
+# from fio's own usr/sys figures: with two cores, a QD 16 test can run no
+# faster than 2 s / (server + client CPU per I/O), so both are shown.
+# Each measurement records the steal while it ran.
 #
 # Output: one CSV row per test and round in OUT, then a markdown table of
 # medians [min-max] with the ratios, on stdout and in $WORK/nbd.md.
@@ -125,25 +131,30 @@ HZ=$(getconf CLK_TCK)
 # of /proc/stat: the run ends by saying whether the machine was quiet.
 cpu_ticks() { awk '/^cpu /{ t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
 STEAL0=$(cpu_ticks)
+# The steal between two cpu_ticks readings, in % of all CPU time.
+steal_pct() { echo "$1 $2" | awk '{ p = $4 > $2 ? 100 * ($3 - $1) / ($4 - $2) : 0; printf "%.1f", p }'; }
 
 # A fresh CSV each run: rows left by an earlier run (a QUICK check, say)
 # must not be mixed into this run's medians.
-echo "server,test,rep,iops,MBps,lat_p50_us,srv_cpu_us_per_io" >"$OUT"
+echo "server,test,rep,iops,MBps,lat_p50_us,srv_cpu_us_per_io,cli_cpu_us_per_io,steal_pct" >"$OUT"
 URI="nbd+unix:///?socket=$SOCK"
 
 run_fio() {  # server rep test fio-args...
 	local srv=$1 rep=$2 name=$3
 	shift 3
 	[[ $name =~ $ONLY ]] || return 0
-	local a b
+	local a b s0
 	a=$(ticks)
+	s0=$(cpu_ticks)
 	fio --name="$name" --ioengine=nbd --uri="$URI" "$@" --time_based \
 		--runtime="$RUNTIME" --ramp_time="$RAMP" --norandommap --randrepeat=0 \
 		--output-format=json --output="$WORK/r.json" >/dev/null
 	b=$(ticks)
-	python3 - "$WORK/r.json" "$srv" "$name" "$rep" "$a" "$b" "$HZ" "$RUNTIME" "$RAMP" >>"$OUT" <<'PY'
+	local st
+	st=$(steal_pct "$s0" "$(cpu_ticks)")
+	python3 - "$WORK/r.json" "$srv" "$name" "$rep" "$a" "$b" "$HZ" "$RUNTIME" "$RAMP" "$st" >>"$OUT" <<'PY'
 import json, sys
-js, srv, name, rep, a, b, hz, run, ramp = sys.argv[1:]
+js, srv, name, rep, a, b, hz, run, ramp, st = sys.argv[1:]
 j = json.load(open(js))["jobs"][0]
 d = j["read"] if j["read"]["io_bytes"] > 0 else j["write"]
 iops = j["read"]["iops"] + j["write"]["iops"]
@@ -152,34 +163,41 @@ p50 = d["clat_ns"].get("percentile", {}).get("50.000000", 0) / 1000
 nio = (j["read"]["total_ios"] + j["write"]["total_ios"]) * \
     ((float(run) + float(ramp)) / float(run))
 cpu = (int(b) - int(a)) / int(hz)
-print("%s,%s,%s,%d,%.1f,%.1f,%.2f" % (srv, name, rep, iops, mbps, p50,
-                                      cpu * 1e6 / nio if nio else 0))
+# fio's usr_cpu and sys_cpu: % of one CPU over the job (ramp included).
+cli = (j["usr_cpu"] + j["sys_cpu"]) / 100 * (float(run) + float(ramp))
+print("%s,%s,%s,%d,%.1f,%.1f,%.2f,%.2f,%s" % (
+    srv, name, rep, iops, mbps, p50, cpu * 1e6 / nio if nio else 0,
+    cli * 1e6 / nio if nio else 0, st))
 PY
 }
 
 run_fill() {  # server rep: write the whole export once, 1 MiB at QD 8
 	local srv=$1 rep=$2
 	[ "$PRECOND" = 1 ] || return 0
+	local s0
+	s0=$(cpu_ticks)
 	fio --name=fill --ioengine=nbd --uri="$URI" --rw=write --bs=1m \
 		--iodepth=8 --size="$BYTES" --output-format=json \
 		--output="$WORK/r.json" >/dev/null
-	python3 - "$WORK/r.json" "$srv" "$rep" >>"$OUT" <<'PY'
+	python3 - "$WORK/r.json" "$srv" "$rep" "$(steal_pct "$s0" "$(cpu_ticks)")" >>"$OUT" <<'PY'
 import json, sys
-js, srv, rep = sys.argv[1:]
+js, srv, rep, st = sys.argv[1:]
 j = json.load(open(js))["jobs"][0]
-print("%s,fill-1m-qd8,%s,,%.1f,," % (srv, rep, j["write"]["bw_bytes"] / 1e6))
+print("%s,fill-1m-qd8,%s,,%.1f,,,,%s" % (srv, rep, j["write"]["bw_bytes"] / 1e6, st))
 PY
 }
 
 run_copy() {  # server rep test src dst
 	local srv=$1 rep=$2 name=$3 src=$4 dst=$5
 	[[ $name =~ $ONLY ]] || return 0
-	local t0 t1
+	local t0 t1 s0
 	t0=$(date +%s.%N)
+	s0=$(cpu_ticks)
 	nbdcopy "$src" "$dst"
 	t1=$(date +%s.%N)
 	awk -v s="$srv" -v n="$name" -v r="$rep" -v a="$t0" -v b="$t1" -v by="$BYTES" \
-		'BEGIN { printf "%s,%s,%s,,%.1f,,\n", s, n, r, by / (b - a) / 1e6 }' >>"$OUT"
+		-v st="$(steal_pct "$s0" "$(cpu_ticks)")" \
+		'BEGIN { printf "%s,%s,%s,,%.1f,,,,%s\n", s, n, r, by / (b - a) / 1e6, st }' >>"$OUT"
 }
 
 for rep in $(seq "$REPS"); do
@@ -206,23 +224,31 @@ for rep in $(seq "$REPS"); do
 done
 rm -f "$FILE"
 
-# Medians [min-max] per server and test, and the ratios of the pairs.
-python3 - "$OUT" "$SERVERS" <<'PY' | tee "$WORK/nbd.md"
+# Medians [min-max] per server and test over the quiet measurements only
+# (steal <= QUIET_MAX % while that test ran), and the ratios of the pairs.
+# A cell says how many rounds it kept when it dropped some; a cell with no
+# quiet round shows none. Server and client (fio) CPU per I/O: "S + C us".
+python3 - "$OUT" "$SERVERS" "${QUIET_MAX:-2}" <<'PY' | tee "$WORK/nbd.md"
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 servers = sys.argv[2].split()
-tests = []
-val = {}
+quiet_max = float(sys.argv[3])
+tests, val, cpu, cli, n_all = [], {}, {}, {}, {}
+kept = 0
 for r in rows:
-    m = float(r["iops"]) if r["iops"] else float(r["MBps"])
-    val.setdefault((r["server"], r["test"]), []).append(m)
+    k = (r["server"], r["test"])
     if r["test"] not in tests:
         tests.append(r["test"])
-cpu = {}
-for r in rows:
+    n_all[k] = n_all.get(k, 0) + 1
+    if float(r.get("steal_pct") or 0) > quiet_max:
+        continue
+    kept += 1
+    val.setdefault(k, []).append(
+        float(r["iops"]) if r["iops"] else float(r["MBps"]))
     if r["srv_cpu_us_per_io"]:
-        cpu.setdefault((r["server"], r["test"]), []).append(
-            float(r["srv_cpu_us_per_io"]))
+        cpu.setdefault(k, []).append(float(r["srv_cpu_us_per_io"]))
+    if r.get("cli_cpu_us_per_io"):
+        cli.setdefault(k, []).append(float(r["cli_cpu_us_per_io"]))
 def med(k, d=val):
     v = d.get(k)
     return statistics.median(v) if v else None
@@ -235,21 +261,31 @@ print("|---" * (1 + len(servers) + len(pairs)) + "|")
 for t in tests:
     cells = []
     for s in servers:
-        v = val.get((s, t))
+        k = (s, t)
+        v = val.get(k)
         if not v:
-            cells.append("")
+            cells.append("no quiet round" if n_all.get(k) else "")
             continue
-        c = med((s, t), cpu)
-        cells.append("%.0f [%.0f-%.0f]%s" % (statistics.median(v), min(v),
-                     max(v), " (%.1f us CPU/IO)" % c if c else ""))
+        c, u = med(k, cpu), med(k, cli)
+        cpus = ""
+        if c and u:
+            cpus = " (%.1f + %.1f us CPU/IO)" % (c, u)
+        elif c:
+            cpus = " (%.1f us CPU/IO)" % c
+        part = "" if len(v) == n_all[k] else \
+            " %d of %d rounds" % (len(v), n_all[k])
+        cells.append("%.0f [%.0f-%.0f]%s%s" % (statistics.median(v), min(v),
+                     max(v), cpus, part))
     ratios = []
     for a, b in pairs:
         x, y = med((a, t)), med((b, t))
         ratios.append("%.2fx" % (x / y) if x and y else "")
     print("| %s | %s | %s |" % (t, " | ".join(cells), " | ".join(ratios)))
+print("\n%d of %d measurements were quiet (steal <= %g %% while they ran); "
+      "the table uses only those." % (kept, len(rows), quiet_max))
 PY
 echo "$STEAL0 $(cpu_ticks)" | awk '{
 	p = $4 > $2 ? 100 * ($3 - $1) / ($4 - $2) : 0
-	w = p > 2 ? " (NOT QUIET: these are not results)" : ""
+	w = p > 2 ? " (NOT QUIET as a whole: only the quiet measurements above count)" : ""
 	printf "host steal over the run: %.1f %% of CPU time%s\n", p, w }' |
 	tee -a "$WORK/nbd.md"
