@@ -16,6 +16,8 @@
 #   mblk-ram  vs nbdkit-memory        (an in-memory export)
 #   mblk-ram-nopoll vs nbdkit-memory  (the same with --poll-us 0; not in
 #                                      the default SERVERS)
+#   mblk-null vs nbdkit-null          (no data at all: the servers' own
+#                                      cost; not in the default SERVERS)
 #   mblk-file vs nbdkit-file, qemu-nbd (a raw file, page cache)
 # Tests: 4 KiB random read/write at QD 1 and 16, 1 MiB sequential read and
 # write at QD 8 (fio --ioengine=nbd, one connection), and nbdcopy of a
@@ -101,6 +103,8 @@ start_server() {  # NAME
 	case $1 in
 	mblk-ram) "$MBLK" serve "ram:?size=$BYTES" --unix "$SOCK" >/dev/null 2>"$WORK/server.log" & ;;
 	mblk-ram-nopoll) "$MBLK" serve "ram:?size=$BYTES" --unix "$SOCK" --poll-us 0 >/dev/null 2>"$WORK/server.log" & ;;
+	mblk-null) "$MBLK" serve "null:?size=$BYTES" --unix "$SOCK" >/dev/null 2>"$WORK/server.log" & ;;
+	nbdkit-null) nbdkit -f -U "$SOCK" null size="$BYTES" 2>"$WORK/server.log" & ;;
 	mblk-file) "$MBLK" serve "$FILE" --unix "$SOCK" >/dev/null 2>"$WORK/server.log" & ;;
 	nbdkit-memory) nbdkit -f -U "$SOCK" memory size="$BYTES" 2>"$WORK/server.log" & ;;
 	nbdkit-file) nbdkit -f -U "$SOCK" file "$FILE" 2>"$WORK/server.log" & ;;
@@ -253,6 +257,7 @@ def med(k, d=val):
     v = d.get(k)
     return statistics.median(v) if v else None
 pairs = [("mblk-ram", "nbdkit-memory"), ("mblk-ram-nopoll", "nbdkit-memory"),
+         ("mblk-null", "nbdkit-null"),
          ("mblk-file", "nbdkit-file"), ("mblk-file", "qemu-nbd")]
 pairs = [p for p in pairs if p[0] in servers and p[1] in servers]
 print("| test (IOPS; nbdcopy MB/s) | " + " | ".join(servers) + " | " +
