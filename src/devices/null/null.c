@@ -20,10 +20,7 @@
 #include <string.h>
 
 #include <mblk/backend.h>
-#include "../../common/checked.h"
-
-#define NULL_DEFAULT_SIZE (16u << 20)
-#define NULL_DEFAULT_SECTOR_SIZE 512u
+#include "../../common/geometry.h"
 
 static void null_read(mblk_dev *dev, mblk_req *req)
 {
@@ -82,13 +79,13 @@ static const struct mblk_dev_ops null_ops = {
 /* null:?size=SIZE&sector-size=N */
 static void null_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 {
-	uint64_t size = NULL_DEFAULT_SIZE, ss = NULL_DEFAULT_SECTOR_SIZE;
+	uint64_t size = MBLK__GEOMETRY_DEFAULT_SIZE,
+		 ss = MBLK__GEOMETRY_DEFAULT_SECTOR_SIZE;
 	const char *text = mblk_uri_text(u);
 	mblk_dev *dev;
 	int r;
 
-	if ((r = mblk_uri_get_size(u, "size", &size)) < 0 ||
-	    (r = mblk_uri_get_size(u, "sector-size", &ss)) < 0 ||
+	if ((r = mblk__uri_geometry(u, &size, &ss)) < 0 ||
 	    (r = mblk_uri_finish(u)) < 0) {
 		mblk_open_fail_last(req, r);
 		return;
@@ -98,21 +95,6 @@ static void null_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 			       "URI '%s': a null device has no name (write "
 			       "null:?size=SIZE)",
 			       text);
-		return;
-	}
-	if (ss > 65536 || ss < 512 || !mblk__is_pow2(ss)) {
-		mblk_open_fail(req, -EINVAL,
-			       "sector-size=%llu in URI '%s': must be a power "
-			       "of two from 512 to 65536",
-			       (unsigned long long)ss, text);
-		return;
-	}
-	if (size % ss != 0 || size > MBLK__MAX_BYTES) {
-		mblk_open_fail(req, -EINVAL,
-			       "size=%llu in URI '%s' is not a whole number of "
-			       "%llu-byte sectors of at most 2^63 bytes",
-			       (unsigned long long)size, text,
-			       (unsigned long long)ss);
 		return;
 	}
 	struct mblk_info info = {
@@ -135,11 +117,7 @@ static void null_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 }
 
 static const struct mblk_uri_key null_keys[] = {
-	{ "size", "size",
-	  "the device size in bytes (default 16M); a whole number of "
-	  "sectors, at most 2^63 bytes" },
-	{ "sector-size", "size",
-	  "bytes per sector: a power of two from 512 to 65536 (default 512)" },
+	MBLK__GEOMETRY_KEYS,
 	{ NULL, NULL, NULL },
 };
 

@@ -37,6 +37,7 @@
 
 #include <mblk/backend.h>
 #include "../../common/checked.h"
+#include "../../common/geometry.h"
 #include <mblk/ram.h>
 #include "pagetable.h"
 
@@ -741,25 +742,9 @@ static void ram_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 	mblk_dev *dev;
 	int r;
 
-	if ((r = mblk_uri_get_size(u, "size", &size)) < 0 ||
-	    (r = mblk_uri_get_size(u, "sector-size", &ss)) < 0 ||
+	if ((r = mblk__uri_geometry(u, &size, &ss)) < 0 ||
 	    (r = mblk_uri_finish(u)) < 0) {
 		mblk_open_fail_last(req, r);
-		return;
-	}
-	if (ss > 65536 || !mblk__is_pow2(ss) || ss < 512) {
-		mblk_open_fail(req, -EINVAL,
-			       "sector-size=%llu in URI '%s': must be a power "
-			       "of two from 512 to 65536",
-			       (unsigned long long)ss, text);
-		return;
-	}
-	if (size % ss != 0) {
-		mblk_open_fail(req, -EINVAL,
-			       "size=%llu in URI '%s' is not a whole number of "
-			       "%llu-byte sectors",
-			       (unsigned long long)size, text,
-			       (unsigned long long)ss);
 		return;
 	}
 	const char *name = path[0] ? path : NULL;
@@ -779,11 +764,7 @@ static void ram_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 }
 
 static const struct mblk_uri_key ram_keys[] = {
-	{ "size", "size",
-	  "the device size in bytes (default 16M); a whole number of "
-	  "sectors, at most 2^63 bytes" },
-	{ "sector-size", "size",
-	  "bytes per sector: a power of two from 512 to 65536 (default 512)" },
+	MBLK__GEOMETRY_KEYS,
 	{ NULL, NULL, NULL },
 };
 
