@@ -106,7 +106,7 @@ static void null_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 		.caps = MBLK_CAP_DISCARD | MBLK_CAP_WRITE_ZEROES |
 			MBLK_CAP_RESIZE | MBLK_CAP_SEEK | MBLK_CAP_ZERO_IS_FAST,
 	};
-	/* Sentences name it as the URI did: "null:?size=1G: read at ...". */
+	/* Sentences name it as the URI did: "null:?size=1G: read of ...". */
 	r = mblk_dev_create(mblk_open_req_loop(req), &null_ops, NULL, text,
 			    &info, NULL, 0, 0, &dev);
 	if (r < 0) {
