@@ -289,8 +289,7 @@ for t in tests:
 print("\n%d of %d measurements were quiet (steal <= %g %% while they ran); "
       "the table uses only those." % (kept, len(rows), quiet_max))
 PY
-echo "$STEAL0 $(cpu_ticks)" | awk '{
-	p = $4 > $2 ? 100 * ($3 - $1) / ($4 - $2) : 0
-	w = p > 2 ? " (NOT QUIET as a whole: only the quiet measurements above count)" : ""
-	printf "host steal over the run: %.1f %% of CPU time%s\n", p, w }' |
+steal_pct "$STEAL0" "$(cpu_ticks)" | awk '{
+	w = $1 > 2 ? " (NOT QUIET as a whole: only the quiet measurements above count)" : ""
+	printf "host steal over the run: %.1f %% of CPU time%s\n", $1, w }' |
 	tee -a "$WORK/nbd.md"

@@ -3,9 +3,8 @@
 # its size and one zero hole (base:allocation), qemu-io's write succeeds
 # and reads back as zeros, and so does libnbd's with simple replies (every
 # read then reaches the device; qemu's are hole chunks), qemu-img map
-# reports no data, and nbdcopy of
-# an NBD export into null: and of null: into a ram export both work (the
-# copy into ram zeroes the data it held).
+# reports no data, and nbdcopy of an NBD export into null: and of null:
+# into a ram export both work (the copy into ram zeroes the data it held).
 # Usage: test-null.sh PATH-TO-MBLK
 . "$(dirname "$0")/lib.sh"
 need nbdinfo qemu-io qemu-img nbdcopy python3

@@ -763,6 +763,15 @@ static void ram_open_uri(struct mblk_open_req *req, struct mblk_uri *u)
 	mblk_open_done(req, dev);
 }
 
+/* The keys' help gives the URI's defaults: they must be ram's. */
+#define RAM_DEFAULT_BYTES \
+	((uint64_t)MBLK_RAM_DEFAULT_SECTORS * MBLK_RAM_DEFAULT_SECTOR_SIZE)
+_Static_assert(RAM_DEFAULT_BYTES == MBLK__GEOMETRY_DEFAULT_SIZE,
+	       "ram's default size is not the one its help gives");
+_Static_assert(MBLK_RAM_DEFAULT_SECTOR_SIZE ==
+		       MBLK__GEOMETRY_DEFAULT_SECTOR_SIZE,
+	       "ram's default sector size is not the one its help gives");
+
 static const struct mblk_uri_key ram_keys[] = {
 	MBLK__GEOMETRY_KEYS,
 	{ NULL, NULL, NULL },
