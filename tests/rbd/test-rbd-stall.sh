@@ -29,11 +29,26 @@ esac
 # 1 s of I/O, the 3 s bound, then closing (a flush and the lock's
 # release, each bounded by it too): well under the 30 s run asked for.
 [ "$took" -le 25 ] || fail "the stalled run took ${took}s"
-# The cluster serves again: a fresh image, since the stalled client's
-# exclusive lock on $img is only broken once Ceph's watch on it times
-# out (30 s), and a writer that comes before then waits for it (this
-# check failed once in CI that way, the write timing out at 30 s).
-img2=$(new_image stall-after 16M)
-expect_rc 0 "$MBLK" bench "rbd:$img2" --rw randwrite --bs 4k --qd 4 --time 0.3 &&
-	echo "ok: I/O works again once the OSD is back"
+# The cluster serves again, and so does mblk. A resumed OSD is Ceph's
+# to bring back: in two fresh-clone CI runs (with the other suites
+# running beside it) it did not serve for over 30 s, once a write to this
+# image timing out at librbd's 30 s, once an `rbd create` at 60 s; alone
+# it serves at once. So wait for the cluster first, bounded (120 s), with
+# the OSD's log in the failure; then mblk's I/O must work.
+t1=$SECONDS
+img2=""
+while [ $((SECONDS - t1)) -lt 120 ]; do
+	if timeout 10 rbd create --size 16M "rbd/stall-after-$$" >/dev/null 2>&1; then
+		img2=rbd/stall-after-$$
+		break
+	fi
+	sleep 2
+done
+if [ -z "$img2" ]; then
+	fail "the cluster did not serve an rbd create within 120 s of the OSD's resume; the OSD's log ends: $(tail -n 20 "$dir"/log/osd.*.log 2>/dev/null)"
+else
+	echo "ok: the cluster serves again $((SECONDS - t1)) s after the OSD's resume"
+	expect_rc 0 "$MBLK" bench "rbd:$img2" --rw randwrite --bs 4k --qd 4 --time 0.3 &&
+		echo "ok: I/O works again once the OSD is back"
+fi
 finish
